@@ -1,0 +1,210 @@
+"""The ``PAPAY`` settings dict, read when used (never at import) so ``override_settings`` works.
+
+Every accessor raises ``ImproperlyConfigured`` naming the key to set. Keys are parsed once and
+cached by their text (or file path and modification time), so changing a setting picks up the
+new key while an unchanged one is never parsed twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from . import crypto
+
+DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
+# (connect, read) seconds; WeChat Pay answers pre-sign in well under a second.
+DEFAULT_TIMEOUT = (5.0, 15.0)
+
+_MISSING = object()
+
+
+def _name(key: str) -> str:
+    return f'settings.PAPAY["{key}"]'
+
+
+def _papay() -> dict[str, Any]:
+    value = getattr(settings, "PAPAY", None)
+    if value is None:
+        raise ImproperlyConfigured("django_papay needs a PAPAY = {...} dict in your settings (see the README).")
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured("settings.PAPAY must be a dict.")
+    return value
+
+
+def get(key: str, default: Any = _MISSING) -> Any:
+    """The raw value of ``PAPAY[key]``; missing or empty without a default raises ImproperlyConfigured."""
+    value = _papay().get(key)
+    if value in (None, ""):
+        if default is _MISSING:
+            raise ImproperlyConfigured(f"{_name(key)} is required but not set.")
+        return default
+    return value
+
+
+def _text(key: str, pattern: str, what: str) -> str:
+    value = get(key)
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise ImproperlyConfigured(f"{_name(key)} must be {what}.")
+    return value
+
+
+def mchid() -> str:
+    return _text("MCHID", r"[0-9]{1,32}", "the merchant id, digits only")
+
+
+def merchant_serial_no() -> str:
+    return _text("MERCHANT_SERIAL_NO", r"[0-9A-Fa-f]{8,64}", "the merchant API certificate serial number (hex)")
+
+
+def wechatpay_public_key_id() -> str:
+    return _text(
+        "WECHATPAY_PUBLIC_KEY_ID", r"PUB_KEY_ID_[0-9A-Za-z_]+", 'the WeChat Pay public key id ("PUB_KEY_ID_…")'
+    )
+
+
+def apiv3_key() -> bytes:
+    value = get("APIV3_KEY")
+    if not isinstance(value, str) or len(value.encode("utf-8")) != crypto.APIV3_KEY_BYTES:
+        raise ImproperlyConfigured(f"{_name('APIV3_KEY')} must be the 32-character APIv3 key.")
+    return value.encode("utf-8")
+
+
+def appid() -> str:
+    """The default AppID for contracts that leave theirs blank ("" when not set)."""
+    value = get("APPID", "")
+    if not isinstance(value, str) or len(value) > 32:
+        raise ImproperlyConfigured(f"{_name('APPID')} must be an AppID of at most 32 characters.")
+    return value
+
+
+def notify_url() -> str:
+    value = get("NOTIFY_URL")
+    parts = urlsplit(value) if isinstance(value, str) else None
+    # WeChat Pay refuses a notify_url that is not https or that carries a query string.
+    if not parts or parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment or len(value) > 256:
+        raise ImproperlyConfigured(
+            f"{_name('NOTIFY_URL')} must be an absolute https:// URL of at most 256 characters without a query string."
+        )
+    return value
+
+
+def base_url() -> str:
+    value = get("BASE_URL", DEFAULT_BASE_URL)
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if not parts or parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
+        raise ImproperlyConfigured(f"{_name('BASE_URL')} must be an absolute URL such as {DEFAULT_BASE_URL}.")
+    return value.rstrip("/")
+
+
+def timeout() -> tuple[float, float]:
+    """``(connect, read)`` seconds; ``TIMEOUT`` may be one number for both or a pair."""
+    value = get("TIMEOUT", DEFAULT_TIMEOUT)
+    pair = (value, value) if isinstance(value, (int, float)) else value
+    try:
+        connect, read = (float(part) for part in pair)
+    except (TypeError, ValueError):
+        connect = read = -1.0
+    if isinstance(value, bool) or connect <= 0 or read <= 0:
+        raise ImproperlyConfigured(f"{_name('TIMEOUT')} must be positive seconds, or a (connect, read) pair.")
+    return connect, read
+
+
+def return_app() -> bool | None:
+    """The default ``return_app`` sent with APP pre-signs; ``None`` leaves it out."""
+    value = get("RETURN_APP", None)
+    if value is not None and not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{_name('RETURN_APP')} must be True, False or None.")
+    return value
+
+
+# --- keys, parsed once ----------------------------------------------------------------------
+
+
+def _pem(key: str) -> tuple[str, str | bytes]:
+    """Where a PEM comes from: ``PAPAY[key]`` (text) or ``PAPAY[key + "_PATH"]`` (a file)."""
+    text = get(key, None)
+    if text is not None:
+        return key, text
+    path = get(f"{key}_PATH", None)
+    if path is None:
+        raise ImproperlyConfigured(f"Set {_name(key)} (PEM text) or {_name(key + '_PATH')} (a PEM file).")
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{_name(key + '_PATH')} cannot be read: {exc.strerror}.") from exc
+    return f"{key}_PATH", _read_pem_file(os.fspath(path), mtime)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_pem_file(path: str, mtime_ns: int) -> bytes:
+    return crypto.read_key_file(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
+    return crypto.load_private_key(pem)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
+    return crypto.load_public_key(pem)
+
+
+def merchant_private_key() -> rsa.RSAPrivateKey:
+    source, pem = _pem("MERCHANT_PRIVATE_KEY")
+    try:
+        return _parse_private_key(pem)
+    except crypto.KeyLoadError as exc:
+        raise ImproperlyConfigured(f"{_name(source)} is not the merchant's API private key: {exc}.") from exc
+
+
+def wechatpay_public_key() -> rsa.RSAPublicKey:
+    source, pem = _pem("WECHATPAY_PUBLIC_KEY")
+    try:
+        return _parse_public_key(pem)
+    except crypto.KeyLoadError as exc:
+        raise ImproperlyConfigured(f"{_name(source)} is not the WeChat Pay public key: {exc}.") from exc
+
+
+@dataclass(frozen=True, eq=False)
+class ClientSettings:
+    """Everything the APIv3 client needs, read and validated in one go."""
+
+    mchid: str
+    merchant_serial_no: str
+    merchant_private_key: rsa.RSAPrivateKey
+    wechatpay_public_keys: tuple[tuple[str, rsa.RSAPublicKey], ...]
+    wechatpay_serial: str
+    base_url: str
+    timeout: tuple[float, float]
+
+    def identity(self) -> tuple:
+        """Equal for equal settings. Key objects compare by identity: they are parsed once and cached,
+        and a client holding this object keeps them alive, so an ``id`` is never reused meanwhile."""
+        return (
+            self.mchid, self.merchant_serial_no, id(self.merchant_private_key),
+            tuple((serial, id(key)) for serial, key in self.wechatpay_public_keys),
+            self.wechatpay_serial, self.base_url, self.timeout,
+        )
+
+
+def client_settings() -> ClientSettings:
+    public_key_id = wechatpay_public_key_id()
+    return ClientSettings(
+        mchid=mchid(),
+        merchant_serial_no=merchant_serial_no(),
+        merchant_private_key=merchant_private_key(),
+        wechatpay_public_keys=((public_key_id, wechatpay_public_key()),),
+        wechatpay_serial=public_key_id,
+        base_url=base_url(),
+        timeout=timeout(),
+    )

@@ -1,0 +1,264 @@
+"""The cryptography of WeChat Pay APIv3, as pure functions.
+
+No Django and no HTTP here: build the messages that get signed, sign them with the merchant's
+RSA key, verify WeChat Pay's signatures, and open (or, for the sandbox and tests, seal)
+AEAD_AES_256_GCM resources. The only I/O is reading a key file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
+
+# WeChat Pay's deliberate probe: a signature with this prefix must never verify.
+SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+
+APIV3_KEY_BYTES = 32
+GCM_NONCE_BYTES = 12
+GCM_TAG_BYTES = 16
+
+
+class KeyLoadError(ValueError):
+    """A key could not be loaded (not PEM, not RSA, wrong size)."""
+
+
+class SignatureError(ValueError):
+    """A WeChat Pay signature was refused; ``reason`` is a short machine-readable word."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DecryptionError(ValueError):
+    """An AEAD_AES_256_GCM resource could not be opened (wrong key, nonce, AAD, or tampered)."""
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def read_key_file(path: str | Path) -> bytes:
+    """Read a PEM file; the only I/O this module does."""
+    return Path(path).read_bytes()
+
+
+def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
+    """Load the merchant's API private key (PKCS#8 or PKCS#1 PEM, RSA)."""
+    try:
+        key = serialization.load_pem_private_key(_as_bytes(pem), password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyLoadError("not a readable unencrypted PEM private key") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyLoadError("not an RSA private key")
+    return key
+
+
+def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
+    """Load WeChat Pay's public key from a public-key PEM or an X.509 certificate PEM."""
+    data = _as_bytes(pem)
+    try:
+        if b"BEGIN CERTIFICATE" in data:
+            key = x509.load_pem_x509_certificate(data).public_key()
+        else:
+            key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise KeyLoadError("not a readable PEM public key or certificate") from exc
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise KeyLoadError("not an RSA public key")
+    return key
+
+
+def generate_private_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    """A fresh RSA key, for tests, the sandbox and the demo."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def private_key_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def public_key_pem(key: rsa.RSAPublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def request_message(method: str, url: str, timestamp: int | str, nonce: str, body: str | bytes) -> bytes:
+    """The merchant's signing message: ``METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n``.
+
+    ``url`` is the path plus ``?query`` exactly as sent, without the host; ``body`` is empty for GET.
+    """
+    head = f"{method.upper()}\n{url}\n{timestamp}\n{nonce}\n".encode()
+    return head + _as_bytes(body) + b"\n"
+
+
+def response_message(timestamp: int | str, nonce: str, body: str | bytes) -> bytes:
+    """WeChat Pay's signing message for answers and notifications: ``TIMESTAMP\\nNONCE\\nBODY\\n``."""
+    return f"{timestamp}\n{nonce}\n".encode() + _as_bytes(body) + b"\n"
+
+
+def new_nonce() -> str:
+    """32 random upper-case hex characters, as WeChat Pay's own SDKs send."""
+    return secrets.token_hex(16).upper()
+
+
+# --- sign and verify ------------------------------------------------------------------------
+
+
+def sign(private_key: rsa.RSAPrivateKey, message: bytes) -> str:
+    """SHA256withRSA (PKCS#1 v1.5), base64."""
+    signature = private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode("ascii")
+
+
+def verify(public_key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool:
+    """True only when ``signature`` (base64) is a valid SHA256withRSA signature of ``message``."""
+    if not signature or signature.startswith(SIGNTEST_PREFIX):
+        return False
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    try:
+        public_key.verify(raw, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def timestamp_is_fresh(timestamp: str | int, *, now: float | None = None, window: int = 300) -> bool:
+    """WeChat Pay's clock rule: a signed timestamp (whole seconds) at most ``window`` seconds off."""
+    try:
+        value = int(str(timestamp).strip())
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    return abs(current - value) <= window
+
+
+def verify_wechatpay_signature(
+    public_keys: Mapping[str, rsa.RSAPublicKey],
+    *,
+    serial: str,
+    signature: str,
+    timestamp: str,
+    nonce: str,
+    body: bytes,
+    now: float | None = None,
+    window: int = 300,
+) -> None:
+    """Check WeChat Pay's signature on an answer or a notification; raise SignatureError if refused.
+
+    The key is chosen by ``Wechatpay-Serial``; an unknown serial, a timestamp more than ``window``
+    seconds off, a ``WECHATPAY/SIGNTEST/`` probe or a signature that does not verify are refused.
+    """
+    if not (serial and signature and timestamp and nonce):
+        raise SignatureError("missing", "the answer is not signed (Wechatpay-* headers missing)")
+    key = public_keys.get(serial)
+    if key is None:
+        raise SignatureError("unknown_serial", f"signed with an unknown key (Wechatpay-Serial {serial!r})")
+    if not timestamp_is_fresh(timestamp, now=now, window=window):
+        raise SignatureError("stale", f"signature timestamp {timestamp!r} is more than {window} s from now")
+    if signature.startswith(SIGNTEST_PREFIX):
+        raise SignatureError("probe", "WeChat Pay signature probe (WECHATPAY/SIGNTEST/) refused as required")
+    if not verify(key, response_message(timestamp, nonce, body), signature):
+        raise SignatureError("bad_signature", "the signature does not verify")
+
+
+def authorization(
+    *,
+    mchid: str,
+    serial_no: str,
+    private_key: rsa.RSAPrivateKey,
+    method: str,
+    url: str,
+    body: str | bytes = b"",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> str:
+    """The ``Authorization`` header value for one request."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = new_nonce() if nonce is None else nonce
+    signature = sign(private_key, request_message(method, url, timestamp, nonce, body))
+    return (
+        f'{AUTH_SCHEMA} mchid="{mchid}",nonce_str="{nonce}",timestamp="{timestamp}",'
+        f'serial_no="{serial_no}",signature="{signature}"'
+    )
+
+
+_AUTH_PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*(?:,|$)')
+
+
+def parse_authorization(header: str) -> dict[str, str]:
+    """Split an ``Authorization`` header into its fields (any order); ``{}`` when malformed."""
+    schema, _, params = header.strip().partition(" ")
+    if schema != AUTH_SCHEMA:
+        return {}
+    fields: dict[str, str] = {}
+    pos = 0
+    while pos < len(params):
+        match = _AUTH_PARAM.match(params, pos)
+        if not match:
+            return {}
+        fields[match.group(1)] = match.group(2)
+        pos = match.end()
+    return fields
+
+
+# --- AEAD_AES_256_GCM -----------------------------------------------------------------------
+
+
+def _aesgcm(apiv3_key: str | bytes) -> AESGCM:
+    key = _as_bytes(apiv3_key)
+    if len(key) != APIV3_KEY_BYTES:
+        raise DecryptionError(f"the APIv3 key must be {APIV3_KEY_BYTES} bytes")
+    return AESGCM(key)
+
+
+def decrypt(apiv3_key: str | bytes, nonce: str, ciphertext: str, associated_data: str | None = "") -> bytes:
+    """Open a resource: ``ciphertext`` is base64 of ciphertext‖tag, nonce and AAD are UTF-8 text."""
+    nonce_bytes = _as_bytes(nonce or "")
+    if len(nonce_bytes) != GCM_NONCE_BYTES:
+        raise DecryptionError(f"the nonce must be {GCM_NONCE_BYTES} bytes")
+    try:
+        sealed = base64.b64decode(ciphertext, validate=True)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise DecryptionError("the ciphertext is not base64") from exc
+    if len(sealed) < GCM_TAG_BYTES:
+        raise DecryptionError("the ciphertext is shorter than its tag")
+    aad = _as_bytes(associated_data or "") or None
+    try:
+        return _aesgcm(apiv3_key).decrypt(nonce_bytes, sealed, aad)
+    except InvalidTag as exc:
+        raise DecryptionError("the resource does not open with this APIv3 key") from exc
+
+
+def encrypt(apiv3_key: str | bytes, nonce: str, plaintext: str | bytes, associated_data: str | None = "") -> str:
+    """Seal a resource the way WeChat Pay does (the sandbox and tests use this)."""
+    aad = _as_bytes(associated_data or "") or None
+    sealed = _aesgcm(apiv3_key).encrypt(_as_bytes(nonce), _as_bytes(plaintext), aad)
+    return base64.b64encode(sealed).decode("ascii")

@@ -1,0 +1,76 @@
+"""The errors django_papay raises. Raised once, typed, and turned into words only at the edges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# WeChat Pay's published guidance: these can succeed when sent again (later, with the same parameters).
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_CODES = frozenset(
+    {"SYSTEM_ERROR", "RATELIMIT_EXCEEDED", "FREQUENCY_LIMITED", "SERVICE_UNAVAILABLE", "FREQUENCY_LIMIT_EXCEED"}
+)
+
+
+class PapayError(Exception):
+    """Base class of every error raised by django_papay."""
+
+
+class WeChatPayError(PapayError):
+    """A call to WeChat Pay did not give a trusted, successful answer.
+
+    ``status`` is the HTTP status (``None`` when no answer arrived), ``code``/``message``/``detail``
+    are WeChat Pay's error body (or our own code for network and verification failures),
+    ``request_id`` is WeChat Pay's ``Request-ID`` when there was one, and ``retryable`` says whether
+    sending the same request again later can succeed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status: int | None = None,
+        detail: Any = None,
+        request_id: str = "",
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.detail = detail
+        self.request_id = request_id
+        if retryable is None:
+            retryable = status in RETRYABLE_STATUSES or code in RETRYABLE_CODES
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        """One line for staff: the code and message, the field at fault, the HTTP status and Request-ID."""
+        text = f"{self.code}: {self.message}"
+        if isinstance(self.detail, dict) and self.detail.get("field"):
+            text += f" [{self.detail['field']}: {self.detail.get('issue') or self.detail.get('value', '')}]"
+        text += f" (HTTP {self.status}" if self.status is not None else " (no answer"
+        if self.request_id:
+            text += f", Request-ID {self.request_id}"
+        return text + ")"
+
+
+class WeChatPayNetworkError(WeChatPayError):
+    """No answer: the connection failed, was reset, or timed out. Always retryable."""
+
+    def __init__(self, message: str, *, code: str = "NETWORK_ERROR") -> None:
+        super().__init__(message, code=code, retryable=True)
+
+
+class InvalidResponseError(WeChatPayError):
+    """An answer arrived but cannot be trusted or read (bad signature, unknown serial, stale, not JSON).
+
+    Retryable: whatever happened on the way, a fresh request may get a good answer.
+    """
+
+    def __init__(self, message: str, *, code: str, status: int | None = None, request_id: str = "") -> None:
+        super().__init__(message, code=code, status=status, request_id=request_id, retryable=True)
+
+
+class ContractStateError(PapayError):
+    """The contract is in a state where the operation makes no sense (e.g. pre-signing a signed contract)."""

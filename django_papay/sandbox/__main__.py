@@ -1,0 +1,47 @@
+"""``python -m django_papay.sandbox --keys-dir DIR``: serve a demo WeChat Pay on loopback until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import threading
+from collections.abc import Sequence
+
+from .keys import ensure_demo_keys
+
+
+def loopback_host(value: str) -> str:
+    """Accept only loopback addresses: the sandbox signs with made-up keys and must not face a network."""
+    if value == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IP address") from None
+    if not address.is_loopback:
+        raise argparse.ArgumentTypeError(f"{value} is not a loopback address (use 127.0.0.1 or ::1)")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m django_papay.sandbox", description=__doc__)
+    parser.add_argument("--keys-dir", required=True, help="folder of demo keys, created if missing")
+    parser.add_argument("--host", type=loopback_host, default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on (0 picks a free one)")
+    options = parser.parse_args(argv)
+
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+
+    keys = ensure_demo_keys(options.keys_dir)
+    with keys.sandbox(host=options.host, port=options.port) as sandbox:
+        print(f"WeChat Pay sandbox for mchid {keys.mchid} listening on {sandbox.url}", flush=True)
+        while not stopping.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""The WeChat Pay endpoints the sandbox knows, as a route table.
+
+To add an endpoint, write a handler ``(sandbox, request, match) -> Answer`` and add a :class:`Route`
+to ``ROUTES``. Headers and the signature are checked before any handler runs.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import validation
+from .answers import Answer, ApiError
+
+if TYPE_CHECKING:
+    from .server import RecordedRequest, Sandbox
+
+Handler = Callable[["Sandbox", "RecordedRequest", "re.Match[str]"], Answer]
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+PRESIGN_ID_LENGTH = 48
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+def new_pre_entrustweb_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(PRESIGN_ID_LENGTH))
+
+
+def presign(sandbox: Sandbox, request: RecordedRequest, match: re.Match[str]) -> Answer:
+    """APP pre-sign: open a signing session and answer its ``pre_entrustweb_id``."""
+    data = validation.check_body(request.body, validation.PRESIGN_FIELDS)
+    pre_entrustweb_id = new_pre_entrustweb_id()
+    sandbox._record_presign(pre_entrustweb_id, {**data, "created_at": time.time()})
+    return Answer.json(
+        200,
+        {
+            "pre_entrustweb_id": pre_entrustweb_id,
+            "mchid": sandbox.mchid,
+            "plan_id": data["plan_id"],
+            "out_contract_code": data["out_contract_code"],
+        },
+    )
+
+
+COMBINE_PAPAY = "/v3/ecommerce/combine-papay"
+
+ROUTES: tuple[Route, ...] = (Route("POST", re.compile(rf"{COMBINE_PAPAY}/contracts/pre-entrust-sign"), presign),)
+
+
+def resolve(method: str, path: str) -> tuple[Route, re.Match[str]]:
+    """The route for ``path`` (query ignored): 404 when no route has the path, 405 when none has the method."""
+    bare_path = path.split("?", 1)[0]
+    allowed = []
+    for route in ROUTES:
+        match = route.pattern.fullmatch(bare_path)
+        if match is None:
+            continue
+        if route.method == method:
+            return route, match
+        allowed.append(route.method)
+    if allowed:
+        raise ApiError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed here; use {', '.join(allowed)}")
+    raise ApiError(404, "RESOURCE_NOT_EXISTS", f"no such resource: {bare_path}")

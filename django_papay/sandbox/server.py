@@ -1,0 +1,197 @@
+"""A loopback WeChat Pay for one merchant: the ``Sandbox`` object tests and the demo drive.
+
+For each request (see ``handler``): take the next queued fault (``faults``), route (``endpoints``),
+check headers and the merchant's signature (``validation``), run the endpoint, sign the answer
+(``answers``). No Django here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from django_papay import crypto
+
+from . import endpoints, faults, validation
+from .answers import Answer, ApiError
+from .handler import LoopbackServer, RecordedRequest
+
+__all__ = ["RecordedRequest", "Sandbox"]
+
+logger = logging.getLogger("django_papay.sandbox")
+
+
+def _private_key(value: rsa.RSAPrivateKey | str | bytes) -> rsa.RSAPrivateKey:
+    return value if isinstance(value, rsa.RSAPrivateKey) else crypto.load_private_key(value)
+
+
+def _public_key(value: rsa.RSAPublicKey | str | bytes) -> rsa.RSAPublicKey:
+    return value if isinstance(value, rsa.RSAPublicKey) else crypto.load_public_key(value)
+
+
+class Sandbox:
+    """A WeChat Pay simulator for one merchant, served on loopback in a daemon thread.
+
+    ``requests`` records every request that reached the handler (refused ones too), ``presigns``
+    every accepted pre-sign by ``pre_entrustweb_id``. ``fail_next``/``answer_next`` queue faults;
+    ``response_delay`` slows every answer, ``fault_delay`` is how long the "timeout" fault waits.
+    """
+
+    def __init__(
+        self,
+        *,
+        mchid: str,
+        merchant_serial_no: str,
+        merchant_public_key: rsa.RSAPublicKey | str | bytes,
+        wechatpay_private_key: rsa.RSAPrivateKey | str | bytes,
+        wechatpay_public_key_id: str,
+        apiv3_key: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.mchid = mchid
+        self.merchant_serial_no = merchant_serial_no
+        self.merchant_public_key = _public_key(merchant_public_key)
+        self._wechatpay_private_key = _private_key(wechatpay_private_key)
+        self.wechatpay_public_key_id = wechatpay_public_key_id
+        self.apiv3_key = apiv3_key  # seals notifications
+        self.host = host
+        self.port = port
+        self.response_delay = 0.0
+        self.fault_delay = 3.0
+        self.requests: list[RecordedRequest] = []
+        self.presigns: dict[str, dict[str, Any]] = {}
+        self._faults = faults.FaultQueue()
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._stranger: rsa.RSAPrivateKey | None = None
+        self._server: LoopbackServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = self.url if self._server else "stopped"
+        return f"<Sandbox mchid={self.mchid} {state}>"
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        if self._server is not None:
+            return self
+        self._server = LoopbackServer((self.host, self.port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="papay-sandbox", daemon=True
+        )
+        self._thread.start()
+        logger.info("WeChat Pay sandbox listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:  # wake handler threads blocked on idle keep-alive connections
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` without a trailing slash."""
+        if self._server is not None:
+            port = self._server.server_address[1]
+        elif self.port:
+            port = self.port
+        else:
+            raise RuntimeError("the sandbox picks its port when started; call start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+    # --- test controls ------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget recorded requests and pre-signs, pending faults and the response delay."""
+        with self._lock:
+            self.requests.clear()
+            self.presigns.clear()
+        self._faults.clear()
+        self.response_delay = 0.0
+
+    def fail_next(self, fault: str, times: int = 1) -> None:
+        """Give the next ``times`` requests ``fault`` (see ``faults.FAULTS``); ValueError if unknown."""
+        self._faults.push(fault, times)
+
+    def answer_next(
+        self,
+        status: int,
+        code: str,
+        message: str = "answer injected by the sandbox",
+        times: int = 1,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Give the next ``times`` requests this signed WeChat Pay error answer."""
+        self._faults.push(Answer.error(status, code, message, detail), times)
+
+    # --- used by the handler ------------------------------------------------------------------
+
+    def _answer(self, request: RecordedRequest) -> Answer:
+        """Route, check headers and signature, run the endpoint; a refusal becomes its error answer."""
+        try:
+            route, match = endpoints.resolve(request.method, request.path)
+            validation.check_headers(
+                request.method, request.headers, wechatpay_public_key_id=self.wechatpay_public_key_id
+            )
+            validation.check_authorization(
+                request.method,
+                request.path,
+                request.headers,
+                request.body,
+                mchid=self.mchid,
+                serial_no=self.merchant_serial_no,
+                public_key=self.merchant_public_key,
+            )
+            return route.handler(self, request, match)
+        except ApiError as refusal:
+            return refusal.answer()
+        except Exception:
+            logger.exception("the sandbox failed on %s %s", request.method, request.path)
+            return Answer.error(500, "SYSTEM_ERROR", "the sandbox failed; see the django_papay.sandbox log")
+
+    def _record_request(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _record_presign(self, pre_entrustweb_id: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            self.presigns[pre_entrustweb_id] = data
+
+    def _stranger_key(self) -> rsa.RSAPrivateKey:
+        """A key WeChat Pay never published, for the "unknown_serial" fault (made once, on first use)."""
+        with self._lock:
+            if self._stranger is None:
+                self._stranger = crypto.generate_private_key()
+            return self._stranger
+
+    def _connection_opened(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def _connection_closed(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)

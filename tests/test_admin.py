@@ -1,0 +1,117 @@
+"""The presign admin action, through the Django test client, as staff would use it."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from django_papay.models import Contract
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:django_papay_contract_changelist")
+
+
+def _staff(username: str, *permissions: str) -> User:
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    codenames = ("view_contract", "change_contract", *permissions)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="django_papay",
+                                                        codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def presigner(client):
+    client.force_login(_staff("presigner", "presign_contract"))
+    return client
+
+
+@pytest.fixture
+def viewer(client):
+    client.force_login(_staff("viewer"))
+    return client
+
+
+def _run_presign(client, *contracts):
+    return client.post(
+        CHANGELIST, {"action": "presign", "_selected_action": [c.pk for c in contracts]}, follow=True
+    )
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_presign_action_is_offered_to_staff_with_the_permission(papay, presigner):
+    Contract.objects.create(plan_id=1, contract_display_account="a")
+    response = presigner.get(CHANGELIST)
+    assert 'value="presign"' in response.content.decode()
+
+
+def test_presign_action_is_hidden_from_staff_without_the_permission(papay, viewer):
+    Contract.objects.create(plan_id=1, contract_display_account="a")
+    response = viewer.get(CHANGELIST)
+    assert response.status_code == 200
+    assert 'value="presign"' not in response.content.decode()
+
+
+def test_presign_action_cannot_be_forced_without_the_permission(papay, sandbox, viewer):
+    contract = Contract.objects.create(plan_id=1, contract_display_account="a")
+    _run_presign(viewer, contract)
+    assert sandbox.requests == []
+    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.CREATED
+
+
+def test_presign_action_shows_the_pre_entrustweb_id_for_each_contract(papay, sandbox, presigner):
+    first = Contract.objects.create(plan_id=1, contract_display_account="a")
+    second = Contract.objects.create(plan_id=1, contract_display_account="b")
+    response = _run_presign(presigner, first, second)
+    texts = _messages(response)
+    assert len(texts) == 2
+    for contract in (first, second):
+        contract.refresh_from_db()
+        assert contract.status == Contract.Status.PRESIGNED
+        assert any(contract.out_contract_code in t and contract.pre_entrustweb_id in t for t in texts)
+
+
+def test_presign_action_shows_wechatpay_code_and_message_on_failure(papay, sandbox, presigner):
+    contract = Contract.objects.create(plan_id=1, contract_display_account="a")
+    sandbox.answer_next(400, "PARAM_ERROR", "协议模板不存在")
+    response = _run_presign(presigner, contract)
+    (text,) = _messages(response)
+    assert contract.out_contract_code in text and "PARAM_ERROR" in text and "协议模板不存在" in text
+    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.FAILED
+
+
+def test_presign_action_reports_invalid_contract_without_sending(papay, sandbox, presigner):
+    contract = Contract.objects.create(plan_id=1, contract_display_account="a")
+    Contract.objects.filter(pk=contract.pk).update(out_contract_code="bad-code")
+    (text,) = _messages(_run_presign(presigner, contract))
+    assert "bad-code" in text
+    assert sandbox.requests == []
+
+
+def test_change_page_shows_last_error_and_wechatpay_fields_read_only(papay, sandbox, presigner):
+    contract = Contract.objects.create(plan_id=1, contract_display_account="a")
+    sandbox.answer_next(500, "SYSTEM_ERROR", "系统繁忙")
+    _run_presign(presigner, contract)
+    page = presigner.get(reverse("admin:django_papay_contract_change", args=[contract.pk])).content.decode()
+    assert "系统繁忙" in page
+    assert 'name="pre_entrustweb_id"' not in page
+    assert 'name="status"' not in page
+    assert 'name="plan_id"' in page  # still editable: WeChat Pay has not accepted it yet
+
+
+def test_presigned_contract_request_fields_are_frozen(papay, sandbox, presigner):
+    contract = Contract.objects.create(plan_id=1, contract_display_account="a")
+    _run_presign(presigner, contract)
+    page = presigner.get(reverse("admin:django_papay_contract_change", args=[contract.pk])).content.decode()
+    assert 'name="plan_id"' not in page
+    assert Contract.objects.get(pk=contract.pk).pre_entrustweb_id in page
+
+
+def test_changelist_filters_and_search_work(papay, presigner):
+    Contract.objects.create(plan_id=1, contract_display_account="findme")
+    Contract.objects.create(plan_id=2, contract_display_account="other")
+    page = presigner.get(CHANGELIST, {"q": "findme", "status__exact": "created"}).content.decode()
+    assert "findme" in page and "other" not in page
