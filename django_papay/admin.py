@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -13,15 +14,63 @@ from django.utils.translation import gettext_lazy
 
 from . import services
 from .exceptions import ContractStateError, WeChatPayError
-from .models import Contract
+from .models import Contract, Notification
 
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
 WECHATPAY_FIELDS = (
     "status", "last_error", "pre_entrustweb_id", "presigned_at", "presign_expires",
-    "mchid", "contract_id", "openid", "created_at", "updated_at",
+    "mchid", "contract_id", "openid", "signed_at", "contract_expired_at", "terminated_at", "termination_mode",
+    "created_at", "updated_at",
 )
 # What the pre-sign sent; frozen once WeChat Pay knows the contract.
 REQUEST_FIELDS = ("out_contract_code", "plan_id", "appid", "contract_display_account", "attach")
+
+
+class ReadOnlyMixin:
+    """The audit trail is WeChat Pay's word: nobody adds, edits or deletes it."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class NotificationInline(ReadOnlyMixin, admin.TabularInline):
+    model = Notification
+    fields = ("received_at", "event_type", "result", "verified", "processed", "note", "error")
+    readonly_fields = fields
+    show_change_link = True
+    extra = 0
+    ordering = ("-received_at", "-pk")
+    verbose_name_plural = gettext_lazy("notifications from WeChat Pay")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "received_at", "event_type", "notification_id", "result", "verified", "processed", "contract_link",
+        "remote_addr",
+    )
+    list_filter = ("event_type", "verified", "processed", "result", "received_at")
+    search_fields = ("notification_id", "contract__out_contract_code", "remote_addr")
+    date_hierarchy = "received_at"
+    list_select_related = ("contract",)
+    fields = (
+        "received_at", "remote_addr", "notification_id", "event_type", "verified", "processed", "processed_at",
+        "result", "error", "note", "contract_link", "resource", "headers", "body",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
+    def contract_link(self, notification: Notification) -> str:
+        if notification.contract is None:
+            return "-"
+        url = reverse("admin:django_papay_contract_change", args=[notification.contract_id])
+        return format_html('<a href="{}">{}</a>', url, notification.contract)
 
 
 @admin.register(Contract)
@@ -35,6 +84,7 @@ class ContractAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)
     actions = ["presign"]
+    inlines = [NotificationInline]
     fieldsets = (
         (None, {"fields": (*REQUEST_FIELDS, "user")}),
         (gettext_lazy("WeChat Pay"), {"fields": WECHATPAY_FIELDS}),

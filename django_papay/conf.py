@@ -175,6 +175,11 @@ def wechatpay_public_key() -> rsa.RSAPublicKey:
         raise ImproperlyConfigured(f"{_name(source)} is not the WeChat Pay public key: {exc}.") from exc
 
 
+def wechatpay_public_keys() -> dict[str, rsa.RSAPublicKey]:
+    """Every key WeChat Pay may sign with, by the serial it names in ``Wechatpay-Serial``."""
+    return {wechatpay_public_key_id(): wechatpay_public_key()}
+
+
 @dataclass(frozen=True, eq=False)
 class ClientSettings:
     """Everything the APIv3 client needs, read and validated in one go."""
@@ -198,13 +203,12 @@ class ClientSettings:
 
 
 def client_settings() -> ClientSettings:
-    public_key_id = wechatpay_public_key_id()
     return ClientSettings(
         mchid=mchid(),
         merchant_serial_no=merchant_serial_no(),
         merchant_private_key=merchant_private_key(),
-        wechatpay_public_keys=((public_key_id, wechatpay_public_key()),),
-        wechatpay_serial=public_key_id,
+        wechatpay_public_keys=tuple(wechatpay_public_keys().items()),
+        wechatpay_serial=wechatpay_public_key_id(),
         base_url=base_url(),
         timeout=timeout(),
     )

@@ -74,3 +74,16 @@ class InvalidResponseError(WeChatPayError):
 
 class ContractStateError(PapayError):
     """The contract is in a state where the operation makes no sense (e.g. pre-signing a signed contract)."""
+
+
+class InvalidNotification(PapayError):
+    """A notification we will never accept: unsigned, forged, stale, unreadable, or not about our contracts.
+
+    The view answers it with a 4xx; ``reason`` is a short machine-readable word for the log row.
+    """
+
+    def __init__(self, reason: str, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.status = status

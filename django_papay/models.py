@@ -65,6 +65,13 @@ class Contract(models.Model):
     mchid = models.CharField(_("merchant id"), max_length=32, blank=True)
     contract_id = models.CharField(_("WeChat Pay contract id"), max_length=64, blank=True, db_index=True)
     openid = models.CharField(_("openid"), max_length=128, blank=True, db_index=True)
+    signed_at = models.DateTimeField(_("signed at"), null=True, blank=True)
+    contract_expired_at = models.DateTimeField(_("contract expires at"), null=True, blank=True)
+    terminated_at = models.DateTimeField(_("terminated at"), null=True, blank=True)
+    termination_mode = models.CharField(
+        _("termination mode"), max_length=64, blank=True,
+        help_text=_("contract_termination_mode, as WeChat Pay sent it."),
+    )
     last_error = models.TextField(_("last error"), blank=True)
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -96,3 +103,45 @@ class Contract(models.Model):
     def presign_session_is_live(self, now: datetime | None = None) -> bool:
         expires_at = self.presign_expires_at
         return expires_at is not None and (now or timezone.now()) < expires_at
+
+
+class Notification(models.Model):
+    """One delivery to the notify view, stored before it is trusted: the audit trail of every callback."""
+
+    class Result(models.TextChoices):
+        RECEIVED = "received", _("received")
+        REJECTED = "rejected", _("rejected")
+        APPLIED = "applied", _("applied")
+        DUPLICATE = "duplicate", _("duplicate")
+        IGNORED = "ignored", _("ignored")
+        UNKNOWN_EVENT = "unknown_event", _("unknown event")
+        FAILED = "failed", _("failed")
+
+    # WeChat Pay's envelope ``id`` and ``event_type``, as parsed (trusted only when ``verified``).
+    notification_id = models.CharField(_("notification id"), max_length=64, blank=True, db_index=True)
+    event_type = models.CharField(_("event type"), max_length=64, blank=True, db_index=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    body = models.TextField(_("raw body"), blank=True)
+    remote_addr = models.GenericIPAddressField(_("remote address"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    verified = models.BooleanField(_("verified"), default=False)
+    processed = models.BooleanField(_("processed"), default=False)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    result = models.CharField(_("result"), max_length=16, choices=Result.choices, default=Result.RECEIVED)
+    error = models.TextField(_("error"), blank=True)
+    note = models.TextField(_("note"), blank=True, help_text=_("Why a verified notification changed nothing."))
+    resource = models.JSONField(_("decrypted resource"), null=True, blank=True)
+    contract = models.ForeignKey(
+        Contract, verbose_name=_("contract"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="notifications",
+    )
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ("-received_at", "-pk")
+        indexes = [models.Index(fields=["notification_id", "processed"], name="papay_notif_id_processed")]
+
+    def __str__(self) -> str:
+        label = self.event_type or str(_("unparsed delivery"))
+        return f"{label} {self.notification_id}".strip()

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from django_papay.models import Contract
+from django_papay.models import Contract, Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +115,57 @@ def test_changelist_filters_and_search_work(papay, presigner):
     Contract.objects.create(plan_id=2, contract_display_account="other")
     page = presigner.get(CHANGELIST, {"q": "findme", "status__exact": "created"}).content.decode()
     assert "findme" in page and "other" not in page
+
+
+def _notification(contract=None, **fields) -> "Notification":
+    defaults = {"notification_id": "EV-1", "event_type": "ECOMMERCE_ENTRUST.SIGN", "result": "applied",
+                "verified": True, "processed": True, "body": "{}", "headers": {"Wechatpay-Serial": "PUB_KEY_ID_1"}}
+    return Notification.objects.create(contract=contract, **{**defaults, **fields})
+
+
+@pytest.fixture
+def admin_client_(client):
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    return client
+
+
+def test_notification_admin_is_view_only(papay, admin_client_):
+    delivery = _notification()
+    changelist = admin_client_.get(reverse("admin:django_papay_notification_changelist")).content.decode()
+    assert "EV-1" in changelist
+    assert reverse("admin:django_papay_notification_add") not in changelist
+    page = admin_client_.get(reverse("admin:django_papay_notification_change", args=[delivery.pk]))
+    assert page.status_code == 200
+    assert 'name="result"' not in page.content.decode()
+    assert admin_client_.post(reverse("admin:django_papay_notification_change", args=[delivery.pk]),
+                              {"result": "failed"}).status_code == 403
+    assert admin_client_.get(reverse("admin:django_papay_notification_delete", args=[delivery.pk])).status_code == 403
+    assert Notification.objects.get(pk=delivery.pk).result == "applied"
+
+
+def test_notification_admin_filters_and_links_to_its_contract(papay, admin_client_):
+    contract = Contract.objects.create(plan_id=1, contract_display_account="a")
+    _notification(contract)
+    _notification(notification_id="EV-2", verified=False, processed=False, result="rejected")
+    url = reverse("admin:django_papay_notification_changelist")
+    page = admin_client_.get(url, {"verified__exact": "1"}).content.decode()
+    assert "EV-1" in page and "EV-2" not in page
+    assert reverse("admin:django_papay_contract_change", args=[contract.pk]) in page
+    page = admin_client_.get(url, {"processed__exact": "0", "event_type": "ECOMMERCE_ENTRUST.SIGN"}).content.decode()
+    assert "EV-2" in page and "EV-1" not in page
+
+
+def test_contract_page_shows_its_notifications_read_only(papay, admin_client_):
+    contract = Contract.objects.create(plan_id=1, contract_display_account="a")
+    _notification(contract, note="the contract is already signed")
+    page = admin_client_.get(reverse("admin:django_papay_contract_change", args=[contract.pk])).content.decode()
+    assert "the contract is already signed" in page
+    assert "notifications-TOTAL_FORMS" in page
+    assert 'name="notifications-0-result"' not in page
+
+
+def test_admin_reads_in_chinese(papay, presigner, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    Contract.objects.create(plan_id=1, contract_display_account="a")
+    page = presigner.get(CHANGELIST).content.decode()
+    assert "商户签约协议号" in page and "发起微信支付预签约（APP）" in page and "已创建" in page

@@ -4,11 +4,15 @@
 
     with ensure_demo_keys("var/demo-keys").sandbox() as sandbox:
         ...  # point the client at sandbox.url; inspect sandbox.requests and sandbox.presigns
+        sandbox.notify_rewrite = {"https://papay.example/": live_server_url + "/"}
+        sandbox.sign_contract("C20250101A1")  # the user signs: ECOMMERCE_ENTRUST.SIGN is delivered
 
 Run one in the foreground with ``python -m django_papay.sandbox --keys-dir DIR``.
 """
 
+from .delivery import Delivery
 from .keys import DemoKeys, ensure_demo_keys
+from .notifications import Notification
 from .server import RecordedRequest, Sandbox
 
-__all__ = ["DemoKeys", "RecordedRequest", "Sandbox", "ensure_demo_keys"]
+__all__ = ["Delivery", "DemoKeys", "Notification", "RecordedRequest", "Sandbox", "ensure_demo_keys"]

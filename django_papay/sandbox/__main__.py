@@ -24,11 +24,33 @@ def loopback_host(value: str) -> str:
     return value
 
 
+def rewrite_rule(value: str) -> tuple[str, str]:
+    """``PREFIX=REPLACEMENT``, e.g. ``https://papay.example/=http://127.0.0.1:8000/``."""
+    prefix, separator, replacement = value.partition("=")
+    if not separator or not prefix or not replacement:
+        raise argparse.ArgumentTypeError(f"{value!r} is not PREFIX=REPLACEMENT")
+    return prefix, replacement
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m django_papay.sandbox", description=__doc__)
     parser.add_argument("--keys-dir", required=True, help="folder of demo keys, created if missing")
     parser.add_argument("--host", type=loopback_host, default="127.0.0.1", help="loopback address to bind")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on (0 picks a free one)")
+    parser.add_argument(
+        "--notify-rewrite",
+        type=rewrite_rule,
+        action="append",
+        default=[],
+        metavar="PREFIX=REPLACEMENT",
+        help="deliver notifications for URLs starting with PREFIX to REPLACEMENT instead, playing the "
+        "TLS proxy in front of your site, e.g. https://papay.example/=http://127.0.0.1:8000/ (repeatable)",
+    )
+    parser.add_argument(
+        "--termination-notify-url",
+        metavar="URL",
+        help="the deduction template's termination URL (default: the pre-sign notify_url)",
+    )
     options = parser.parse_args(argv)
 
     stopping = threading.Event()
@@ -36,8 +58,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stopping.set())
 
     keys = ensure_demo_keys(options.keys_dir)
-    with keys.sandbox(host=options.host, port=options.port) as sandbox:
+    sandbox = keys.sandbox(host=options.host, port=options.port)
+    sandbox.notify_rewrite = dict(options.notify_rewrite)
+    sandbox.termination_notify_url = options.termination_notify_url
+    with sandbox:
         print(f"WeChat Pay sandbox for mchid {keys.mchid} listening on {sandbox.url}", flush=True)
+        print(
+            f"play the user: POST {sandbox.url}/sandbox/contracts/<out_contract_code>/sign (or /terminate); "
+            f"GET {sandbox.url}/sandbox/contracts lists the pre-signed ones",
+            flush=True,
+        )
         while not stopping.wait(0.5):
             pass
     return 0

@@ -1,7 +1,8 @@
 """The WeChat Pay endpoints the sandbox knows, as a route table.
 
 To add an endpoint, write a handler ``(sandbox, request, match) -> Answer`` and add a :class:`Route`
-to ``ROUTES``. Headers and the signature are checked before any handler runs.
+to ``ROUTES``. Headers and the signature are checked before any handler runs, except on the sandbox's
+own loopback controls (``merchant_api=False``, see ``control``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import validation
+from . import control, validation
 from .answers import Answer, ApiError
 
 if TYPE_CHECKING:
@@ -28,9 +29,13 @@ PRESIGN_ID_LENGTH = 48
 
 @dataclass(frozen=True)
 class Route:
+    """``merchant_api`` routes are WeChat Pay's: headers and the merchant's signature are checked first,
+    faults apply and requests are recorded. The others are the sandbox's controls, none of that."""
+
     method: str
     pattern: re.Pattern[str]
     handler: Handler
+    merchant_api: bool = True
 
 
 def new_pre_entrustweb_id() -> str:
@@ -54,8 +59,22 @@ def presign(sandbox: Sandbox, request: RecordedRequest, match: re.Match[str]) ->
 
 
 COMBINE_PAPAY = "/v3/ecommerce/combine-papay"
+CONTROL_CONTRACTS = "/sandbox/contracts"
+_CONTRACT = r"(?P<out_contract_code>[^/]+)"
 
-ROUTES: tuple[Route, ...] = (Route("POST", re.compile(rf"{COMBINE_PAPAY}/contracts/pre-entrust-sign"), presign),)
+ROUTES: tuple[Route, ...] = (
+    Route("POST", re.compile(rf"{COMBINE_PAPAY}/contracts/pre-entrust-sign"), presign),
+    # Loopback controls: the sandbox plays the WeChat user (no merchant Authorization).
+    Route("GET", re.compile(rf"{CONTROL_CONTRACTS}/?"), control.list_contracts, merchant_api=False),
+    Route("POST", re.compile(rf"{CONTROL_CONTRACTS}/{_CONTRACT}/sign"), control.sign, merchant_api=False),
+    Route("POST", re.compile(rf"{CONTROL_CONTRACTS}/{_CONTRACT}/terminate"), control.terminate, merchant_api=False),
+)
+
+
+def is_control(path: str) -> bool:
+    """True when ``path`` (query ignored) belongs to one of the sandbox's own control routes."""
+    bare_path = path.split("?", 1)[0]
+    return any(not route.merchant_api and route.pattern.fullmatch(bare_path) for route in ROUTES)
 
 
 def resolve(method: str, path: str) -> tuple[Route, re.Match[str]]:

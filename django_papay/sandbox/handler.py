@@ -2,7 +2,8 @@
 
 The handler records every request, takes the next queued fault, asks the sandbox for the answer
 (``Sandbox._answer``: route, check, run the endpoint), then signs and sends it, bent by the fault if
-there is one. Wire-level faults (reset, truncated) live here because they need the socket.
+there is one. Wire-level faults (reset, truncated) live here because they need the socket. Requests
+to the sandbox's own controls (``control``) are answered straight away: not recorded, no fault, no delay.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from requests.structures import CaseInsensitiveDict
 
-from . import faults
+from . import endpoints, faults
 from .answers import Answer, signed_headers
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         request = RecordedRequest(self.command, self.path, CaseInsensitiveDict(self.headers.items()), body)
+        if endpoints.is_control(request.path):
+            self._send(sandbox._answer(request), delay=False)
+            return
         sandbox._record_request(request)
         fault = sandbox._faults.pop()
         if fault == "reset":
@@ -121,9 +125,9 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    def _send(self, answer: Answer, fault: str | None = None) -> None:
+    def _send(self, answer: Answer, fault: str | None = None, *, delay: bool = True) -> None:
         sandbox = self.server.sandbox
-        if sandbox.response_delay > 0:
+        if delay and sandbox.response_delay > 0:
             time.sleep(sandbox.response_delay)
         key, key_id = sandbox._wechatpay_private_key, sandbox.wechatpay_public_key_id
         timestamp, signed_body = None, None

@@ -2,7 +2,9 @@
 
 For each request (see ``handler``): take the next queued fault (``faults``), route (``endpoints``),
 check headers and the merchant's signature (``validation``), run the endpoint, sign the answer
-(``answers``). No Django here.
+(``answers``). The other direction, WeChat Pay notifying the merchant when the user signs or a
+contract ends, is ``user`` (build with ``notifications``, send with ``delivery``, trigger by hand
+through ``control``). No Django here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from django_papay import crypto
 
 from . import endpoints, faults, validation
 from .answers import Answer, ApiError
+from .delivery import Courier
 from .handler import LoopbackServer, RecordedRequest
+from .user import UserActions
 
 __all__ = ["RecordedRequest", "Sandbox"]
 
@@ -34,12 +38,13 @@ def _public_key(value: rsa.RSAPublicKey | str | bytes) -> rsa.RSAPublicKey:
     return value if isinstance(value, rsa.RSAPublicKey) else crypto.load_public_key(value)
 
 
-class Sandbox:
+class Sandbox(UserActions):
     """A WeChat Pay simulator for one merchant, served on loopback in a daemon thread.
 
     ``requests`` records every request that reached the handler (refused ones too), ``presigns``
     every accepted pre-sign by ``pre_entrustweb_id``. ``fail_next``/``answer_next`` queue faults;
     ``response_delay`` slows every answer, ``fault_delay`` is how long the "timeout" fault waits.
+    Notifications to the merchant (``sign_contract``, ``deliver``, …) come from ``UserActions``.
     """
 
     def __init__(
@@ -66,6 +71,9 @@ class Sandbox:
         self.fault_delay = 3.0
         self.requests: list[RecordedRequest] = []
         self.presigns: dict[str, dict[str, Any]] = {}
+        self.notify_rewrite: dict[str, str] = {}
+        self.termination_notify_url: str | None = None
+        self._courier = Courier()
         self._faults = faults.FaultQueue()
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -94,6 +102,7 @@ class Sandbox:
         server, self._server = self._server, None
         if server is None:
             return
+        self._courier.cancel_pending()
         server.shutdown()
         with self._lock:
             connections, self._connections = list(self._connections), set()
@@ -126,10 +135,13 @@ class Sandbox:
     # --- test controls ------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget recorded requests and pre-signs, pending faults and the response delay."""
+        """Forget recorded requests, pre-signs and deliveries, pending faults and notifications, and the
+        response delay. ``notify_rewrite`` and ``termination_notify_url`` describe the merchant's site and stay."""
+        self._courier.cancel_pending()
         with self._lock:
             self.requests.clear()
             self.presigns.clear()
+        self._courier.clear()
         self._faults.clear()
         self.response_delay = 0.0
 
@@ -154,24 +166,26 @@ class Sandbox:
         """Route, check headers and signature, run the endpoint; a refusal becomes its error answer."""
         try:
             route, match = endpoints.resolve(request.method, request.path)
-            validation.check_headers(
-                request.method, request.headers, wechatpay_public_key_id=self.wechatpay_public_key_id
-            )
-            validation.check_authorization(
-                request.method,
-                request.path,
-                request.headers,
-                request.body,
-                mchid=self.mchid,
-                serial_no=self.merchant_serial_no,
-                public_key=self.merchant_public_key,
-            )
+            if route.merchant_api:
+                self._check_merchant_request(request)
             return route.handler(self, request, match)
         except ApiError as refusal:
             return refusal.answer()
         except Exception:
             logger.exception("the sandbox failed on %s %s", request.method, request.path)
             return Answer.error(500, "SYSTEM_ERROR", "the sandbox failed; see the django_papay.sandbox log")
+
+    def _check_merchant_request(self, request: RecordedRequest) -> None:
+        validation.check_headers(request.method, request.headers, wechatpay_public_key_id=self.wechatpay_public_key_id)
+        validation.check_authorization(
+            request.method,
+            request.path,
+            request.headers,
+            request.body,
+            mchid=self.mchid,
+            serial_no=self.merchant_serial_no,
+            public_key=self.merchant_public_key,
+        )
 
     def _record_request(self, request: RecordedRequest) -> None:
         with self._lock:

@@ -1,14 +1,22 @@
-"""The demo: start the bundled sandbox, create a contract, pre-sign it, print each step."""
+"""The demo: the whole APP signing flow against the bundled sandbox, each step printed.
+
+create a contract → pre-sign it → the sandbox signs as the user → WeChat Pay's notification reaches
+this site's notify view → the contract is signed.
+"""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 from django.utils import timezone
 
+from demo.site_server import SiteServer
 from django_papay.exceptions import PapayError
 from django_papay.models import Contract
 from django_papay.services import presign
@@ -17,7 +25,7 @@ ADMIN_ADDRESS = "127.0.0.1:8000"
 
 
 class Command(BaseCommand):
-    help = "Run the APP pre-sign flow against the bundled WeChat Pay sandbox (no WeChat credentials needed)."
+    help = "Run the APP signing flow against the bundled WeChat Pay sandbox (no WeChat credentials needed)."
 
     def add_arguments(self, parser):
         parser.add_argument("--plan-id", type=int, default=12535, help="deduction template id to use")
@@ -28,7 +36,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, plan_id: int, account: str, serve: bool, **options):
-        step = self._stepper()
+        self.steps = 0
         try:
             sandbox = settings.DEMO_KEYS.sandbox(port=settings.SANDBOX_PORT).start()
         except OSError as exc:
@@ -37,33 +45,45 @@ class Command(BaseCommand):
                 "set PAPAY_SANDBOX_PORT to a free port"
             ) from exc
         try:
-            step(f"WeChat Pay sandbox listening at {sandbox.url} (merchant {settings.PAPAY['MCHID']})")
-            contract = Contract.objects.create(plan_id=plan_id, contract_display_account=account)
-            step(f"created contract {contract.out_contract_code} (plan {plan_id}, status {contract.status})")
-            try:
-                presign(contract)
-            except PapayError as exc:
-                raise CommandError(f"pre-sign failed: {exc}") from exc
-            step(f"pre-signed: POST {sandbox.requests[-1].path} -> signed answer verified")
-            step(f"pre_entrustweb_id = {contract.pre_entrustweb_id}")
-            expires = timezone.localtime(contract.presign_expires_at)
-            step(f"status = {contract.status}; the user can sign in WeChat until {expires:%Y-%m-%d %H:%M %Z}")
+            self.step(f"WeChat Pay sandbox listening at {sandbox.url} (merchant {settings.PAPAY['MCHID']})")
+            with SiteServer() as site:
+                self._flow(sandbox, site.url, plan_id, account)
             if serve:
-                self._serve()
+                self._serve(sandbox)
         finally:
             sandbox.stop()
 
-    def _stepper(self):
-        count = 0
+    def step(self, text: str) -> None:
+        self.steps += 1
+        self.stdout.write(f"[{self.steps}] {text}")
 
-        def step(text: str) -> None:
-            nonlocal count
-            count += 1
-            self.stdout.write(f"[{count}] {text}")
+    def _flow(self, sandbox, site_url: str, plan_id: int, account: str) -> None:
+        notify_url = settings.PAPAY["NOTIFY_URL"]
+        # The sandbox plays the TLS-terminating proxy: WeChat Pay's https URL reaches this loopback site.
+        sandbox.notify_rewrite = {_origin(notify_url): site_url}
+        self.step(f"this site's notify view serves {notify_url} at {site_url}{reverse('django_papay:notify')}")
 
-        return step
+        contract = Contract.objects.create(plan_id=plan_id, contract_display_account=account)
+        self.step(f"created contract {contract.out_contract_code} (plan {plan_id}, status {contract.status})")
+        try:
+            presign(contract)
+        except PapayError as exc:
+            raise CommandError(f"pre-sign failed: {exc}") from exc
+        expires = timezone.localtime(contract.presign_expires_at)
+        self.step(f"pre-signed: pre_entrustweb_id {contract.pre_entrustweb_id} (valid until {expires:%H:%M %Z})")
+        self.step(f"status = {contract.status}; the App now opens WeChat with that id")
 
-    def _serve(self) -> None:
+        (delivery,) = sandbox.sign_contract(contract.out_contract_code)
+        self.step(f"the user signs in WeChat: ECOMMERCE_ENTRUST.SIGN {delivery.notification_id} "
+                  f"delivered, the site answered HTTP {delivery.status}")
+        contract.refresh_from_db()
+        if contract.status != Contract.Status.SIGNED:
+            raise CommandError(f"the contract is {contract.status}, not signed; see the Notification admin")
+        self.step(f"status = {contract.status} (openid {contract.openid}, contract_id {contract.contract_id}, "
+                  f"expires {timezone.localtime(contract.contract_expired_at):%Y-%m-%d})")
+
+    def _serve(self, sandbox) -> None:
+        sandbox.notify_rewrite = {_origin(settings.PAPAY["NOTIFY_URL"]): f"http://{ADMIN_ADDRESS}"}
         user, created = get_user_model().objects.get_or_create(
             username="demo", defaults={"is_staff": True, "is_superuser": True}
         )
@@ -71,5 +91,15 @@ class Command(BaseCommand):
             user.set_password("demo")
             user.save()
         user.user_permissions.add(Permission.objects.get(codename="presign_contract"))
-        self.stdout.write(f"Admin: http://{ADMIN_ADDRESS}/admin/  (user demo, password demo). Ctrl-C stops both.")
+        self.stdout.write(
+            f"\nAdmin: http://{ADMIN_ADDRESS}/admin/ (user demo, password demo). Pre-sign a contract there, then\n"
+            f"play the user:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/sign\n"
+            f"           or:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/terminate\n"
+            "Ctrl-C stops both."
+        )
         call_command("runserver", ADMIN_ADDRESS, use_reloader=False)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

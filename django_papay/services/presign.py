@@ -1,7 +1,7 @@
-"""What the app does with WeChat Pay: pre-sign contracts (and, later, apply notifications).
+"""Pre-sign: open an APP signing session (pre_entrustweb_id) for a contract.
 
-Services own the transaction and lock boundaries. They validate before any request is sent,
-record WeChat Pay's errors where staff can read them, and re-raise the typed error.
+Validate before any request is sent, record WeChat Pay's errors where staff can read them, re-raise
+the typed error.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import conf
-from .client import get_client
-from .exceptions import ContractStateError, InvalidResponseError, WeChatPayError
-from .models import Contract, new_out_contract_code
+from .. import conf
+from ..client import get_client
+from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
+from ..models import Contract, new_out_contract_code
 
 logger = logging.getLogger("django_papay.services")
 

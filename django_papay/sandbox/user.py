@@ -1,0 +1,228 @@
+"""The sandbox plays the WeChat user: signing or ending a contract makes WeChat Pay notify the merchant.
+
+``UserActions`` is the part of ``Sandbox`` that builds ECOMMERCE_ENTRUST.SIGN and .TERMINATE
+notifications from the accepted pre-signs (``notifications``) and delivers them over HTTP
+(``delivery``). The pre-sign of an ``out_contract_code`` supplies appid, plan_id, attach and the
+``notify_url``; keyword overrides replace any resource field, so tests can also describe a contract
+signed through another channel, or one whose notification does not match the merchant's records.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from django_papay import crypto
+
+from . import notifications
+from .delivery import Courier, Delivery
+from .notifications import SIGN_EVENT, TERMINATE_EVENT, Notification
+
+DEFAULT_TERMINATION_MODE = "USER_TERMINATE"
+
+
+class UserActions:
+    """Notification building and delivery for ``Sandbox`` (which provides the attributes below).
+
+    ``notify_rewrite`` maps URL prefixes to replacements, applied when a notification is built: it plays
+    the TLS-terminating proxy in front of the merchant's site, e.g.
+    ``{"https://papay.example/": "http://127.0.0.1:8000/"}``. ``termination_notify_url`` is the
+    termination URL of the deduction template; None sends TERMINATE to the pre-sign ``notify_url``.
+    """
+
+    mchid: str
+    apiv3_key: str
+    wechatpay_public_key_id: str
+    presigns: dict[str, dict[str, Any]]
+    notify_rewrite: dict[str, str]
+    termination_notify_url: str | None
+    _wechatpay_private_key: rsa.RSAPrivateKey
+    _lock: threading.Lock
+    _courier: Courier
+
+    def presign_for(self, out_contract_code: str) -> dict[str, Any] | None:
+        """The latest accepted pre-sign of ``out_contract_code``, or None if the sandbox never had one."""
+        with self._lock:
+            matches = [p for p in self.presigns.values() if p.get("out_contract_code") == out_contract_code]
+        return matches[-1] if matches else None
+
+    # --- building -----------------------------------------------------------------------------
+
+    def sign_notification(
+        self,
+        out_contract_code: str,
+        *,
+        openid: str | None = None,
+        operate_time: datetime | str | None = None,
+        contract_expired_time: datetime | str | None = None,
+        contract_id: str | None = None,
+        url: str | None = None,
+        **resource_overrides: Any,
+    ) -> Notification:
+        """ECOMMERCE_ENTRUST.SIGN for the user signing ``out_contract_code`` (nothing is sent).
+
+        ``operate_time`` defaults to now, ``contract_expired_time`` to five years later; ``contract_id=""``
+        leaves that field out (WeChat Pay's documentation does not list it). An override set to None
+        removes its field.
+        """
+        operated = notifications.rfc3339(operate_time)
+        resource = self._entrust_resource(out_contract_code, openid, operated, contract_id, resource_overrides)
+        expires = contract_expired_time if contract_expired_time is not None else notifications.years_after(operated)
+        resource = _with(resource, {"contract_expired_time": notifications.rfc3339(expires)}, resource_overrides)
+        return self.notification(SIGN_EVENT, resource, url=url)
+
+    def terminate_notification(
+        self,
+        out_contract_code: str,
+        *,
+        mode: str = DEFAULT_TERMINATION_MODE,
+        operate_time: datetime | str | None = None,
+        url: str | None = None,
+        **resource_overrides: Any,
+    ) -> Notification:
+        """ECOMMERCE_ENTRUST.TERMINATE for the contract ending in ``mode`` (``contract_termination_mode``)."""
+        operated = notifications.rfc3339(operate_time)
+        contract_id = resource_overrides.pop("contract_id", None)
+        resource = self._entrust_resource(out_contract_code, None, operated, contract_id, resource_overrides)
+        resource = _with(resource, {"contract_termination_mode": mode}, resource_overrides)
+        return self.notification(TERMINATE_EVENT, resource, url=url)
+
+    def notification(
+        self,
+        event_type: str,
+        resource: dict[str, Any],
+        *,
+        url: str | None = None,
+        notification_id: str | None = None,
+        apiv3_key: str | bytes | None = None,
+        private_key: rsa.RSAPrivateKey | str | bytes | None = None,
+        serial: str | None = None,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+        body: bytes | None = None,
+        associated_data: str | None = notifications.ASSOCIATED_DATA,
+    ) -> Notification:
+        """Any notification, sealed with ``apiv3_key`` and signed with ``private_key`` (the sandbox's own
+        by default); every argument overrides one thing WeChat Pay would get right.
+
+        Without ``url`` it goes where the resource's ``out_contract_code`` notifies (nowhere, ``url == ""``,
+        for a contract the sandbox never pre-signed: fine for a test client, refused by ``deliver``);
+        ``notify_rewrite`` applies either way.
+        """
+        if isinstance(private_key, (str, bytes)):
+            private_key = crypto.load_private_key(private_key)
+        target = self._target(event_type, resource.get("out_contract_code"), url)
+        return notifications.build(
+            event_type,
+            resource,
+            url=self._rewrite(target),
+            apiv3_key=self.apiv3_key if apiv3_key is None else apiv3_key,
+            private_key=private_key or self._wechatpay_private_key,
+            serial=self.wechatpay_public_key_id if serial is None else serial,
+            notification_id=notification_id,
+            timestamp=timestamp,
+            signature=signature,
+            body=body,
+            associated_data=associated_data,
+        )
+
+    # --- delivering ---------------------------------------------------------------------------
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every delivery attempt made since the last ``reset()``, oldest first (a snapshot)."""
+        return self._courier.deliveries
+
+    def deliver(
+        self, notification: Notification, *, repeat: int = 1, delay: float = 0.0, wait: bool = True
+    ) -> list[Delivery]:
+        """POST ``notification`` ``repeat`` times after ``delay`` seconds; each redelivery is re-signed with
+        a fresh timestamp and nonce, same id and body, as WeChat Pay retries. ``wait=False`` returns ``[]``
+        at once and delivers from a daemon thread. A receiver that cannot be reached gives status None."""
+        return self._courier.deliver(notification, repeat=repeat, delay=delay, wait=wait)
+
+    def sign_contract(
+        self, out_contract_code: str, *, repeat: int = 1, delay: float = 0.0, wait: bool = True, **sign_kwargs: Any
+    ) -> list[Delivery]:
+        """The user signs: build ``sign_notification(out_contract_code, **sign_kwargs)`` and deliver it."""
+        notification = self.sign_notification(out_contract_code, **sign_kwargs)
+        return self.deliver(notification, repeat=repeat, delay=delay, wait=wait)
+
+    def terminate_contract(
+        self,
+        out_contract_code: str,
+        *,
+        repeat: int = 1,
+        delay: float = 0.0,
+        wait: bool = True,
+        **terminate_kwargs: Any,
+    ) -> list[Delivery]:
+        """The contract ends: build ``terminate_notification(out_contract_code, **terminate_kwargs)``, deliver it."""
+        notification = self.terminate_notification(out_contract_code, **terminate_kwargs)
+        return self.deliver(notification, repeat=repeat, delay=delay, wait=wait)
+
+    def deliver_out_of_order(self, first: Notification, second: Notification) -> list[Delivery]:
+        """Send ``second`` and then ``first`` (e.g. TERMINATE before the SIGN it follows); one attempt each."""
+        return self._courier.deliver_in_order([second, first])
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _entrust_resource(
+        self,
+        out_contract_code: str,
+        openid: str | None,
+        operate_time: str,
+        contract_id: str | None,
+        overrides: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The fields SIGN and TERMINATE share, from the pre-sign or, without one, from the overrides."""
+        presign = self.presign_for(out_contract_code) or {}
+        missing = [name for name in ("plan_id", "appid") if name not in presign and name not in overrides]
+        if missing:
+            wanted = ", ".join(f"{name}=" for name in missing)
+            raise ValueError(
+                f"the sandbox never pre-signed {out_contract_code!r}; pass {wanted} (and url= to deliver it) to "
+                "notify about a contract signed through another channel"
+            )
+        resource: dict[str, Any] = {
+            "mchid": self.mchid,
+            "out_contract_code": out_contract_code,
+            "plan_id": presign.get("plan_id"),
+            "appid": presign.get("appid"),
+            "openid": openid if openid is not None else notifications.fake_openid(out_contract_code),
+            "operate_time": operate_time,
+        }
+        if contract_id is None:
+            contract_id = notifications.fake_contract_id(self.mchid, out_contract_code)
+        if contract_id != "":
+            resource["contract_id"] = contract_id
+        if "attach" in presign:
+            resource["attach"] = presign["attach"]
+        return resource
+
+    def _target(self, event_type: str, out_contract_code: Any, url: str | None) -> str:
+        """Where a notification goes before rewriting: ``url``, else the template's termination URL for
+        TERMINATE, else the pre-sign's ``notify_url``, else nowhere ("": it can be built, not delivered)."""
+        if url is not None:
+            return url
+        if event_type == TERMINATE_EVENT and self.termination_notify_url:
+            return self.termination_notify_url
+        presign = self.presign_for(out_contract_code) if isinstance(out_contract_code, str) else None
+        return str(presign["notify_url"]) if presign is not None else ""
+
+    def _rewrite(self, url: str) -> str:
+        """Apply the longest matching ``notify_rewrite`` prefix."""
+        prefixes = [prefix for prefix in self.notify_rewrite if url.startswith(prefix)]
+        if not prefixes:
+            return url
+        prefix = max(prefixes, key=len)
+        return self.notify_rewrite[prefix] + url[len(prefix) :]
+
+
+def _with(resource: dict[str, Any], fields: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` plus ``fields``, then the overrides (in place, keeping field order); None removes a field."""
+    combined = {**resource, **fields, **overrides}
+    return {name: value for name, value in combined.items() if value is not None}

@@ -1,0 +1,157 @@
+"""Apply WeChat Pay's contract notifications: verified first, then exactly once, in operate_time order.
+
+A wrong answer here loses money: a forged notification must never move a contract, and a real one
+must move it once, however often and in whatever order WeChat Pay delivers it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from .. import conf, notifications
+from ..exceptions import InvalidNotification
+from ..models import Contract, Notification
+from ..notifications import SIGN, TERMINATE, ContractEvent
+from ..signals import contract_signed, contract_terminated
+
+logger = logging.getLogger("django_papay.notifications")
+
+Result = Notification.Result
+
+
+def receive_notification(delivery: Notification, headers: Mapping[str, str], body: bytes) -> Notification:
+    """Verify, decrypt, check and apply ``delivery``, which the caller has already stored.
+
+    Raises InvalidNotification for a notification we will never accept (the delivery is marked
+    rejected, no contract changes). Any other exception means processing failed: the contract
+    change is rolled back, the delivery is marked failed, and WeChat Pay should deliver again.
+    """
+    try:
+        verified = notifications.verify(
+            headers, body, public_keys=conf.wechatpay_public_keys(), apiv3_key=conf.apiv3_key()
+        )
+    except InvalidNotification as exc:
+        _finish(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
+        logger.warning("notification delivery #%s rejected: %s", delivery.pk, exc)
+        raise
+    delivery.verified = True
+    delivery.notification_id, delivery.event_type = verified.id[:64], verified.event_type[:64]
+    delivery.resource = verified.resource
+    delivery.save(update_fields=["verified", "notification_id", "event_type", "resource"])
+
+    try:
+        if verified.event_type not in (SIGN, TERMINATE):
+            _finish(delivery, Result.UNKNOWN_EVENT, note=f"event type {verified.event_type} is not handled")
+            return delivery
+        event = notifications.contract_event(verified)
+        if event.mchid != conf.mchid():
+            raise InvalidNotification("mchid", f"the notification is for merchant {event.mchid}, not ours")
+        with transaction.atomic():
+            _apply(delivery, event)
+    except InvalidNotification as exc:
+        _finish(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
+        logger.warning("notification %s rejected: %s", delivery.notification_id, exc)
+        raise
+    except Exception as exc:
+        _finish(delivery, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
+        logger.exception("notification %s failed; WeChat Pay will deliver it again", delivery.notification_id)
+        raise
+    logger.info("notification %s %s: %s", delivery.notification_id, delivery.event_type, delivery.result)
+    return delivery
+
+
+def _apply(delivery: Notification, event: ContractEvent) -> None:
+    """Inside a transaction: lock the contract, skip repeats, apply the event if it is the newest."""
+    contract = _locked_contract(event)
+    delivery.contract = contract
+    already = (
+        Notification.objects.filter(notification_id=delivery.notification_id, verified=True, processed=True)
+        .exclude(pk=delivery.pk)
+        .order_by("pk")
+        .first()
+    )
+    if already is not None:
+        _finish(delivery, Result.DUPLICATE, note=f"repeat of delivery #{already.pk}")
+        return
+    _check_matches(contract, event)
+    apply = _apply_sign if event.event_type == SIGN else _apply_terminate
+    result, signal, note = apply(contract, event)
+    _finish(delivery, result, note=note)
+    if signal is not None:
+        signal.send(sender=Contract, contract=contract, notification=delivery)
+
+
+def _locked_contract(event: ContractEvent) -> Contract:
+    """The contract row, locked; created from the event when it was signed through another channel."""
+    locked = Contract.objects.select_for_update()
+    contract = locked.filter(out_contract_code=event.out_contract_code).first()
+    if contract is None:
+        # get_or_create survives a concurrent delivery creating the same contract (unique code).
+        Contract.objects.get_or_create(
+            out_contract_code=event.out_contract_code,
+            defaults={"plan_id": event.plan_id, "appid": event.appid, "mchid": event.mchid, "openid": event.openid},
+        )
+        contract = locked.get(out_contract_code=event.out_contract_code)
+    return contract
+
+
+def _check_matches(contract: Contract, event: ContractEvent) -> None:
+    """A leaked key must not become forged contract states: the event must match our own record."""
+    if event.plan_id != contract.plan_id:
+        raise InvalidNotification("plan_id", f"plan_id {event.plan_id} is not contract's plan {contract.plan_id}")
+    expected_appid = contract.appid or conf.appid()
+    if expected_appid and event.appid != expected_appid:
+        raise InvalidNotification("appid", f"appid {event.appid} is not the contract's AppID {expected_appid}")
+
+
+# What applying an event did: the delivery's result, the signal to send (None: the status did not
+# change) and, when nothing changed, why.
+Outcome = tuple[str, Signal | None, str]
+
+
+def _apply_sign(contract: Contract, event: ContractEvent) -> Outcome:
+    if contract.status == Contract.Status.TERMINATED:
+        return Result.IGNORED, None, f"the contract was terminated at {contract.terminated_at}; a SIGN never revives it"
+    if contract.status == Contract.Status.SIGNED and contract.signed_at and event.operate_time <= contract.signed_at:
+        return Result.IGNORED, None, f"the contract is already signed (at {contract.signed_at})"
+    was_signed = contract.status == Contract.Status.SIGNED
+    contract.status = Contract.Status.SIGNED
+    contract.openid = event.openid
+    contract.signed_at = event.operate_time
+    contract.contract_expired_at = event.contract_expired_time
+    contract.contract_id = event.contract_id or contract.contract_id
+    contract.mchid = event.mchid
+    contract.last_error = ""
+    contract.save()
+    return Result.APPLIED, (None if was_signed else contract_signed), ""
+
+
+def _apply_terminate(contract: Contract, event: ContractEvent) -> Outcome:
+    if contract.status == Contract.Status.TERMINATED:
+        return Result.IGNORED, None, f"the contract is already terminated (at {contract.terminated_at})"
+    if contract.signed_at and event.operate_time < contract.signed_at:
+        return Result.IGNORED, None, f"older than the contract's signing at {contract.signed_at}"
+    contract.status = Contract.Status.TERMINATED
+    contract.terminated_at = event.operate_time
+    contract.termination_mode = event.contract_termination_mode
+    contract.openid = contract.openid or event.openid
+    contract.contract_id = event.contract_id or contract.contract_id
+    contract.mchid = event.mchid
+    contract.save()
+    return Result.APPLIED, contract_terminated, ""
+
+
+def _finish(delivery: Notification, result: str, *, error: str = "", note: str = "") -> None:
+    if error and delivery.contract_id is not None and not Contract.objects.filter(pk=delivery.contract_id).exists():
+        delivery.contract = None  # created in the transaction that was just rolled back
+    delivery.result = result
+    delivery.processed = result in (Result.APPLIED, Result.DUPLICATE, Result.IGNORED, Result.UNKNOWN_EVENT)
+    delivery.processed_at = timezone.now() if delivery.processed else None
+    delivery.error, delivery.note = error, note
+    delivery.save(update_fields=["result", "processed", "processed_at", "error", "note", "contract"])
+

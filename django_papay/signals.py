@@ -1,0 +1,12 @@
+"""Signals for business code. Sent once per state change, inside the transaction that makes it:
+a receiver that raises rolls the change back, and WeChat Pay delivers the notification again later.
+
+    @receiver(contract_signed)
+    def start_membership(sender, contract, notification, **kwargs): ...
+"""
+
+from django.dispatch import Signal
+
+# sender=Contract; kwargs: contract (Contract), notification (Notification)
+contract_signed = Signal()
+contract_terminated = Signal()
