@@ -51,10 +51,7 @@ class NotificationInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = (
-        "received_at", "event_type", "notification_id", "result", "verified", "processed", "contract_link",
-        "remote_addr",
-    )
+    list_display = ("received_at", "event_type", "result", "verified", "processed", "contract_link", "notification_id")
     list_filter = ("event_type", "verified", "processed", "result", "received_at")
     search_fields = ("notification_id", "contract__out_contract_code", "remote_addr")
     date_hierarchy = "received_at"
@@ -76,8 +73,8 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 @admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
     list_display = (
-        "out_contract_code", "contract_display_account", "plan_id", "status_badge",
-        "presigned_at", "presign_expires", "short_error", "created_at",
+        "out_contract_code", "contract_display_account", "plan_id", "status_badge", "presign_expires", "short_error",
+        "updated_at",
     )
     list_filter = ("status", "plan_id", "appid", "created_at")
     search_fields = ("out_contract_code", "contract_id", "openid", "contract_display_account", "pre_entrustweb_id")
