@@ -37,13 +37,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, plan_id: int, account: str, serve: bool, **options):
         self.steps = 0
-        try:
-            sandbox = settings.DEMO_KEYS.sandbox(port=settings.SANDBOX_PORT).start()
-        except OSError as exc:
-            raise CommandError(
-                f"cannot start the sandbox on 127.0.0.1:{settings.SANDBOX_PORT} ({exc.strerror}); "
-                "set PAPAY_SANDBOX_PORT to a free port"
-            ) from exc
+        sandbox = self._start_sandbox(fixed_port=serve)
         try:
             self.step(f"WeChat Pay sandbox listening at {sandbox.url} (merchant {settings.PAPAY['MCHID']})")
             with SiteServer() as site:
@@ -52,6 +46,21 @@ class Command(BaseCommand):
                 self._serve(sandbox)
         finally:
             sandbox.stop()
+
+    def _start_sandbox(self, *, fixed_port: bool):
+        """The sandbox on PAPAY_SANDBOX_PORT (BASE_URL points there); for a one-off run any free port will do."""
+        try:
+            return settings.DEMO_KEYS.sandbox(port=settings.SANDBOX_PORT).start()
+        except OSError as exc:
+            if fixed_port:
+                raise CommandError(
+                    f"cannot start the sandbox on 127.0.0.1:{settings.SANDBOX_PORT} ({exc.strerror}); "
+                    "set PAPAY_SANDBOX_PORT to a free port"
+                ) from exc
+        sandbox = settings.DEMO_KEYS.sandbox(port=0).start()
+        settings.PAPAY = {**settings.PAPAY, "BASE_URL": sandbox.url}  # this run only
+        self.stdout.write(f"(port {settings.SANDBOX_PORT} is busy; this run's sandbox uses {sandbox.url})")
+        return sandbox
 
     def step(self, text: str) -> None:
         self.steps += 1
