@@ -33,6 +33,11 @@ class Contract(models.Model):
         SIGNED = "signed", _("signed")
         TERMINATED = "terminated", _("terminated")
         FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("pre-sign expired")
+
+    class Channel(models.TextChoices):
+        APP = "app", _("App")
+        MINI_PROGRAM = "mini_program", _("Mini Program")
 
     out_contract_code = models.CharField(
         _("merchant contract code"), max_length=32, unique=True, blank=True,
@@ -62,6 +67,7 @@ class Contract(models.Model):
     # Filled in from WeChat Pay's answers and notifications.
     pre_entrustweb_id = models.CharField(_("pre-sign id"), max_length=128, blank=True)
     presigned_at = models.DateTimeField(_("pre-signed at"), null=True, blank=True)
+    presign_channel = models.CharField(_("pre-sign channel"), max_length=16, choices=Channel.choices, blank=True)
     mchid = models.CharField(_("merchant id"), max_length=32, blank=True)
     contract_id = models.CharField(_("WeChat Pay contract id"), max_length=64, blank=True, db_index=True)
     openid = models.CharField(_("openid"), max_length=128, blank=True, db_index=True)
@@ -72,6 +78,10 @@ class Contract(models.Model):
         _("termination mode"), max_length=64, blank=True,
         help_text=_("contract_termination_mode, as WeChat Pay sent it."),
     )
+    termination_remark = models.CharField(_("termination remark"), max_length=256, blank=True)
+    queried_at = models.DateTimeField(
+        _("last queried at"), null=True, blank=True, help_text=_("When WeChat Pay was last asked for this contract.")
+    )
     last_error = models.TextField(_("last error"), blank=True)
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -81,7 +91,12 @@ class Contract(models.Model):
         verbose_name = _("contract")
         verbose_name_plural = _("contracts")
         ordering = ("-created_at", "-pk")
-        permissions = [("presign_contract", _("Can pre-sign contracts with WeChat Pay"))]
+        permissions = [
+            ("presign_contract", _("Can pre-sign contracts with WeChat Pay (App)")),
+            ("presign_mini_program_contract", _("Can pre-sign contracts with WeChat Pay (Mini Program)")),
+            ("query_contract", _("Can query contracts at WeChat Pay")),
+            ("terminate_contract", _("Can terminate contracts at WeChat Pay")),
+        ]
 
     def __str__(self) -> str:
         return self.out_contract_code or str(_("new contract"))
