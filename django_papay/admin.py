@@ -1,86 +1,61 @@
-"""The staff's view of contracts: read WeChat Pay's state, run pre-sign, see what failed."""
+"""The staff's view of contracts: WeChat Pay's state at a glance, and the calls staff may make."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import services
-from .exceptions import ContractStateError, WeChatPayError
-from .models import Contract, Notification
+from .admin_notifications import NotificationInline
+from .exceptions import ContractStateError
+from .models import Contract
+from .services.operations import Operation
 
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
 WECHATPAY_FIELDS = (
-    "status", "last_error", "pre_entrustweb_id", "presigned_at", "presign_expires",
-    "mchid", "contract_id", "openid", "signed_at", "contract_expired_at", "terminated_at", "termination_mode",
-    "created_at", "updated_at",
+    "status", "last_error", "pre_entrustweb_id", "presign_channel", "presigned_at", "presign_expires",
+    "launch_parameters", "mchid", "contract_id", "openid", "signed_at", "contract_expired_at", "terminated_at",
+    "termination_mode", "termination_remark", "queried_at", "created_at", "updated_at",
 )
 # What the pre-sign sent; frozen once WeChat Pay knows the contract.
 REQUEST_FIELDS = ("out_contract_code", "plan_id", "appid", "contract_display_account", "attach")
+EDITABLE_STATES = (Contract.Status.CREATED, Contract.Status.FAILED)
+
+# WeChat Pay's signing mini-program, opened by the merchant's mini-program with the pre-sign id.
+SIGNING_MINI_PROGRAM = {"appId": "wxbd687630cd02ce1d", "path": "pages/index/index"}
 
 
-class ReadOnlyMixin:
-    """The audit trail is WeChat Pay's word: nobody adds, edits or deletes it."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class NotificationInline(ReadOnlyMixin, admin.TabularInline):
-    model = Notification
-    fields = ("received_at", "event_type", "result", "verified", "processed", "note", "error")
-    readonly_fields = fields
-    show_change_link = True
-    extra = 0
-    ordering = ("-received_at", "-pk")
-    verbose_name_plural = gettext_lazy("notifications from WeChat Pay")
-
-
-@admin.register(Notification)
-class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("received_at", "event_type", "result", "verified", "processed", "contract_link", "notification_id")
-    list_filter = ("event_type", "verified", "processed", "result", "received_at")
-    search_fields = ("notification_id", "contract__out_contract_code", "remote_addr")
-    date_hierarchy = "received_at"
-    list_select_related = ("contract",)
-    fields = (
-        "received_at", "remote_addr", "notification_id", "event_type", "verified", "processed", "processed_at",
-        "result", "error", "note", "contract_link", "resource", "headers", "body",
+class TerminateForm(forms.Form):
+    contract_termination_remark = forms.CharField(
+        label=gettext_lazy("termination remark"), max_length=256, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy("Sent to WeChat Pay as contract_termination_remark (at most 256 characters)."),
     )
-    readonly_fields = fields
-
-    @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
-    def contract_link(self, notification: Notification) -> str:
-        if notification.contract is None:
-            return "-"
-        url = reverse("admin:django_papay_contract_change", args=[notification.contract_id])
-        return format_html('<a href="{}">{}</a>', url, notification.contract)
 
 
 @admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
     list_display = (
-        "out_contract_code", "contract_display_account", "plan_id", "status_badge", "presign_expires", "short_error",
-        "updated_at",
+        "out_contract_code", "contract_display_account", "plan_id", "status_badge", "presign_age", "presign_expires",
+        "short_error", "updated_at",
     )
-    list_filter = ("status", "plan_id", "appid", "created_at")
+    list_filter = ("status", "plan_id", "appid", "presign_channel", "created_at")
     search_fields = ("out_contract_code", "contract_id", "openid", "contract_display_account", "pre_entrustweb_id")
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)
-    actions = ["presign"]
+    actions = ["presign", "presign_mini_program", "query", "terminate"]
     inlines = [NotificationInline]
     fieldsets = (
         (None, {"fields": (*REQUEST_FIELDS, "user")}),
@@ -91,9 +66,11 @@ class ContractAdmin(admin.ModelAdmin):
         css = {"all": ["django_papay/admin.css"]}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Contract | None = None) -> tuple[str, ...]:
-        if obj is not None and obj.status not in (Contract.Status.CREATED, Contract.Status.FAILED):
+        if obj is not None and obj.status not in EDITABLE_STATES:
             return WECHATPAY_FIELDS + REQUEST_FIELDS
         return WECHATPAY_FIELDS
+
+    # --- columns and read-only fields ---------------------------------------------------------
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, contract: Contract) -> str:
@@ -101,50 +78,123 @@ class ContractAdmin(admin.ModelAdmin):
             '<span class="papay-status papay-status-{}">{}</span>', contract.status, contract.get_status_display()
         )
 
-    @admin.display(description=gettext_lazy("pre-sign session expires"))
+    @admin.display(description=gettext_lazy("pre-signed"), ordering="presigned_at")
+    def presign_age(self, contract: Contract) -> str:
+        if contract.presigned_at is None:
+            return "-"
+        return _("%(time)s ago") % {"time": timesince(contract.presigned_at, depth=1)}
+
+    @admin.display(description=gettext_lazy("pre-sign session"))
     def presign_expires(self, contract: Contract) -> str:
         expires_at = contract.presign_expires_at
         if expires_at is None:
             return "-"
         if expires_at <= timezone.now():
-            return _("expired %(time)s") % {"time": _local(expires_at)}
-        return _local(expires_at)
+            return _("expired at %(time)s") % {"time": _local(expires_at)}
+        left = timeuntil(expires_at, depth=2)
+        return _("%(left)s left (until %(time)s)") % {"left": left, "time": _local(expires_at)}
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, contract: Contract) -> str:
         text = contract.last_error
         return text if len(text) <= 60 else text[:59] + "…"
 
+    @admin.display(description=gettext_lazy("launch parameters"))
+    def launch_parameters(self, contract: Contract) -> str:
+        """What the App (OpenSDK) or mini-program needs to open WeChat's signing page, ready to copy."""
+        if not contract.presign_session_is_live():
+            return "-"
+        query = {"pre_entrustweb_id": contract.pre_entrustweb_id}
+        if contract.presign_channel == Contract.Channel.MINI_PROGRAM:
+            text = "wx.navigateToMiniProgram(" + json.dumps({**SIGNING_MINI_PROGRAM, "extraData": query}) + ")"
+        else:
+            text = (
+                "// Android: WXOpenBusinessWebview.Req, iOS: WXOpenBusinessWebViewReq\n"
+                f"businessType = 12\nqueryInfo = {json.dumps(query)}"
+            )
+        return format_html('<textarea class="papay-launch" readonly rows="4" cols="72">{}</textarea>', text)
+
+    # --- actions --------------------------------------------------------------------------------
+
     def has_presign_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("django_papay.presign_contract")
 
-    @admin.action(description=gettext_lazy("Pre-sign with WeChat Pay (APP)"), permissions=["presign"])
+    def has_presign_mini_program_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_papay.presign_mini_program_contract")
+
+    def has_query_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_papay.query_contract")
+
+    def has_terminate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_papay.terminate_contract")
+
+    @admin.action(description=gettext_lazy("Pre-sign with WeChat Pay (App)"), permissions=["presign"])
     def presign(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
-        """One message per contract: its pre_entrustweb_id, or why it was not pre-signed."""
-        for contract in queryset:
-            code = contract.out_contract_code
-            try:
-                services.presign(contract)
-            except ImproperlyConfigured as exc:
-                self.message_user(request, _("WeChat Pay is not configured: %s") % exc, messages.ERROR)
-                return
-            except ValidationError as exc:
-                text = "; ".join(exc.messages)
+        self._run(request, queryset, services.PRESIGN, _presigned)
+
+    @admin.action(description=gettext_lazy("Pre-sign with WeChat Pay (Mini Program)"),
+                  permissions=["presign_mini_program"])
+    def presign_mini_program(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
+        self._run(request, queryset, services.PRESIGN_MINI_PROGRAM, _presigned)
+
+    @admin.action(description=gettext_lazy("Query the state at WeChat Pay"), permissions=["query"])
+    def query(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
+        self._run(request, queryset, services.QUERY,
+                  lambda c: _("%(code)s: WeChat Pay says %(status)s") % {"code": c.out_contract_code,
+                                                                         "status": c.get_status_display()})
+
+    @admin.action(description=gettext_lazy("Terminate at WeChat Pay…"), permissions=["terminate"])
+    def terminate(self, request: HttpRequest, queryset: QuerySet[Contract]) -> TemplateResponse | None:
+        """Two steps, like Django's delete: a page that asks for the remark, then the calls."""
+        form = TerminateForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            operation = services.terminate_operation(form.cleaned_data["contract_termination_remark"])
+            self._run(request, queryset, operation,
+                      lambda c: _("%(code)s: terminated") % {"code": c.out_contract_code})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Terminate contracts at WeChat Pay"),
+            "opts": self.model._meta,
+            "contracts": queryset,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "signed_count": sum(1 for c in queryset if c.status == Contract.Status.SIGNED),
+        }
+        return TemplateResponse(request, "admin/django_papay/contract/terminate_confirmation.html", context)
+
+    def _run(self, request: HttpRequest, queryset: QuerySet[Contract], operation: Operation, success) -> None:
+        """Run ``operation`` on the selection (calls concurrently) and say what happened, one message each."""
+        try:
+            outcomes = services.run_many(operation, list(queryset.order_by("pk")))
+        except ImproperlyConfigured as exc:
+            self.message_user(request, _("WeChat Pay is not configured: %s") % exc, messages.ERROR)
+            return
+        for outcome in outcomes:
+            code, error = outcome.contract.out_contract_code, outcome.error
+            if error is None:
+                self.message_user(request, success(outcome.contract), messages.SUCCESS)
+            elif isinstance(error, ValidationError):
+                text = "; ".join(error.messages)
                 self.message_user(request, _("%(code)s: not sent — %(error)s") % {"code": code, "error": text},
                                   messages.ERROR)
-            except ContractStateError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
-            except WeChatPayError as exc:
-                self.message_user(request, _("%(code)s: WeChat Pay refused the pre-sign — %(error)s")
-                                  % {"code": code, "error": exc}, messages.ERROR)
+            elif isinstance(error, ContractStateError):
+                self.message_user(request, str(error), messages.WARNING)
             else:
-                self.message_user(
-                    request,
-                    _("%(code)s: pre-signed, pre_entrustweb_id %(id)s (valid until %(expires)s)")
-                    % {"code": code, "id": contract.pre_entrustweb_id, "expires": _local(contract.presign_expires_at)},
-                    messages.SUCCESS,
-                )
+                self.message_user(request, _("%(code)s: WeChat Pay refused — %(error)s") % {"code": code,
+                                                                                          "error": error},
+                                  messages.ERROR)
 
 
-def _local(moment) -> str:
+def _presigned(contract: Contract) -> str:
+    return _("%(code)s: pre-signed, pre_entrustweb_id %(id)s (valid until %(expires)s)") % {
+        "code": contract.out_contract_code, "id": contract.pre_entrustweb_id,
+        "expires": _local(contract.presign_expires_at),
+    }
+
+
+def _local(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+from . import admin_certificates  # noqa: E402, F401 - registers the read-only platform certificates admin

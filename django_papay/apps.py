@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -6,3 +7,12 @@ class PapayConfig(AppConfig):
     name = "django_papay"
     verbose_name = _("WeChat Pay contract signing")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks as papay_checks
+        from .client import use_key_store
+        from .services.certificates import key_store
+
+        checks.register(papay_checks.check_settings, "django_papay")
+        # The API client looks keys up through the certificates service, which knows the database.
+        use_key_store(key_store)

@@ -1,7 +1,10 @@
 """One WeChat Pay APIv3 client: build, sign, send, verify, and raise typed errors.
 
 HTTP only — no models. Every request is signed with the merchant's API private key; every
-successful answer must carry a valid WeChat Pay signature before its body is trusted.
+successful answer must carry a valid WeChat Pay signature before its body is trusted. The key an
+answer names in ``Wechatpay-Serial`` comes from a ``KeyStore``: by default the configured WeChat Pay
+public key; the app installs ``services.certificates``'s store, which adds the platform certificates
+kept in the database (see ``use_key_store``).
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ import logging
 import platform
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+from urllib3.exceptions import NewConnectionError
 
 from . import __version__, conf, crypto
 from .exceptions import InvalidResponseError, WeChatPayError, WeChatPayNetworkError
@@ -36,12 +42,54 @@ class Answer:
     headers: dict[str, str] = field(repr=False, default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RawAnswer:
+    """A 2xx answer as it arrived: signature not yet checked, body not yet trusted."""
+
+    status: int
+    body: bytes = field(repr=False)
+    headers: Mapping[str, str] = field(repr=False)
+    request_id: str
+    url: str = ""  # where it came from: the main host or the backup
+
+
+class KeyStore:
+    """Where the client finds the WeChat Pay key an answer names in ``Wechatpay-Serial``."""
+
+    def key_for(self, serial: str) -> rsa.RSAPublicKey | None:
+        """The key WeChat Pay signs with under ``serial``; None when unknown."""
+        raise NotImplementedError
+
+    def on_unknown_serial(self, serial: str) -> bool:
+        """An answer from WeChat Pay named a key we do not have (say, a rotated certificate).
+
+        Called at most once per answer, and only for answers to our own requests — never for
+        notifications. Return True when ``key_for`` may now know it. By default there is nothing to fetch.
+        """
+        return False
+
+
+class ConfiguredKeys(KeyStore):
+    """The WeChat Pay public key(s) from settings, and nothing else."""
+
+    def __init__(self, keys: Mapping[str, rsa.RSAPublicKey]) -> None:
+        self.keys = dict(keys)
+
+    def key_for(self, serial: str) -> rsa.RSAPublicKey | None:
+        return self.keys.get(serial)
+
+
+KeyStoreFactory = Callable[[conf.ClientSettings], KeyStore]
+
+
 class WeChatPayClient:
     """Sends signed APIv3 requests over one reused ``requests.Session``."""
 
-    def __init__(self, config: conf.ClientSettings, session: requests.Session | None = None) -> None:
+    def __init__(
+        self, config: conf.ClientSettings, session: requests.Session | None = None, keys: KeyStore | None = None
+    ) -> None:
         self.config = config
-        self.public_keys = dict(config.wechatpay_public_keys)
+        self.keys = keys or ConfiguredKeys(dict(config.wechatpay_public_keys))
         self.session = session or requests.Session()
 
     def get(self, path: str) -> Answer:
@@ -56,31 +104,78 @@ class WeChatPayClient:
         Raises WeChatPayNetworkError when no answer arrives, InvalidResponseError when the answer
         cannot be trusted or read, and WeChatPayError for WeChat Pay's own error answers.
         """
+        raw = self.send(method, path, payload)
+        self.check_signature(raw)
+        return Answer(raw.status, _json_object(raw), raw.request_id, dict(raw.headers))
+
+    def send(
+        self, method: str, path: str, payload: dict[str, Any] | None = None, *, keys: KeyStore | None = None
+    ) -> RawAnswer:
+        """Sign and send; return a 2xx answer unverified, raise a typed error for anything else.
+
+        For callers that must read the body before they can verify it (the certificate download,
+        whose answer may be signed by a certificate it carries): call ``check_signature`` next.
+        A signed error answer is verified with ``keys`` (default: the client's key store).
+        """
         body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = self._headers(method, path, body)
+        hosts = [self.config.base_url]
+        if self.config.backup_base_url:
+            hosts.append(self.config.backup_base_url)
         started = time.monotonic()
-        try:
-            response = self.session.request(
-                method, self.config.base_url + path, data=body or None, headers=headers, timeout=self.config.timeout
-            )
-            raw = response.content  # read the whole body here, so a truncated one fails as a network error
-        except requests.Timeout as exc:
-            logger.warning("%s %s -> timed out after %.1f s", method, path, time.monotonic() - started)
-            raise WeChatPayNetworkError(f"WeChat Pay did not answer in time ({_short(exc)})", code="TIMEOUT") from exc
-        except requests.RequestException as exc:
-            logger.warning("%s %s -> no answer (%s)", method, path, type(exc).__name__)
-            raise WeChatPayNetworkError(f"could not reach WeChat Pay ({_short(exc)})") from exc
+        for attempt, host in enumerate(hosts):
+            try:
+                response = self.session.request(
+                    method, host + path, data=body or None, headers=headers, timeout=self.config.timeout
+                )
+                raw = response.content  # read the whole body here, so a truncated one fails as a network error
+                break
+            except requests.RequestException as exc:
+                if attempt + 1 < len(hosts) and _never_delivered(exc):
+                    logger.warning("%s %s -> %s unreachable (%s); trying the backup host",
+                                   method, path, host, type(exc).__name__)
+                    continue
+                raise _network_error(method, path, exc, time.monotonic() - started) from exc
 
         request_id = response.headers.get("Request-ID", "")
         logger.info(
             "%s %s -> %s (Request-ID %s, %d ms)",
             method, path, response.status_code, request_id or "-", (time.monotonic() - started) * 1000,
         )
+        answer = RawAnswer(response.status_code, raw, response.headers, request_id, host + path)
         if 200 <= response.status_code < 300:
-            self._verify(response, raw, request_id)
-            return Answer(response.status_code, _json_object(response, raw, request_id), request_id,
-                          dict(response.headers))
-        raise self._error(response, raw, request_id)
+            return answer
+        raise self._error(answer, response.reason, keys or self.keys)
+
+    def check_signature(self, answer: RawAnswer, keys: KeyStore | None = None) -> None:
+        """Raise InvalidResponseError unless ``answer`` carries a valid signature by a key in ``keys``."""
+        keys = keys or self.keys
+        headers = answer.headers
+        serial = headers.get("Wechatpay-Serial", "")
+        signature = headers.get("Wechatpay-Signature", "")
+        timestamp = headers.get("Wechatpay-Timestamp", "")
+        key = keys.key_for(serial) if serial else None
+        # Only a fresh, real signature may make the store fetch keys: a stale or probe answer never will.
+        if (key is None and serial and signature and not signature.startswith(crypto.SIGNTEST_PREFIX)
+                and crypto.timestamp_is_fresh(timestamp) and keys.on_unknown_serial(serial)):
+            key = keys.key_for(serial)
+        try:
+            crypto.verify_wechatpay_signature(
+                {serial: key} if key is not None else {},
+                serial=serial,
+                signature=signature,
+                timestamp=timestamp,
+                nonce=headers.get("Wechatpay-Nonce", ""),
+                body=answer.body,
+            )
+        except crypto.SignatureError as exc:
+            logger.warning("answer refused (Request-ID %s): %s", answer.request_id or "-", exc)
+            raise InvalidResponseError(
+                f"WeChat Pay's answer was refused: {exc}",
+                code="INVALID_RESPONSE_SIGNATURE",
+                status=answer.status,
+                request_id=answer.request_id,
+            ) from exc
 
     def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = {
@@ -94,63 +189,67 @@ class WeChatPayClient:
             ),
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
-            # Asks WeChat Pay to sign its answers with the key we trust (its public key id).
-            "Wechatpay-Serial": self.config.wechatpay_serial,
         }
+        if self.config.wechatpay_serial:
+            # Asks WeChat Pay to sign its answers with the key we trust (its public key id).
+            headers["Wechatpay-Serial"] = self.config.wechatpay_serial
         if body:
             headers["Content-Type"] = "application/json"
         return headers
 
-    def _verify(self, response: requests.Response, raw: bytes, request_id: str) -> None:
-        try:
-            crypto.verify_wechatpay_signature(
-                self.public_keys,
-                serial=response.headers.get("Wechatpay-Serial", ""),
-                signature=response.headers.get("Wechatpay-Signature", ""),
-                timestamp=response.headers.get("Wechatpay-Timestamp", ""),
-                nonce=response.headers.get("Wechatpay-Nonce", ""),
-                body=raw,
-            )
-        except crypto.SignatureError as exc:
-            logger.warning("answer refused (Request-ID %s): %s", request_id or "-", exc)
-            raise InvalidResponseError(
-                f"WeChat Pay's answer was refused: {exc}",
-                code="INVALID_RESPONSE_SIGNATURE",
-                status=response.status_code,
-                request_id=request_id,
-            ) from exc
-
-    def _error(self, response: requests.Response, raw: bytes, request_id: str) -> WeChatPayError:
+    def _error(self, answer: RawAnswer, reason: str, keys: KeyStore) -> WeChatPayError:
         # Like WeChat Pay's own SDKs we accept unsigned error answers (gateways answer some errors
         # unsigned), but a signed one must verify: a forged error must not mark a contract failed.
-        if response.headers.get("Wechatpay-Signature"):
-            self._verify(response, raw, request_id)
+        if answer.headers.get("Wechatpay-Signature"):
+            self.check_signature(answer, keys)
         try:
-            data = json.loads(raw)
+            data = json.loads(answer.body)
         except ValueError:
             data = None
         if not isinstance(data, dict):
             data = {}
         return WeChatPayError(
-            str(data.get("message") or response.reason or "error"),
-            code=str(data.get("code") or f"HTTP_{response.status_code}"),
-            status=response.status_code,
+            str(data.get("message") or reason or "error"),
+            code=str(data.get("code") or f"HTTP_{answer.status}"),
+            status=answer.status,
             detail=data.get("detail"),
-            request_id=request_id,
+            request_id=answer.request_id,
         )
 
 
-def _json_object(response: requests.Response, raw: bytes, request_id: str) -> dict[str, Any]:
-    if not raw:
+def _network_error(method: str, path: str, exc: requests.RequestException, seconds: float) -> WeChatPayNetworkError:
+    if isinstance(exc, requests.Timeout):
+        logger.warning("%s %s -> timed out after %.1f s", method, path, seconds)
+        return WeChatPayNetworkError(f"WeChat Pay did not answer in time ({_short(exc)})", code="TIMEOUT")
+    logger.warning("%s %s -> no answer (%s)", method, path, type(exc).__name__)
+    return WeChatPayNetworkError(f"could not reach WeChat Pay ({_short(exc)})")
+
+
+def _never_delivered(exc: requests.RequestException) -> bool:
+    """True only when no connection was made, so the request surely never reached the host.
+
+    A reset, a read timeout or a cut answer may come after WeChat Pay acted on the request;
+    sending it again to the backup host could then act twice, so those never fall back.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError) or not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)  # refused, unroutable, or the name did not resolve
+
+
+def _json_object(answer: RawAnswer) -> dict[str, Any]:
+    if not answer.body:
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(answer.body)
     except ValueError:
         data = None
     if not isinstance(data, dict):
         raise InvalidResponseError(
             "WeChat Pay's answer is not a JSON object", code="INVALID_RESPONSE_BODY",
-            status=response.status_code, request_id=request_id,
+            status=answer.status, request_id=answer.request_id,
         )
     return data
 
@@ -160,9 +259,26 @@ def _short(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def _configured_keys(config: conf.ClientSettings) -> KeyStore:
+    return ConfiguredKeys(dict(config.wechatpay_public_keys))
+
+
+_key_store_factory: KeyStoreFactory = _configured_keys
 _clients: dict[tuple, WeChatPayClient] = {}
 _clients_lock = threading.Lock()
 _MAX_CLIENTS = 8  # settings rarely change outside tests; don't keep a pool per past configuration
+
+
+def use_key_store(factory: KeyStoreFactory) -> None:
+    """Give every client from now on the key store ``factory(config)`` builds.
+
+    ``AppConfig.ready`` installs ``services.certificates.key_store`` here, which adds the platform
+    certificates stored in the database; this module stays free of models.
+    """
+    global _key_store_factory
+    with _clients_lock:
+        _key_store_factory = factory
+        _forget_clients()
 
 
 def get_client() -> WeChatPayClient:
@@ -172,8 +288,12 @@ def get_client() -> WeChatPayClient:
         client = _clients.get(config.identity())
         if client is None:
             if len(_clients) >= _MAX_CLIENTS:
-                for stale in _clients.values():
-                    stale.session.close()
-                _clients.clear()
-            client = _clients[config.identity()] = WeChatPayClient(config)
+                _forget_clients()
+            client = _clients[config.identity()] = WeChatPayClient(config, keys=_key_store_factory(config))
         return client
+
+
+def _forget_clients() -> None:
+    for stale in _clients.values():
+        stale.session.close()
+    _clients.clear()

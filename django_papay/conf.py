@@ -21,8 +21,16 @@ from django.core.exceptions import ImproperlyConfigured
 from . import crypto
 
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
+# WeChat Pay's backup access point; used only when BACKUP_BASE_URL is set (see client.py).
+WECHATPAY_BACKUP_BASE_URL = "https://api2.mch.weixin.qq.com"
 # (connect, read) seconds; WeChat Pay answers pre-sign in well under a second.
 DEFAULT_TIMEOUT = (5.0, 15.0)
+
+# Age after which the stored platform certificates are due for another download.
+DEFAULT_CERTIFICATE_REFRESH_INTERVAL = 12 * 3600.0
+
+# Settings that make up the WeChat Pay public key (微信支付公钥) key source.
+PUBLIC_KEY_SETTINGS = ("WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_ID")
 
 _MISSING = object()
 
@@ -97,12 +105,21 @@ def notify_url() -> str:
     return value
 
 
-def base_url() -> str:
-    value = get("BASE_URL", DEFAULT_BASE_URL)
+def _host_url(key: str, value: Any, example: str) -> str:
     parts = urlsplit(value) if isinstance(value, str) else None
     if not parts or parts.scheme not in ("https", "http") or not parts.netloc or parts.query:
-        raise ImproperlyConfigured(f"{_name('BASE_URL')} must be an absolute URL such as {DEFAULT_BASE_URL}.")
+        raise ImproperlyConfigured(f"{_name(key)} must be an absolute URL such as {example}.")
     return value.rstrip("/")
+
+
+def base_url() -> str:
+    return _host_url("BASE_URL", get("BASE_URL", DEFAULT_BASE_URL), DEFAULT_BASE_URL)
+
+
+def backup_base_url() -> str | None:
+    """Where to send a request the main host could not be reached for (``None``: nowhere, the default)."""
+    value = get("BACKUP_BASE_URL", None)
+    return None if value is None else _host_url("BACKUP_BASE_URL", value, WECHATPAY_BACKUP_BASE_URL)
 
 
 def timeout() -> tuple[float, float]:
@@ -118,12 +135,36 @@ def timeout() -> tuple[float, float]:
     return connect, read
 
 
+def bulk_concurrency() -> int:
+    """How many WeChat Pay calls a bulk action (or ``papay_sync``) keeps in flight at once."""
+    value = get("BULK_CONCURRENCY", 4)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+        raise ImproperlyConfigured(f"{_name('BULK_CONCURRENCY')} must be a whole number from 1 to 32.")
+    return value
+
+
 def return_app() -> bool | None:
     """The default ``return_app`` sent with APP pre-signs; ``None`` leaves it out."""
     value = get("RETURN_APP", None)
     if value is not None and not isinstance(value, bool):
         raise ImproperlyConfigured(f"{_name('RETURN_APP')} must be True, False or None.")
     return value
+
+
+def platform_certificates() -> bool:
+    """Whether WeChat Pay's platform certificates (平台证书) are downloaded, stored and trusted."""
+    value = get("PLATFORM_CERTIFICATES", False)
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{_name('PLATFORM_CERTIFICATES')} must be True or False.")
+    return value
+
+
+def certificate_refresh_interval() -> float:
+    """Seconds after which the stored platform certificates are due to be downloaded again."""
+    value = get("CERTIFICATE_REFRESH_INTERVAL", DEFAULT_CERTIFICATE_REFRESH_INTERVAL)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ImproperlyConfigured(f"{_name('CERTIFICATE_REFRESH_INTERVAL')} must be a positive number of seconds.")
+    return float(value)
 
 
 # --- keys, parsed once ----------------------------------------------------------------------
@@ -175,8 +216,25 @@ def wechatpay_public_key() -> rsa.RSAPublicKey:
         raise ImproperlyConfigured(f"{_name(source)} is not the WeChat Pay public key: {exc}.") from exc
 
 
+def public_key_configured() -> bool:
+    """True when any WeChat Pay public key setting is given (then the key and its id are both required)."""
+    return any(get(key, None) is not None for key in PUBLIC_KEY_SETTINGS)
+
+
 def wechatpay_public_keys() -> dict[str, rsa.RSAPublicKey]:
-    """Every key WeChat Pay may sign with, by the serial it names in ``Wechatpay-Serial``."""
+    """The configured WeChat Pay public key by the id it is named by in ``Wechatpay-Serial``.
+
+    Empty when only platform certificates are used (those live in the database, see
+    ``services.certificates``); ImproperlyConfigured when no key source is configured at all.
+    """
+    if not public_key_configured():
+        if platform_certificates():
+            return {}
+        raise ImproperlyConfigured(
+            f"Configure how to verify WeChat Pay: {_name('WECHATPAY_PUBLIC_KEY_ID')} with "
+            f"{_name('WECHATPAY_PUBLIC_KEY_PATH')} (the WeChat Pay public key), or "
+            f"{_name('PLATFORM_CERTIFICATES')} = True (platform certificates), or both."
+        )
     return {wechatpay_public_key_id(): wechatpay_public_key()}
 
 
@@ -188,9 +246,11 @@ class ClientSettings:
     merchant_serial_no: str
     merchant_private_key: rsa.RSAPrivateKey
     wechatpay_public_keys: tuple[tuple[str, rsa.RSAPublicKey], ...]
-    wechatpay_serial: str
+    wechatpay_serial: str | None  # sent as Wechatpay-Serial; None leaves the header out
     base_url: str
     timeout: tuple[float, float]
+    backup_base_url: str | None = None
+    platform_certificates: bool = False
 
     def identity(self) -> tuple:
         """Equal for equal settings. Key objects compare by identity: they are parsed once and cached,
@@ -198,17 +258,22 @@ class ClientSettings:
         return (
             self.mchid, self.merchant_serial_no, id(self.merchant_private_key),
             tuple((serial, id(key)) for serial, key in self.wechatpay_public_keys),
-            self.wechatpay_serial, self.base_url, self.timeout,
+            self.wechatpay_serial, self.base_url, self.timeout, self.backup_base_url, self.platform_certificates,
         )
 
 
 def client_settings() -> ClientSettings:
+    public_keys = wechatpay_public_keys()
     return ClientSettings(
         mchid=mchid(),
         merchant_serial_no=merchant_serial_no(),
         merchant_private_key=merchant_private_key(),
-        wechatpay_public_keys=tuple(wechatpay_public_keys().items()),
-        wechatpay_serial=wechatpay_public_key_id(),
+        wechatpay_public_keys=tuple(public_keys.items()),
+        # The public key id asks WeChat Pay to sign its answers with that key. With platform
+        # certificates only the header is left out: WeChat Pay signs with its current certificate.
+        wechatpay_serial=next(iter(public_keys), None),
         base_url=base_url(),
         timeout=timeout(),
+        backup_base_url=backup_base_url(),
+        platform_certificates=platform_certificates(),
     )

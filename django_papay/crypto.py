@@ -13,6 +13,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
@@ -262,3 +263,40 @@ def encrypt(apiv3_key: str | bytes, nonce: str, plaintext: str | bytes, associat
     aad = _as_bytes(associated_data or "") or None
     sealed = _aesgcm(apiv3_key).encrypt(_as_bytes(nonce), _as_bytes(plaintext), aad)
     return base64.b64encode(sealed).decode("ascii")
+
+
+# --- platform certificates ------------------------------------------------------------------
+
+
+def load_certificate(pem: str | bytes) -> x509.Certificate:
+    """Load an X.509 certificate PEM whose key is RSA (a WeChat Pay platform certificate)."""
+    try:
+        certificate = x509.load_pem_x509_certificate(_as_bytes(pem))
+    except (ValueError, TypeError) as exc:
+        raise KeyLoadError("not a readable PEM certificate") from exc
+    if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
+        raise KeyLoadError("not a certificate for an RSA key")
+    return certificate
+
+
+def certificate_serial_no(certificate: x509.Certificate) -> str:
+    """The serial number as WeChat Pay writes it: upper-case hex."""
+    return f"{certificate.serial_number:X}"
+
+
+def serial_no_matches(serial_no: str, certificate: x509.Certificate) -> bool:
+    """True when the hex ``serial_no`` a listing gives is the certificate's own serial number."""
+    try:
+        return int(serial_no, 16) == certificate.serial_number
+    except ValueError:
+        return False
+
+
+def certificate_validity(certificate: x509.Certificate) -> tuple[datetime, datetime]:
+    """``(not_before, not_after)`` as aware UTC datetimes."""
+    if hasattr(certificate, "not_valid_before_utc"):  # cryptography >= 42
+        return certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    return (
+        certificate.not_valid_before.replace(tzinfo=timezone.utc),
+        certificate.not_valid_after.replace(tzinfo=timezone.utc),
+    )

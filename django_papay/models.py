@@ -110,8 +110,8 @@ class Contract(models.Model):
 
     @property
     def presign_expires_at(self) -> datetime | None:
-        """When the current pre-sign session ends (``None`` without one)."""
-        if self.status != self.Status.PRESIGNED or self.presigned_at is None:
+        """When the latest pre-sign session ends or ended (``None`` without one)."""
+        if self.status not in (self.Status.PRESIGNED, self.Status.EXPIRED) or self.presigned_at is None:
             return None
         return self.presigned_at + PRESIGN_SESSION
 
@@ -155,8 +155,53 @@ class Notification(models.Model):
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
         ordering = ("-received_at", "-pk")
+        permissions = [("reprocess_notification", _("Can reprocess failed notifications"))]
         indexes = [models.Index(fields=["notification_id", "processed"], name="papay_notif_id_processed")]
 
     def __str__(self) -> str:
         label = self.event_type or str(_("unparsed delivery"))
         return f"{label} {self.notification_id}".strip()
+
+
+class PlatformCertificate(models.Model):
+    """A WeChat Pay platform certificate (平台证书) from ``GET /v3/certificates``, decrypted and checked.
+
+    Stored in the database so every worker on every host verifies with the same set and only one of
+    them downloads (see ``services.certificates``).
+    """
+
+    serial_no = models.CharField(_("serial number"), max_length=64, unique=True)
+    pem = models.TextField(_("certificate (PEM)"))
+    effective_time = models.DateTimeField(_("valid from"))
+    expire_time = models.DateTimeField(_("valid until"), db_index=True)
+    fetched_at = models.DateTimeField(_("downloaded at"), default=timezone.now)
+    source = models.CharField(_("source"), max_length=256, blank=True,
+                              help_text=_("The URL it was downloaded from."))
+
+    class Meta:
+        verbose_name = _("platform certificate")
+        verbose_name_plural = _("platform certificates")
+        ordering = ("-effective_time", "-pk")
+
+    def __str__(self) -> str:
+        return self.serial_no
+
+
+class CertificateRefresh(models.Model):
+    """The single row (pk 1) that makes certificate downloads take turns across processes.
+
+    A refresh claims it with one conditional UPDATE of ``attempted_at``: the row lock (PostgreSQL) or
+    the database write lock (SQLite) holds every other refresher until the claimant's transaction ends,
+    and the condition turns away whoever comes within the minimum interval (the rate limit).
+    """
+
+    attempted_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    succeeded_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("platform certificate refresh")
+        verbose_name_plural = _("platform certificate refreshes")
+
+    def __str__(self) -> str:
+        return str(_("platform certificate refresh"))

@@ -1,8 +1,8 @@
 """WeChat Pay's notification protocol: verify the signature over the raw body, then open the resource.
 
-Protocol only — no models, no outbound calls (an unknown serial is refused, never looked up, so a
-stranger cannot make us call WeChat Pay). ``services.notifications`` decides what a verified
-notification does to a contract.
+Protocol only — no models, no outbound calls: the keys are looked up among those we hold, and an
+unknown serial is refused, never downloaded, so a stranger cannot make us call WeChat Pay.
+``services.notifications`` decides what a verified notification does to a contract.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = [
     "django_papay/py.typed",
     "django_papay/migrations/0001_initial.py",
+    "django_papay/migrations/0002_platform_certificates.py",
+    "django_papay/templates/admin/django_papay/contract/terminate_confirmation.html",
+    "django_papay/management/commands/papay_sync.py",
     "django_papay/templates/admin/django_papay/contract/change_form.html",
     "django_papay/static/django_papay/admin.css",
     "django_papay/locale/zh_Hans/LC_MESSAGES/django.po",

@@ -164,8 +164,14 @@ def test_contract_page_shows_its_notifications_read_only(papay, admin_client_):
     assert 'name="notifications-0-result"' not in page
 
 
-def test_admin_reads_in_chinese(papay, presigner, settings):
+def test_admin_reads_in_chinese(papay, admin_client_, settings):
     settings.LANGUAGE_CODE = "zh-hans"
     Contract.objects.create(plan_id=1, contract_display_account="a")
-    page = presigner.get(CHANGELIST).content.decode()
-    assert "商户签约协议号" in page and "发起微信支付预签约（APP）" in page and "已创建" in page
+    page = admin_client_.get(CHANGELIST).content.decode()
+    for label in (
+        "签约协议",  # the model
+        "商户签约协议号", "用户账户展示名称", "委托代扣协议模板ID", "状态", "预签约有效期", "最近错误",  # columns
+        "已创建", "已预签约", "已签约", "已解约", "预签约已过期",  # statuses, in the filter
+        "发起微信支付预签约（APP）", "发起微信支付预签约（小程序）", "向微信支付查询签约状态", "向微信支付申请解约",
+    ):
+        assert label in page, label

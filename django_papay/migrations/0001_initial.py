@@ -69,6 +69,7 @@ class Migration(migrations.Migration):
                 ('contract', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='notifications', to='django_papay.contract', verbose_name='contract')),
             ],
             options={
+                'permissions': [('reprocess_notification', 'Can reprocess failed notifications')],
                 'verbose_name': 'notification',
                 'verbose_name_plural': 'notifications',
                 'ordering': ('-received_at', '-pk'),

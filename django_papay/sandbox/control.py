@@ -65,6 +65,7 @@ def terminate(sandbox: Sandbox, request: RecordedRequest, match: re.Match[str]) 
 
 
 def _deliver(sandbox: Sandbox, notification: Notification, options: dict[str, Any]) -> Answer:
+    sandbox.record(notification)
     # A delivery made here runs in this handler thread; the server keeps serving from other threads.
     delay = options.get("delay", 0.0)
     deliveries = sandbox.deliver(notification, repeat=options.get("repeat", 1), delay=delay, wait=not delay)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import control, validation
+from . import certificates, contracts, control, validation
 from .answers import Answer, ApiError
 
 if TYPE_CHECKING:
@@ -42,11 +42,18 @@ def new_pre_entrustweb_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(PRESIGN_ID_LENGTH))
 
 
-def presign(sandbox: Sandbox, request: RecordedRequest, match: re.Match[str]) -> Answer:
+def presign(
+    sandbox: Sandbox,
+    request: RecordedRequest,
+    match: re.Match[str],
+    *,
+    fields: tuple[validation.FieldRule, ...] = validation.PRESIGN_FIELDS,
+    channel: str = "app",
+) -> Answer:
     """APP pre-sign: open a signing session and answer its ``pre_entrustweb_id``."""
-    data = validation.check_body(request.body, validation.PRESIGN_FIELDS)
+    data = validation.check_body(request.body, fields)
     pre_entrustweb_id = new_pre_entrustweb_id()
-    sandbox._record_presign(pre_entrustweb_id, {**data, "created_at": time.time()})
+    sandbox._record_presign(pre_entrustweb_id, {**data, "channel": channel, "created_at": time.time()})
     return Answer.json(
         200,
         {
@@ -58,12 +65,22 @@ def presign(sandbox: Sandbox, request: RecordedRequest, match: re.Match[str]) ->
     )
 
 
+def presign_mini_program(sandbox: Sandbox, request: RecordedRequest, match: re.Match[str]) -> Answer:
+    """Mini-program pre-sign: the same session, for a mini-program (no return_app, no attach)."""
+    return presign(sandbox, request, match, fields=contracts.MINI_PROGRAM_PRESIGN_FIELDS, channel="mini_program")
+
+
 COMBINE_PAPAY = "/v3/ecommerce/combine-papay"
 CONTROL_CONTRACTS = "/sandbox/contracts"
 _CONTRACT = r"(?P<out_contract_code>[^/]+)"
+_BY_CODE = rf"{COMBINE_PAPAY}/contracts/plan-id/(?P<plan_id>[0-9]+)/out-contract-code/{_CONTRACT}"
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", re.compile(rf"{COMBINE_PAPAY}/contracts/pre-entrust-sign"), presign),
+    Route("POST", re.compile(rf"{COMBINE_PAPAY}/contracts/pre-entrust-sign/mini-program"), presign_mini_program),
+    Route("GET", re.compile(_BY_CODE), contracts.query),
+    Route("GET", re.compile(r"/v3/certificates"), certificates.download),
+    Route("POST", re.compile(rf"{_BY_CODE}/terminate"), contracts.terminate),
     # Loopback controls: the sandbox plays the WeChat user (no merchant Authorization).
     Route("GET", re.compile(rf"{CONTROL_CONTRACTS}/?"), control.list_contracts, merchant_api=False),
     Route("POST", re.compile(rf"{CONTROL_CONTRACTS}/{_CONTRACT}/sign"), control.sign, merchant_api=False),

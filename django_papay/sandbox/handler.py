@@ -129,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         if delay and sandbox.response_delay > 0:
             time.sleep(sandbox.response_delay)
-        key, key_id = sandbox._wechatpay_private_key, sandbox.wechatpay_public_key_id
+        key, key_id = sandbox._signer()
         timestamp, signed_body = None, None
         if fault == "unknown_serial":
             key, key_id = sandbox._stranger_key(), faults.UNKNOWN_SERIAL

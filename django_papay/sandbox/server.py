@@ -21,6 +21,8 @@ from django_papay import crypto
 
 from . import endpoints, faults, validation
 from .answers import Answer, ApiError
+from .certificates import PlatformCertificates
+from .contracts import ContractBook
 from .delivery import Courier
 from .handler import LoopbackServer, RecordedRequest
 from .user import UserActions
@@ -71,6 +73,8 @@ class Sandbox(UserActions):
         self.fault_delay = 3.0
         self.requests: list[RecordedRequest] = []
         self.presigns: dict[str, dict[str, Any]] = {}
+        self.contracts = ContractBook()  # what WeChat Pay knows of each contract, for the query endpoint
+        self.certificates = PlatformCertificates()  # none until issued: a public-key-only merchant
         self.notify_rewrite: dict[str, str] = {}
         self.termination_notify_url: str | None = None
         self._courier = Courier()
@@ -141,6 +145,8 @@ class Sandbox(UserActions):
         with self._lock:
             self.requests.clear()
             self.presigns.clear()
+        self.contracts.clear()
+        self.certificates.clear()
         self._courier.clear()
         self._faults.clear()
         self.response_delay = 0.0
@@ -194,6 +200,11 @@ class Sandbox(UserActions):
     def _record_presign(self, pre_entrustweb_id: str, data: dict[str, Any]) -> None:
         with self._lock:
             self.presigns[pre_entrustweb_id] = data
+        self.contracts.opened(data)
+
+    def _signer(self) -> tuple[rsa.RSAPrivateKey, str]:
+        """The key and ``Wechatpay-Serial`` that sign answers and notifications (see ``certificates``)."""
+        return self.certificates.signer((self._wechatpay_private_key, self.wechatpay_public_key_id))
 
     def _stranger_key(self) -> rsa.RSAPrivateKey:
         """A key WeChat Pay never published, for the "unknown_serial" fault (made once, on first use)."""

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django_papay import crypto
 
 from . import notifications
+from .contracts import ContractBook
 from .delivery import Courier, Delivery
 from .notifications import SIGN_EVENT, TERMINATE_EVENT, Notification
 
@@ -37,6 +38,7 @@ class UserActions:
     apiv3_key: str
     wechatpay_public_key_id: str
     presigns: dict[str, dict[str, Any]]
+    contracts: ContractBook
     notify_rewrite: dict[str, str]
     termination_notify_url: str | None
     _wechatpay_private_key: rsa.RSAPrivateKey
@@ -115,13 +117,14 @@ class UserActions:
         if isinstance(private_key, (str, bytes)):
             private_key = crypto.load_private_key(private_key)
         target = self._target(event_type, resource.get("out_contract_code"), url)
+        signing_key, signing_serial = self._signer()  # the public key, or the current certificate
         return notifications.build(
             event_type,
             resource,
             url=self._rewrite(target),
             apiv3_key=self.apiv3_key if apiv3_key is None else apiv3_key,
-            private_key=private_key or self._wechatpay_private_key,
-            serial=self.wechatpay_public_key_id if serial is None else serial,
+            private_key=private_key or signing_key,
+            serial=signing_serial if serial is None else serial,
             notification_id=notification_id,
             timestamp=timestamp,
             signature=signature,
@@ -145,11 +148,21 @@ class UserActions:
         return self._courier.deliver(notification, repeat=repeat, delay=delay, wait=wait)
 
     def sign_contract(
-        self, out_contract_code: str, *, repeat: int = 1, delay: float = 0.0, wait: bool = True, **sign_kwargs: Any
+        self,
+        out_contract_code: str,
+        *,
+        repeat: int = 1,
+        delay: float = 0.0,
+        wait: bool = True,
+        drop: bool = False,
+        **sign_kwargs: Any,
     ) -> list[Delivery]:
-        """The user signs: build ``sign_notification(out_contract_code, **sign_kwargs)`` and deliver it."""
+        """The user signs: WeChat Pay records the contract as SIGNED (what the query endpoint answers), builds
+        ``sign_notification(out_contract_code, **sign_kwargs)`` and delivers it — unless ``drop``, the
+        notification lost after all of WeChat Pay's retries."""
         notification = self.sign_notification(out_contract_code, **sign_kwargs)
-        return self.deliver(notification, repeat=repeat, delay=delay, wait=wait)
+        self.record(notification)
+        return [] if drop else self.deliver(notification, repeat=repeat, delay=delay, wait=wait)
 
     def terminate_contract(
         self,
@@ -158,11 +171,26 @@ class UserActions:
         repeat: int = 1,
         delay: float = 0.0,
         wait: bool = True,
+        drop: bool = False,
         **terminate_kwargs: Any,
     ) -> list[Delivery]:
-        """The contract ends: build ``terminate_notification(out_contract_code, **terminate_kwargs)``, deliver it."""
+        """The contract ends: recorded as TERMINATED, ``terminate_notification(out_contract_code,
+        **terminate_kwargs)`` built and delivered (unless ``drop``)."""
         notification = self.terminate_notification(out_contract_code, **terminate_kwargs)
-        return self.deliver(notification, repeat=repeat, delay=delay, wait=wait)
+        self.record(notification)
+        return [] if drop else self.deliver(notification, repeat=repeat, delay=delay, wait=wait)
+
+    def record(self, notification: Notification) -> None:
+        """WeChat Pay's own record follows what the user did, whether or not the notification arrives."""
+        resource = notification.resource
+        if notification.event_type == SIGN_EVENT:
+            self.contracts.signed(resource)
+        elif notification.event_type == TERMINATE_EVENT:
+            self.contracts.terminated(
+                resource["out_contract_code"], mode=resource["contract_termination_mode"],
+                at=resource["operate_time"], plan_id=resource.get("plan_id"), appid=resource.get("appid"),
+                openid=resource.get("openid"),
+            )
 
     def deliver_out_of_order(self, first: Notification, second: Notification) -> list[Delivery]:
         """Send ``second`` and then ``first`` (e.g. TERMINATE before the SIGN it follows); one attempt each."""

@@ -1,10 +1,43 @@
 """What the app does with WeChat Pay. Services own the transaction and lock boundaries.
 
-- ``presign`` — open an APP signing session for a contract (``services/presign.py``).
-- ``receive_notification`` — verify and apply a SIGN or TERMINATE notification (``services/notifications.py``).
+- ``presign`` / ``presign_mini_program`` — open a signing session (``services/presign.py``).
+- ``query`` / ``terminate`` — ask WeChat Pay, end a contract (``services/query.py``).
+- ``receive_notification`` / ``reprocess_notification`` — apply SIGN and TERMINATE notifications
+  exactly once (``services/notifications.py``).
+- ``run_many`` — any of the operations above for many contracts, calls in flight concurrently
+  (``services/operations.py``).
+State moves go through ``services/state.py`` whoever reports them.
 """
 
-from .notifications import receive_notification
-from .presign import check_can_presign, presign, presign_payload, record_failure
+from .certificates import refresh_certificates as refresh_certificates  # and NoPlatformCertificates, Refresh
+from .notifications import receive_notification, reprocess_notification
+from .operations import Outcome, record_failure, run_many
+from .presign import (
+    PRESIGN,
+    PRESIGN_MINI_PROGRAM,
+    check_can_presign,
+    expire_presigns,
+    presign,
+    presign_mini_program,
+    presign_payload,
+)
+from .query import QUERY, query, terminate, terminate_operation
 
-__all__ = ["check_can_presign", "presign", "presign_payload", "receive_notification", "record_failure"]
+__all__ = [
+    "PRESIGN",
+    "PRESIGN_MINI_PROGRAM",
+    "QUERY",
+    "Outcome",
+    "check_can_presign",
+    "expire_presigns",
+    "presign",
+    "presign_mini_program",
+    "presign_payload",
+    "query",
+    "receive_notification",
+    "record_failure",
+    "reprocess_notification",
+    "run_many",
+    "terminate",
+    "terminate_operation",
+]

@@ -10,14 +10,15 @@ import logging
 from collections.abc import Mapping
 
 from django.db import transaction
-from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import conf, notifications
 from ..exceptions import InvalidNotification
 from ..models import Contract, Notification
 from ..notifications import SIGN, TERMINATE, ContractEvent
-from ..signals import contract_signed, contract_terminated
+from . import state
+from .certificates import notification_keys
 
 logger = logging.getLogger("django_papay.notifications")
 
@@ -33,7 +34,7 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
     """
     try:
         verified = notifications.verify(
-            headers, body, public_keys=conf.wechatpay_public_keys(), apiv3_key=conf.apiv3_key()
+            headers, body, public_keys=notification_keys(), apiv3_key=conf.apiv3_key()
         )
     except InvalidNotification as exc:
         _finish(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
@@ -43,14 +44,33 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
     delivery.notification_id, delivery.event_type = verified.id[:64], verified.event_type[:64]
     delivery.resource = verified.resource
     delivery.save(update_fields=["verified", "notification_id", "event_type", "resource"])
+    return _process(delivery, verified)
 
+
+def reprocess_notification(delivery: Notification) -> Notification:
+    """Apply a verified delivery whose processing failed (say, a signal receiver raised) once more.
+
+    Uses the resource decrypted and stored when it arrived: its signature was checked then, and its
+    timestamp is long past the 300-second window now. Raises ValueError for any other delivery.
+    """
+    if not (delivery.verified and delivery.result == Result.FAILED and isinstance(delivery.resource, dict)):
+        raise ValueError(_("Only a verified notification whose processing failed can be reprocessed."))
+    verified = notifications.VerifiedNotification(
+        delivery.notification_id, delivery.event_type, {}, delivery.resource
+    )
+    return _process(delivery, verified)
+
+
+def _process(delivery: Notification, verified: notifications.VerifiedNotification) -> Notification:
     try:
         if verified.event_type not in (SIGN, TERMINATE):
-            _finish(delivery, Result.UNKNOWN_EVENT, note=f"event type {verified.event_type} is not handled")
+            _finish(delivery, Result.UNKNOWN_EVENT,
+                    note=_("Event type %(type)s is not handled.") % {"type": verified.event_type})
             return delivery
         event = notifications.contract_event(verified)
         if event.mchid != conf.mchid():
-            raise InvalidNotification("mchid", f"the notification is for merchant {event.mchid}, not ours")
+            raise InvalidNotification("mchid", _("The notification is for merchant %(mchid)s, not ours.")
+                                      % {"mchid": event.mchid})
         with transaction.atomic():
             _apply(delivery, event)
     except InvalidNotification as exc:
@@ -76,12 +96,12 @@ def _apply(delivery: Notification, event: ContractEvent) -> None:
         .first()
     )
     if already is not None:
-        _finish(delivery, Result.DUPLICATE, note=f"repeat of delivery #{already.pk}")
+        _finish(delivery, Result.DUPLICATE, note=_("Repeat of delivery #%(pk)s.") % {"pk": already.pk})
         return
     _check_matches(contract, event)
     apply = _apply_sign if event.event_type == SIGN else _apply_terminate
-    result, signal, note = apply(contract, event)
-    _finish(delivery, result, note=note)
+    signal, note = apply(contract, event)
+    _finish(delivery, Result.IGNORED if note else Result.APPLIED, note=note)
     if signal is not None:
         signal.send(sender=Contract, contract=contract, notification=delivery)
 
@@ -103,47 +123,26 @@ def _locked_contract(event: ContractEvent) -> Contract:
 def _check_matches(contract: Contract, event: ContractEvent) -> None:
     """A leaked key must not become forged contract states: the event must match our own record."""
     if event.plan_id != contract.plan_id:
-        raise InvalidNotification("plan_id", f"plan_id {event.plan_id} is not contract's plan {contract.plan_id}")
+        raise InvalidNotification("plan_id", _("plan_id %(got)s is not the contract's plan %(want)s.")
+                                  % {"got": event.plan_id, "want": contract.plan_id})
     expected_appid = contract.appid or conf.appid()
     if expected_appid and event.appid != expected_appid:
-        raise InvalidNotification("appid", f"appid {event.appid} is not the contract's AppID {expected_appid}")
+        raise InvalidNotification("appid", _("appid %(got)s is not the contract's AppID %(want)s.")
+                                  % {"got": event.appid, "want": expected_appid})
 
 
-# What applying an event did: the delivery's result, the signal to send (None: the status did not
-# change) and, when nothing changed, why.
-Outcome = tuple[str, Signal | None, str]
+def _apply_sign(contract: Contract, event: ContractEvent) -> state.Move:
+    return state.mark_signed(
+        contract, at=event.operate_time, openid=event.openid, expires_at=event.contract_expired_time,
+        contract_id=event.contract_id, mchid=event.mchid,
+    )
 
 
-def _apply_sign(contract: Contract, event: ContractEvent) -> Outcome:
-    if contract.status == Contract.Status.TERMINATED:
-        return Result.IGNORED, None, f"the contract was terminated at {contract.terminated_at}; a SIGN never revives it"
-    if contract.status == Contract.Status.SIGNED and contract.signed_at and event.operate_time <= contract.signed_at:
-        return Result.IGNORED, None, f"the contract is already signed (at {contract.signed_at})"
-    was_signed = contract.status == Contract.Status.SIGNED
-    contract.status = Contract.Status.SIGNED
-    contract.openid = event.openid
-    contract.signed_at = event.operate_time
-    contract.contract_expired_at = event.contract_expired_time
-    contract.contract_id = event.contract_id or contract.contract_id
-    contract.mchid = event.mchid
-    contract.last_error = ""
-    contract.save()
-    return Result.APPLIED, (None if was_signed else contract_signed), ""
-
-
-def _apply_terminate(contract: Contract, event: ContractEvent) -> Outcome:
-    if contract.status == Contract.Status.TERMINATED:
-        return Result.IGNORED, None, f"the contract is already terminated (at {contract.terminated_at})"
-    if contract.signed_at and event.operate_time < contract.signed_at:
-        return Result.IGNORED, None, f"older than the contract's signing at {contract.signed_at}"
-    contract.status = Contract.Status.TERMINATED
-    contract.terminated_at = event.operate_time
-    contract.termination_mode = event.contract_termination_mode
-    contract.openid = contract.openid or event.openid
-    contract.contract_id = event.contract_id or contract.contract_id
-    contract.mchid = event.mchid
-    contract.save()
-    return Result.APPLIED, contract_terminated, ""
+def _apply_terminate(contract: Contract, event: ContractEvent) -> state.Move:
+    return state.mark_terminated(
+        contract, at=event.operate_time, mode=event.contract_termination_mode, openid=event.openid,
+        contract_id=event.contract_id, mchid=event.mchid,
+    )
 
 
 def _finish(delivery: Notification, result: str, *, error: str = "", note: str = "") -> None:

@@ -1,12 +1,12 @@
-"""Pre-sign: open an APP signing session (pre_entrustweb_id) for a contract.
+"""Pre-sign: open a signing session (``pre_entrustweb_id``) for the user's App or mini-program.
 
-Validate before any request is sent, record WeChat Pay's errors where staff can read them, re-raise
-the typed error.
+Validated before anything is sent; WeChat Pay's errors are recorded on the contract and re-raised.
+A session lasts 2 hours; an expired one can be replaced by pre-signing again.
 """
 
 from __future__ import annotations
 
-import logging
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,19 +15,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf
-from ..client import get_client
-from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
-from ..models import Contract, new_out_contract_code
+from ..client import Answer
+from ..exceptions import ContractStateError
+from ..models import PRESIGN_SESSION, Contract, new_out_contract_code
+from .operations import FINAL_STATES, Call, Operation, check_answer, run
 
-logger = logging.getLogger("django_papay.services")
-
-PRESIGN_PATH = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"
-
-FINAL_STATES = (Contract.Status.SIGNED, Contract.Status.TERMINATED)
+APP_PRESIGN_PATH = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"
+MINI_PROGRAM_PRESIGN_PATH = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign/mini-program"
 
 
-def presign_payload(contract: Contract) -> dict[str, Any]:
-    """The APP pre-sign request body for ``contract``, validated against WeChat Pay's field rules."""
+def presign_payload(contract: Contract, channel: str = Contract.Channel.APP) -> dict[str, Any]:
+    """The pre-sign request body for ``contract``, validated against WeChat Pay's field rules."""
     contract.full_clean()
     appid = contract.appid or conf.appid()
     if not appid:
@@ -39,16 +37,17 @@ def presign_payload(contract: Contract) -> dict[str, Any]:
         "contract_display_account": contract.contract_display_account,
         "notify_url": conf.notify_url(),
     }
-    return_app = conf.return_app()
-    if return_app is not None:
-        payload["return_app"] = return_app
-    if contract.attach:
-        payload["attach"] = contract.attach
+    if channel == Contract.Channel.APP:  # the mini-program pre-sign has neither field
+        return_app = conf.return_app()
+        if return_app is not None:
+            payload["return_app"] = return_app
+        if contract.attach:
+            payload["attach"] = contract.attach
     return payload
 
 
 def check_can_presign(contract: Contract) -> None:
-    """Raise ContractStateError unless a new pre-sign session makes sense for ``contract``."""
+    """Raise ContractStateError unless a new signing session makes sense for ``contract``."""
     if contract.status in FINAL_STATES:
         raise ContractStateError(
             _("Contract %(code)s is %(status)s and cannot be pre-signed again.")
@@ -61,6 +60,55 @@ def check_can_presign(contract: Contract) -> None:
         )
 
 
+def _prepare(channel: str):
+    path = APP_PRESIGN_PATH if channel == Contract.Channel.APP else MINI_PROGRAM_PRESIGN_PATH
+
+    def prepare(contract: Contract) -> Call:
+        check_can_presign(contract)
+        if not contract.out_contract_code:
+            contract.out_contract_code = new_out_contract_code()
+        payload = presign_payload(contract, channel)
+        if contract.pk is None:
+            contract.save()
+        return Call("POST", path, payload)
+
+    return prepare
+
+
+def _apply(channel: str):
+    def apply(contract: Contract, call: Call, answer: Answer) -> None:
+        check_answer(answer, contract, expect_id="pre_entrustweb_id")
+        with transaction.atomic():
+            locked = Contract.objects.select_for_update().get(pk=contract.pk)
+            # Another pre-sign (a second staff member, another cron host) or a notification may have
+            # won while we waited: keep its result rather than overwrite it.
+            if locked.status in FINAL_STATES or locked.presign_session_is_live():
+                raise ContractStateError(
+                    _("Contract %(code)s changed during the pre-sign (now %(status)s); nothing was stored.")
+                    % {"code": locked.out_contract_code, "status": locked.get_status_display()}
+                )
+            locked.pre_entrustweb_id = answer.data["pre_entrustweb_id"]
+            locked.mchid = str(answer.data.get("mchid") or conf.mchid())
+            locked.presigned_at = call.prepared_at
+            locked.presign_channel = channel
+            locked.status = Contract.Status.PRESIGNED
+            locked.last_error = ""
+            locked.save(update_fields=["pre_entrustweb_id", "mchid", "presigned_at", "presign_channel", "status",
+                                       "last_error", "updated_at"])
+        for name in ("pre_entrustweb_id", "mchid", "presigned_at", "presign_channel", "status", "last_error",
+                     "updated_at"):
+            setattr(contract, name, getattr(locked, name))
+
+    return apply
+
+
+PRESIGN = Operation("presign", _prepare(Contract.Channel.APP), _apply(Contract.Channel.APP), fails_contract=True)
+PRESIGN_MINI_PROGRAM = Operation(
+    "presign_mini_program", _prepare(Contract.Channel.MINI_PROGRAM), _apply(Contract.Channel.MINI_PROGRAM),
+    fails_contract=True,
+)
+
+
 def presign(contract: Contract) -> Contract:
     """Open an APP signing session for ``contract`` and store its ``pre_entrustweb_id``.
 
@@ -68,70 +116,17 @@ def presign(contract: Contract) -> Contract:
     ContractStateError when it is signed, terminated or already has a live session, and
     WeChatPayError (after recording it in ``last_error``) when WeChat Pay says no.
     """
-    check_can_presign(contract)
-    if not contract.out_contract_code:
-        contract.out_contract_code = new_out_contract_code()
-    payload = presign_payload(contract)
-    if contract.pk is None:
-        contract.save()
-    started_at = timezone.now()  # the session's 2 hours run from no later than this
-    try:
-        answer = get_client().post(PRESIGN_PATH, payload)
-        _check_presign_answer(answer.data, payload, answer.request_id)
-    except WeChatPayError as exc:
-        record_failure(contract, exc)
-        raise
-
-    with transaction.atomic():
-        locked = Contract.objects.select_for_update().get(pk=contract.pk)
-        # A notification may have finished the contract while we waited; never step back from it.
-        if locked.status in FINAL_STATES:
-            raise ContractStateError(
-                _("Contract %(code)s became %(status)s during the pre-sign; nothing was changed.")
-                % {"code": locked.out_contract_code, "status": locked.get_status_display()}
-            )
-        locked.pre_entrustweb_id = answer.data["pre_entrustweb_id"]
-        locked.mchid = str(answer.data.get("mchid") or conf.mchid())
-        locked.presigned_at = started_at
-        locked.status = Contract.Status.PRESIGNED
-        locked.last_error = ""
-        locked.save(update_fields=["pre_entrustweb_id", "mchid", "presigned_at", "status", "last_error",
-                                   "updated_at"])
-    _copy_fields(locked, contract)
-    logger.info("pre-signed contract %s (Request-ID %s)", contract.out_contract_code, answer.request_id or "-")
-    return contract
+    return run(PRESIGN, contract)
 
 
-def _check_presign_answer(data: dict[str, Any], payload: dict[str, Any], request_id: str) -> None:
-    """The answer must be for this contract, from our merchant, with a usable id."""
-    pre_entrustweb_id = data.get("pre_entrustweb_id")
-    problems = []
-    if not isinstance(pre_entrustweb_id, str) or not 0 < len(pre_entrustweb_id) <= 128:
-        problems.append("pre_entrustweb_id")
-    if data.get("out_contract_code") != payload["out_contract_code"]:
-        problems.append("out_contract_code")
-    if data.get("plan_id") != payload["plan_id"] or isinstance(data.get("plan_id"), bool):
-        problems.append("plan_id")
-    if "mchid" in data and str(data["mchid"]) != conf.mchid():
-        problems.append("mchid")
-    if problems:
-        raise InvalidResponseError(
-            f"the pre-sign answer does not match this contract ({', '.join(problems)})",
-            code="ANSWER_MISMATCH", status=200, request_id=request_id,
-        )
+def presign_mini_program(contract: Contract) -> Contract:
+    """Like ``presign``, for a mini-program: it then opens WeChat Pay's signing mini-program with the id."""
+    return run(PRESIGN_MINI_PROGRAM, contract)
 
 
-def record_failure(contract: Contract, exc: WeChatPayError) -> None:
-    """Store the error for staff; mark the contract FAILED only when retrying cannot help."""
-    changes: dict[str, Any] = {"last_error": str(exc), "updated_at": timezone.now()}
-    if not exc.retryable:
-        changes["status"] = Contract.Status.FAILED
-    # A conditional UPDATE: never overwrite a contract that a notification has signed meanwhile.
-    Contract.objects.filter(pk=contract.pk).exclude(status__in=FINAL_STATES).update(**changes)
-    contract.refresh_from_db(fields=["status", "last_error", "updated_at"])
-    logger.warning("contract %s: %s", contract.out_contract_code, changes["last_error"])
-
-
-def _copy_fields(source: Contract, target: Contract) -> None:
-    for name in ("pre_entrustweb_id", "mchid", "presigned_at", "status", "last_error", "updated_at"):
-        setattr(target, name, getattr(source, name))
+def expire_presigns(now: datetime | None = None) -> int:
+    """Mark pre-signed contracts whose 2-hour session ran out as EXPIRED; returns how many."""
+    now = now or timezone.now()
+    return Contract.objects.filter(
+        status=Contract.Status.PRESIGNED, presigned_at__lte=now - PRESIGN_SESSION
+    ).update(status=Contract.Status.EXPIRED, updated_at=now)

@@ -1,0 +1,79 @@
+"""The notification log in the admin: WeChat Pay's word, read-only, with ``reprocess`` for failed rows."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .exceptions import InvalidNotification
+from .models import Notification
+from .services import reprocess_notification
+
+
+class ReadOnlyMixin:
+    """The audit trail is WeChat Pay's word: nobody adds, edits or deletes it."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class NotificationInline(ReadOnlyMixin, admin.TabularInline):
+    model = Notification
+    fields = ("received_at", "event_type", "result", "verified", "processed", "note", "error")
+    readonly_fields = fields
+    show_change_link = True
+    extra = 0
+    ordering = ("-received_at", "-pk")
+    verbose_name_plural = gettext_lazy("notifications from WeChat Pay")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("received_at", "event_type", "result", "verified", "processed", "contract_link", "notification_id")
+    list_filter = ("event_type", "verified", "processed", "result", "received_at")
+    search_fields = ("notification_id", "contract__out_contract_code", "remote_addr")
+    date_hierarchy = "received_at"
+    list_select_related = ("contract",)
+    actions = ["reprocess"]
+    fields = (
+        "received_at", "remote_addr", "notification_id", "event_type", "verified", "processed", "processed_at",
+        "result", "error", "note", "contract_link", "resource", "headers", "body",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
+    def contract_link(self, notification: Notification) -> str:
+        if notification.contract is None:
+            return "-"
+        url = reverse("admin:django_papay_contract_change", args=[notification.contract_id])
+        return format_html('<a href="{}">{}</a>', url, notification.contract)
+
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_papay.reprocess_notification")
+
+    @admin.action(description=gettext_lazy("Reprocess failed notifications"), permissions=["reprocess"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        for delivery in queryset.order_by("received_at", "pk"):
+            label = delivery.notification_id or f"#{delivery.pk}"
+            try:
+                reprocess_notification(delivery)
+            except (ValueError, InvalidNotification) as exc:
+                self.message_user(request, f"{label}: {exc}", messages.WARNING)
+            except Exception as exc:  # a receiver failed again: the row says why
+                self.message_user(request, _("%(id)s: failed again — %(error)s") % {"id": label, "error": exc},
+                                  messages.ERROR)
+            else:
+                self.message_user(request, _("%(id)s: %(result)s") % {"id": label,
+                                                                       "result": delivery.get_result_display()},
+                                  messages.SUCCESS)

@@ -1,0 +1,157 @@
+"""How every WeChat Pay call about a contract runs, alone or in bulk.
+
+    prepare  (calling thread) validate and check the state, no network: ValidationError/ContractStateError
+    send     (any thread)     the signed HTTP call only, no database
+    complete (calling thread) record the error, or check the answer and apply it under a row lock
+
+Keeping the database out of the sending threads is what lets a bulk action keep several calls in
+flight while its writes stay plain, serial Django writes (under ATOMIC_REQUESTS, in tests, on SQLite).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.utils import timezone
+
+from .. import conf
+from ..client import Answer, WeChatPayClient, get_client
+from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
+from ..models import Contract
+
+logger = logging.getLogger("django_papay.services")
+
+FINAL_STATES = (Contract.Status.SIGNED, Contract.Status.TERMINATED)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One prepared request; ``prepared_at`` is before it was sent (pre-sign sessions count from it)."""
+
+    method: str
+    path: str
+    payload: dict[str, Any] | None = None
+    prepared_at: datetime = field(default_factory=timezone.now)
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    prepare: Callable[[Contract], Call]
+    apply: Callable[[Contract, Call, Answer], None]
+    # Only a pre-sign error that retrying cannot fix makes the contract FAILED; a failed query or
+    # terminate says nothing about the contract itself.
+    fails_contract: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a bulk run did to one contract: ``error`` is None on success."""
+
+    contract: Contract
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def run(operation: Operation, contract: Contract) -> Contract:
+    """Prepare, send and complete ``operation`` for one contract; errors are recorded and re-raised."""
+    call = operation.prepare(contract)
+    return _complete(operation, contract, call, _send(get_client(), call))
+
+
+def run_many(operation: Operation, contracts: Sequence[Contract], *, concurrency: int | None = None) -> list[Outcome]:
+    """``run`` for each contract with at most ``concurrency`` calls in flight (PAPAY["BULK_CONCURRENCY"]).
+
+    Never raises for one contract's failure: each Outcome carries its error (also recorded on the
+    contract as ``run`` does). Outcomes come back in the order of ``contracts``.
+    """
+    outcomes: dict[int, Outcome] = {}
+    prepared: list[tuple[int, Contract, Call]] = []
+    for index, contract in enumerate(contracts):
+        try:
+            prepared.append((index, contract, operation.prepare(contract)))
+        except (ValidationError, ContractStateError) as exc:
+            outcomes[index] = Outcome(contract, exc)
+    if prepared:
+        client = get_client()
+        workers = min(concurrency or conf.bulk_concurrency(), len(prepared))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
+            futures = {
+                pool.submit(_send_from_worker, client, call): (index, contract, call)
+                for index, contract, call in prepared
+            }
+            for future in as_completed(futures):
+                index, contract, call = futures[future]
+                try:
+                    _complete(operation, contract, call, future.result())
+                except (WeChatPayError, ContractStateError) as exc:
+                    outcomes[index] = Outcome(contract, exc)
+                else:
+                    outcomes[index] = Outcome(contract)
+    return [outcomes[index] for index in range(len(contracts))]
+
+
+def _send(client: WeChatPayClient, call: Call) -> Answer | WeChatPayError:
+    try:
+        return client.request(call.method, call.path, call.payload)
+    except WeChatPayError as exc:
+        return exc
+
+
+def _send_from_worker(client: WeChatPayClient, call: Call) -> Answer | WeChatPayError:
+    try:
+        return _send(client, call)
+    finally:
+        # A key store backed by the database (platform certificates) may have opened this worker
+        # thread's own connection: close it rather than leak one per worker.
+        connections.close_all()
+
+
+def _complete(operation: Operation, contract: Contract, call: Call, result: Answer | WeChatPayError) -> Contract:
+    try:
+        if isinstance(result, WeChatPayError):
+            raise result
+        operation.apply(contract, call, result)  # checks the answer before it writes anything
+    except WeChatPayError as exc:
+        record_failure(contract, exc, fail=operation.fails_contract)
+        raise
+    return contract
+
+
+def record_failure(contract: Contract, exc: WeChatPayError, *, fail: bool = False) -> None:
+    """Store the error where staff read it; with ``fail``, mark the contract FAILED unless retrying can help."""
+    Contract.objects.filter(pk=contract.pk).update(last_error=str(exc), updated_at=timezone.now())
+    if fail and not exc.retryable:
+        # Conditional: never overwrite a contract that a notification has signed meanwhile.
+        Contract.objects.filter(pk=contract.pk).exclude(status__in=FINAL_STATES).update(status=Contract.Status.FAILED)
+    contract.refresh_from_db(fields=["status", "last_error", "updated_at"])
+    logger.warning("contract %s: %s", contract.out_contract_code, exc)
+
+
+def check_answer(answer: Answer, contract: Contract, *, expect_id: str = "") -> None:
+    """The answer must be about this contract (out_contract_code, plan_id) and this merchant (mchid)."""
+    data = answer.data
+    problems = []
+    if expect_id and not (isinstance(data.get(expect_id), str) and 0 < len(data[expect_id]) <= 128):
+        problems.append(expect_id)
+    if data.get("out_contract_code") != contract.out_contract_code:
+        problems.append("out_contract_code")
+    if data.get("plan_id") != contract.plan_id or isinstance(data.get("plan_id"), bool):
+        problems.append("plan_id")
+    if "mchid" in data and str(data["mchid"]) != conf.mchid():
+        problems.append("mchid")
+    if problems:
+        raise InvalidResponseError(
+            f"the answer does not match this contract ({', '.join(problems)})",
+            code="ANSWER_MISMATCH", status=answer.status, request_id=answer.request_id,
+        )

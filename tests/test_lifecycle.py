@@ -1,0 +1,219 @@
+"""query, terminate, mini-program pre-sign and expiry, against the sandbox's contract book."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from django_papay.exceptions import ContractStateError, WeChatPayError
+from django_papay.models import Contract, Notification
+from django_papay.services import expire_presigns, presign, presign_mini_program, query, terminate
+from django_papay.signals import contract_signed, contract_terminated
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def contract(papay, sandbox) -> Contract:
+    return presign(Contract.objects.create(plan_id=12535, contract_display_account="138****8888"))
+
+
+@pytest.fixture
+def signals():
+    received = []
+
+    def on_signed(sender, contract, notification, **kwargs):
+        received.append(("signed", contract.pk, notification))
+
+    def on_terminated(sender, contract, notification, **kwargs):
+        received.append(("terminated", contract.pk, notification))
+
+    contract_signed.connect(on_signed)
+    contract_terminated.connect(on_terminated)
+    yield received
+    contract_signed.disconnect(on_signed)
+    contract_terminated.disconnect(on_terminated)
+
+
+def _deliver(notification):
+    headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
+    return Client(enforce_csrf_checks=True).post(
+        reverse("django_papay:notify"), data=notification.body, content_type="application/json", headers=headers
+    )
+
+
+# --- the sandbox's endpoints ----------------------------------------------------------------
+
+
+def test_sandbox_query_answers_each_contract_state(contract, sandbox):
+    from django_papay.client import get_client
+    from django_papay.services.query import contract_path
+
+    path = contract_path(contract)
+    assert get_client().get(path).data["contract_state"] == "NOT_SIGNED"
+    sandbox.sign_contract(contract.out_contract_code, drop=True)
+    signed = get_client().get(path).data
+    assert signed["contract_state"] == "SIGNED"
+    assert signed["openid"] and signed["contract_id"] and signed["contract_signed_time"]
+    sandbox.terminate_contract(contract.out_contract_code, mode="USER_TERMINATE", drop=True)
+    terminated = get_client().get(path).data
+    assert terminated["contract_state"] == "TERMINATED"
+    assert terminated["contract_terminate_info"]["contract_termination_mode"] == "USER_TERMINATE"
+    assert terminated["contract_terminate_info"]["contract_terminated_time"]
+
+
+def test_sandbox_query_of_unknown_contract_is_404(papay, sandbox):
+    stranger = Contract.objects.create(plan_id=1, contract_display_account="x")
+    with pytest.raises(WeChatPayError) as caught:
+        query(stranger)
+    assert (caught.value.status, caught.value.code) == (404, "RESOURCE_NOT_EXISTS")
+    stranger.refresh_from_db()
+    assert stranger.status == Contract.Status.CREATED and "RESOURCE_NOT_EXISTS" in stranger.last_error
+
+
+# --- query ------------------------------------------------------------------------------------
+
+
+def test_query_not_signed_keeps_a_live_presign(contract, sandbox):
+    query(contract)
+    assert contract.status == Contract.Status.PRESIGNED
+    assert contract.queried_at is not None
+    assert sandbox.requests[-1].method == "GET"
+
+
+def test_query_not_signed_after_two_hours_expires_the_presign(contract, sandbox):
+    Contract.objects.filter(pk=contract.pk).update(presigned_at=timezone.now() - timedelta(hours=2, minutes=1))
+    contract.refresh_from_db()
+    query(contract)
+    assert contract.status == Contract.Status.EXPIRED
+
+
+def test_query_signed_applies_the_signing_once(contract, sandbox, signals):
+    sandbox.sign_contract(contract.out_contract_code, drop=True)  # the notification never arrives
+    query(contract)
+    assert contract.status == Contract.Status.SIGNED
+    assert contract.openid and contract.contract_id and contract.signed_at and contract.contract_expired_at
+    query(contract)
+    assert signals == [("signed", contract.pk, None)]
+
+
+def test_query_terminated_applies_terminate_info(contract, sandbox, signals):
+    sandbox.sign_contract(contract.out_contract_code, drop=True)
+    sandbox.terminate_contract(contract.out_contract_code, mode="CUSTOMER_SERVICE_TERMINATE", drop=True)
+    query(contract)
+    assert contract.status == Contract.Status.TERMINATED
+    assert contract.termination_mode == "CUSTOMER_SERVICE_TERMINATE"
+    assert contract.terminated_at is not None and contract.signed_at is not None
+    assert [kind for kind, _, _ in signals] == ["signed", "terminated"]
+
+
+def test_query_never_regresses_a_terminated_contract(contract, sandbox, signals):
+    sandbox.sign_contract(contract.out_contract_code, drop=True)  # WeChat Pay's book: SIGNED
+    assert _deliver(sandbox.terminate_notification(contract.out_contract_code)).status_code == 204
+    query(contract)  # answers SIGNED: older news than the termination we already applied
+    assert contract.status == Contract.Status.TERMINATED
+    assert [kind for kind, _, _ in signals] == ["terminated"]
+
+
+def test_query_never_regresses_a_signed_contract_to_expired(contract, sandbox):
+    assert _deliver(sandbox.sign_notification(contract.out_contract_code)).status_code == 204
+    Contract.objects.filter(pk=contract.pk).update(presigned_at=timezone.now() - timedelta(hours=3))
+    contract.refresh_from_db()
+    query(contract)  # the sandbox's book still says NOT_SIGNED (the SIGN above was only built)
+    assert contract.status == Contract.Status.SIGNED
+
+
+def test_query_failure_is_recorded_and_leaves_the_state(contract, sandbox):
+    sandbox.fail_next("unavailable")
+    with pytest.raises(WeChatPayError):
+        query(contract)
+    contract.refresh_from_db()
+    assert contract.status == Contract.Status.PRESIGNED and "SERVICE_UNAVAILABLE" in contract.last_error
+
+
+# --- terminate --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed(contract, sandbox):
+    sandbox.sign_contract(contract.out_contract_code, drop=True)
+    return query(contract)
+
+
+def test_terminate_ends_a_signed_contract(signed, sandbox, signals):
+    terminate(signed, "用户申请解约")
+    assert sandbox.requests[-1].json() == {"contract_termination_remark": "用户申请解约"}
+    assert sandbox.requests[-1].path.endswith(f"/out-contract-code/{signed.out_contract_code}/terminate")
+    assert signed.status == Contract.Status.TERMINATED
+    assert (signed.termination_mode, signed.termination_remark) == ("MCH_API_TERMINATE", "用户申请解约")
+    assert signals == [("terminated", signed.pk, None)]
+    assert query(signed).status == Contract.Status.TERMINATED
+
+
+def test_terminate_notification_after_the_api_call_is_ignored(signed, sandbox):
+    terminate(signed, "done")
+    notification = sandbox.terminate_notification(signed.out_contract_code, mode="MCH_API_TERMINATE")
+    assert _deliver(notification).status_code == 204
+    assert Notification.objects.get().result == "ignored"
+
+
+@pytest.mark.parametrize("remark", ["", "   ", "x" * 257])
+def test_terminate_needs_a_remark_of_1_to_256_characters(signed, sandbox, remark):
+    sent = len(sandbox.requests)
+    with pytest.raises(ValidationError):
+        terminate(signed, remark)
+    assert len(sandbox.requests) == sent
+
+
+def test_only_a_signed_contract_can_be_terminated(contract, sandbox):
+    sent = len(sandbox.requests)
+    with pytest.raises(ContractStateError):
+        terminate(contract, "no")
+    assert len(sandbox.requests) == sent
+
+
+def test_terminate_error_is_recorded_and_the_contract_stays_signed(signed, sandbox):
+    sandbox.answer_next(400, "INVALID_REQUEST", "协议状态不允许解约")
+    with pytest.raises(WeChatPayError):
+        terminate(signed, "please")
+    signed.refresh_from_db()
+    assert signed.status == Contract.Status.SIGNED and "协议状态不允许解约" in signed.last_error
+
+
+# --- mini-program pre-sign and expiry -------------------------------------------------------
+
+
+def test_mini_program_presign_uses_its_endpoint_and_records_the_channel(papay, sandbox, settings):
+    settings.PAPAY = {**settings.PAPAY, "RETURN_APP": True}
+    contract = Contract.objects.create(plan_id=12535, contract_display_account="a", attach="not for mini programs")
+    presign_mini_program(contract)
+    (sent,) = sandbox.requests
+    assert sent.path == "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign/mini-program"
+    assert set(sent.json()) == {"appid", "plan_id", "out_contract_code", "contract_display_account", "notify_url"}
+    assert (contract.status, contract.presign_channel) == (Contract.Status.PRESIGNED, "mini_program")
+
+
+def test_app_presign_records_the_app_channel(contract):
+    assert Contract.objects.get(pk=contract.pk).presign_channel == "app"
+
+
+def test_presign_expires_after_two_hours_and_can_be_presigned_again(contract, sandbox):
+    started = contract.presigned_at
+    assert expire_presigns(now=started + timedelta(hours=1, minutes=59, seconds=59)) == 0
+    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.PRESIGNED
+    assert expire_presigns(now=started + timedelta(hours=2)) == 1
+    contract.refresh_from_db()
+    assert contract.status == Contract.Status.EXPIRED
+    Contract.objects.filter(pk=contract.pk).update(presigned_at=started - timedelta(hours=2))
+    contract.refresh_from_db()
+    presign(contract)
+    assert contract.status == Contract.Status.PRESIGNED and contract.presigned_at > started
+
+
+def test_a_sign_arriving_after_expiry_still_signs(contract, sandbox):
+    expire_presigns(now=contract.presigned_at + timedelta(hours=2))
+    assert _deliver(sandbox.sign_notification(contract.out_contract_code)).status_code == 204
+    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.SIGNED
