@@ -1,0 +1,133 @@
+"""Races that only a real database shows: parallel deliveries, SIGN against TERMINATE, two staff at once.
+
+Each thread has its own database connection. These run in the PostgreSQL pass of scripts/test.sh
+(SQLite serialises writers and has no row locks, so there they are skipped, saying why).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from django_papay.exceptions import ContractStateError
+from django_papay.models import Contract, Notification
+from django_papay.services import presign
+from django_papay.signals import contract_signed, contract_terminated
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql",
+                       reason="needs PostgreSQL row locks: run with PAPAY_TEST_DATABASE=postgres"),
+]
+
+
+def _in_parallel(tasks: list[Callable[[], object]]) -> list[object]:
+    """Run every task at the same moment, each in its own thread and database connection."""
+    barrier = threading.Barrier(len(tasks))
+    results: list[object] = [None] * len(tasks)
+
+    def worker(index: int, task: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = task()
+        except BaseException as exc:  # returned, so the test can assert on it
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=item) for item in enumerate(tasks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
+    return results
+
+
+def _post(notification) -> int:
+    headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
+    response = Client(enforce_csrf_checks=True).post(
+        reverse("django_papay:notify"), data=notification.body, content_type="application/json", headers=headers
+    )
+    return response.status_code
+
+
+@pytest.fixture
+def fired():
+    received: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def on_signed(sender, contract, **kwargs):
+        with lock:
+            received.append(("signed", contract.pk))
+
+    def on_terminated(sender, contract, **kwargs):
+        with lock:
+            received.append(("terminated", contract.pk))
+
+    contract_signed.connect(on_signed)
+    contract_terminated.connect(on_terminated)
+    yield received
+    contract_signed.disconnect(on_signed)
+    contract_terminated.disconnect(on_terminated)
+
+
+def test_fifty_parallel_deliveries_of_one_sign_change_state_once(papay, sandbox, fired):
+    contract = presign(Contract.objects.create(plan_id=12535, contract_display_account="a"))
+    notification = sandbox.sign_notification(contract.out_contract_code)
+    statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(50)])
+    assert statuses == [204] * 50
+    assert fired == [("signed", contract.pk)]
+    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.SIGNED
+    results = sorted(Notification.objects.values_list("result", flat=True))
+    assert results == ["applied"] + ["duplicate"] * 49
+
+
+def test_parallel_deliveries_for_an_unknown_contract_create_it_once(papay, sandbox, fired):
+    notification = sandbox.sign_notification(
+        "ELSEWHERE42", plan_id=12535, appid="wxd678efh567hg6787", url="https://merchant.example/papay/notify/"
+    )
+    statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(20)])
+    assert statuses == [204] * 20
+    assert Contract.objects.filter(out_contract_code="ELSEWHERE42").count() == 1
+    assert len(fired) == 1
+
+
+def test_sign_and_terminate_racing_end_in_operate_time_order(papay, sandbox, fired):
+    contracts = [presign(Contract.objects.create(plan_id=12535, contract_display_account=str(i))) for i in range(8)]
+    signed_at = timezone.now() - timedelta(minutes=5)
+    tasks = []
+    for contract in contracts:
+        sign = sandbox.sign_notification(contract.out_contract_code, operate_time=signed_at)
+        end = sandbox.terminate_notification(contract.out_contract_code, operate_time=signed_at + timedelta(minutes=1))
+        tasks += [lambda n=sign: _post(n), lambda n=end: _post(n)]
+    assert _in_parallel(tasks) == [204] * len(tasks)
+    for contract in contracts:
+        assert Contract.objects.get(pk=contract.pk).status == Contract.Status.TERMINATED
+        assert fired.count(("terminated", contract.pk)) == 1
+        assert fired.count(("signed", contract.pk)) <= 1  # 1 if the SIGN won the race, 0 if it came second
+
+
+def test_two_staff_presigning_one_contract_store_one_consistent_result(papay, sandbox):
+    contract = Contract.objects.create(plan_id=12535, contract_display_account="a")
+    sandbox.response_delay = 0.3  # both requests are in flight at once
+
+    def staff():
+        return presign(Contract.objects.get(pk=contract.pk))
+
+    results = _in_parallel([staff, staff])
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], ContractStateError), results
+    (winner,) = [r for r in results if isinstance(r, Contract)]
+    stored = Contract.objects.get(pk=contract.pk)
+    assert stored.status == Contract.Status.PRESIGNED
+    assert stored.pre_entrustweb_id == winner.pre_entrustweb_id
+    assert stored.pre_entrustweb_id in sandbox.presigns
+    assert stored.last_error == ""
