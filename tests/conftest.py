@@ -86,3 +86,16 @@ def papay(settings, keys: Keys, sandbox: Sandbox) -> dict:
     """Configure PAPAY for the sandbox; tests change ``settings.PAPAY`` further as they need."""
     settings.PAPAY = papay_settings(keys, sandbox.url)
     return settings.PAPAY
+
+
+def deliver(notification, client=None, **extra_headers):
+    """POST a notification to the notify view exactly as WeChat Pay sends it: the same bytes and headers,
+    through a CSRF-enforcing test client. ``extra_headers`` replace or add headers (forgeries)."""
+    from django.test import Client
+    from django.urls import reverse
+
+    headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
+    return (client or Client(enforce_csrf_checks=True)).post(
+        reverse("django_papay:notify"), data=notification.body, content_type="application/json",
+        headers={**headers, **extra_headers},
+    )

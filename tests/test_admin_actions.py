@@ -10,6 +10,8 @@ from django.urls import reverse
 from django_papay.models import Contract, Notification
 from django_papay.services import presign, query
 
+from .conftest import deliver
+
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:django_papay_contract_changelist")
@@ -153,9 +155,7 @@ def test_reprocess_action_applies_a_failed_notification(papay, sandbox, client):
 
     contract_signed.connect(broken)
     try:
-        headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
-        client.post(reverse("django_papay:notify"), notification.body, content_type="application/json",
-                    headers=headers)
+        deliver(notification)
     finally:
         contract_signed.disconnect(broken)
     failed = Notification.objects.get()

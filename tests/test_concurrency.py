@@ -12,14 +12,14 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
 from django_papay.exceptions import ContractStateError
 from django_papay.models import Contract, Notification
 from django_papay.services import presign
 from django_papay.signals import contract_signed, contract_terminated
+
+from .conftest import deliver
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -52,11 +52,7 @@ def _in_parallel(tasks: list[Callable[[], object]]) -> list[object]:
 
 
 def _post(notification) -> int:
-    headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
-    response = Client(enforce_csrf_checks=True).post(
-        reverse("django_papay:notify"), data=notification.body, content_type="application/json", headers=headers
-    )
-    return response.status_code
+    return deliver(notification).status_code
 
 
 @pytest.fixture

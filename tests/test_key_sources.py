@@ -9,8 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
 from django_papay import conf
@@ -19,19 +17,10 @@ from django_papay.exceptions import InvalidResponseError
 from django_papay.models import CertificateRefresh, Contract, Notification, PlatformCertificate
 from django_papay.services.certificates import refresh_certificates
 
-from .conftest import APPID, WECHATPAY_PUBLIC_KEY_ID
+from .conftest import APPID, WECHATPAY_PUBLIC_KEY_ID, deliver
 from .test_certificates import PRESIGN, certificates_only, downloads, presign_payload
 
 pytestmark = pytest.mark.django_db
-NOTIFY = reverse("django_papay:notify")
-
-
-def deliver(notification):
-    """POST exactly the bytes and headers WeChat Pay would, as test_notify does."""
-    headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
-    return Client(enforce_csrf_checks=True).post(
-        NOTIFY, data=notification.body, content_type="application/json", headers=headers
-    )
 
 
 def signed_elsewhere(sandbox, code: str):

@@ -4,14 +4,14 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
 from django_papay.exceptions import ContractStateError, WeChatPayError
 from django_papay.models import Contract, Notification
 from django_papay.services import expire_presigns, presign, presign_mini_program, query, terminate
 from django_papay.signals import contract_signed, contract_terminated
+
+from .conftest import deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -36,13 +36,6 @@ def signals():
     yield received
     contract_signed.disconnect(on_signed)
     contract_terminated.disconnect(on_terminated)
-
-
-def _deliver(notification):
-    headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
-    return Client(enforce_csrf_checks=True).post(
-        reverse("django_papay:notify"), data=notification.body, content_type="application/json", headers=headers
-    )
 
 
 # --- the sandbox's endpoints ----------------------------------------------------------------
@@ -112,14 +105,14 @@ def test_query_terminated_applies_terminate_info(contract, sandbox, signals):
 
 def test_query_never_regresses_a_terminated_contract(contract, sandbox, signals):
     sandbox.sign_contract(contract.out_contract_code, drop=True)  # WeChat Pay's book: SIGNED
-    assert _deliver(sandbox.terminate_notification(contract.out_contract_code)).status_code == 204
+    assert deliver(sandbox.terminate_notification(contract.out_contract_code)).status_code == 204
     query(contract)  # answers SIGNED: older news than the termination we already applied
     assert contract.status == Contract.Status.TERMINATED
     assert [kind for kind, _, _ in signals] == ["terminated"]
 
 
 def test_query_never_regresses_a_signed_contract_to_expired(contract, sandbox):
-    assert _deliver(sandbox.sign_notification(contract.out_contract_code)).status_code == 204
+    assert deliver(sandbox.sign_notification(contract.out_contract_code)).status_code == 204
     Contract.objects.filter(pk=contract.pk).update(presigned_at=timezone.now() - timedelta(hours=3))
     contract.refresh_from_db()
     query(contract)  # the sandbox's book still says NOT_SIGNED (the SIGN above was only built)
@@ -156,7 +149,7 @@ def test_terminate_ends_a_signed_contract(signed, sandbox, signals):
 def test_terminate_notification_after_the_api_call_is_ignored(signed, sandbox):
     terminate(signed, "done")
     notification = sandbox.terminate_notification(signed.out_contract_code, mode="MCH_API_TERMINATE")
-    assert _deliver(notification).status_code == 204
+    assert deliver(notification).status_code == 204
     assert Notification.objects.get().result == "ignored"
 
 
@@ -215,5 +208,5 @@ def test_presign_expires_after_two_hours_and_can_be_presigned_again(contract, sa
 
 def test_a_sign_arriving_after_expiry_still_signs(contract, sandbox):
     expire_presigns(now=contract.presigned_at + timedelta(hours=2))
-    assert _deliver(sandbox.sign_notification(contract.out_contract_code)).status_code == 204
+    assert deliver(sandbox.sign_notification(contract.out_contract_code)).status_code == 204
     assert Contract.objects.get(pk=contract.pk).status == Contract.Status.SIGNED

@@ -14,6 +14,8 @@ from django_papay.exceptions import PapayError
 from django_papay.models import Contract, Notification
 from django_papay.services import presign, query, terminate
 
+from .conftest import deliver
+
 pytestmark = pytest.mark.django_db
 
 
@@ -50,9 +52,7 @@ def test_no_secret_in_logs_admin_pages_or_errors(papay, sandbox, keys, settings)
         contract = presign(Contract.objects.create(plan_id=12535, contract_display_account="a"))
         notification = sandbox.sign_notification(contract.out_contract_code)
         sandbox.record(notification)  # the user signed: WeChat Pay's own book says so too
-        headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
-        Client().post(reverse("django_papay:notify"), notification.body, content_type="application/json",
-                      headers=headers)
+        deliver(notification)
         query(contract)
         for fault in ("system_error", "bad_signature", "reset", "unknown_serial"):
             sandbox.fail_next(fault)

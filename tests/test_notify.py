@@ -16,7 +16,7 @@ from django_papay.models import Contract, Notification
 from django_papay.services import presign
 from django_papay.signals import contract_signed, contract_terminated
 
-from .conftest import MCHID
+from .conftest import MCHID, deliver
 
 pytestmark = pytest.mark.django_db
 NOTIFY = reverse("django_papay:notify")
@@ -26,14 +26,7 @@ NOTIFY = reverse("django_papay:notify")
 def wechatpay():
     """WeChat Pay's side of the callback: a CSRF-enforcing client posting exactly the bytes and headers sent."""
     client = Client(enforce_csrf_checks=True)
-
-    def deliver(notification, **extra_headers):
-        headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
-        return client.post(
-            NOTIFY, data=notification.body, content_type="application/json", headers={**headers, **extra_headers}
-        )
-
-    return deliver
+    return lambda notification, **extra_headers: deliver(notification, client, **extra_headers)
 
 
 @pytest.fixture
