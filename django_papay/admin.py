@@ -140,7 +140,7 @@ class ContractAdmin(admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Query the state at WeChat Pay"), permissions=["query"])
     def query(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
         self._run(request, queryset, services.QUERY,
-                  lambda c: _("%(code)s: WeChat Pay says %(status)s") % {"code": c.out_contract_code,
+                  lambda c: _("Contract %(code)s: WeChat Pay says %(status)s") % {"code": c.out_contract_code,
                                                                          "status": c.get_status_display()})
 
     @admin.action(description=gettext_lazy("Terminate at WeChat Pay…"), permissions=["terminate"])
@@ -150,7 +150,7 @@ class ContractAdmin(admin.ModelAdmin):
         if form.is_bound and form.is_valid():
             operation = services.terminate_operation(form.cleaned_data["contract_termination_remark"])
             self._run(request, queryset, operation,
-                      lambda c: _("%(code)s: terminated") % {"code": c.out_contract_code})
+                      lambda c: _("Contract %(code)s: terminated") % {"code": c.out_contract_code})
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -176,18 +176,18 @@ class ContractAdmin(admin.ModelAdmin):
                 self.message_user(request, success(outcome.contract), messages.SUCCESS)
             elif isinstance(error, ValidationError):
                 text = "; ".join(error.messages)
-                self.message_user(request, _("%(code)s: not sent — %(error)s") % {"code": code, "error": text},
+                self.message_user(request, _("Contract %(code)s: not sent — %(error)s") % {"code": code, "error": text},
                                   messages.ERROR)
             elif isinstance(error, ContractStateError):
                 self.message_user(request, str(error), messages.WARNING)
             else:
-                self.message_user(request, _("%(code)s: WeChat Pay refused — %(error)s") % {"code": code,
+                self.message_user(request, _("Contract %(code)s: WeChat Pay refused — %(error)s") % {"code": code,
                                                                                           "error": error},
                                   messages.ERROR)
 
 
 def _presigned(contract: Contract) -> str:
-    return _("%(code)s: pre-signed, pre_entrustweb_id %(id)s (valid until %(expires)s)") % {
+    return _("Contract %(code)s: pre-signed, pre_entrustweb_id %(id)s (valid until %(expires)s)") % {
         "code": contract.out_contract_code, "id": contract.pre_entrustweb_id,
         "expires": _local(contract.presign_expires_at),
     }

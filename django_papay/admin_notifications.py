@@ -69,11 +69,12 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
             try:
                 reprocess_notification(delivery)
             except (ValueError, InvalidNotification) as exc:
-                self.message_user(request, f"{label}: {exc}", messages.WARNING)
+                self.message_user(request, _("Notification %(id)s: %(result)s") % {"id": label, "result": exc},
+                                  messages.WARNING)
             except Exception as exc:  # a receiver failed again: the row says why
-                self.message_user(request, _("%(id)s: failed again — %(error)s") % {"id": label, "error": exc},
+                self.message_user(request, _("Notification %(id)s: failed again — %(error)s") % {"id": label, "error": exc},
                                   messages.ERROR)
             else:
-                self.message_user(request, _("%(id)s: %(result)s") % {"id": label,
+                self.message_user(request, _("Notification %(id)s: %(result)s") % {"id": label,
                                                                        "result": delivery.get_result_display()},
                                   messages.SUCCESS)

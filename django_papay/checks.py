@@ -14,7 +14,7 @@ Settings and key files only — no network, no database. Registered by ``AppConf
 | E011 | the public key without its id, or the id without the key |
 | E012 | ``NOTIFY_URL`` not https, or with a query string |
 | E013 | ``MCHID`` malformed |
-| E014 | another setting malformed (URLs, TIMEOUT, switches…) |
+| E014 | another setting malformed (URLs, TIMEOUT, switches, CA_BUNDLE…) |
 | W001 | ``BASE_URL`` or ``BACKUP_BASE_URL`` not https (loopback excepted) |
 """
 
@@ -71,7 +71,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _merchant_key(papay)
     messages += _wechatpay_keys(papay)
     for accessor in (conf.base_url, conf.backup_base_url, conf.timeout, conf.appid, conf.return_app,
-                     conf.bulk_concurrency, conf.platform_certificates, conf.certificate_refresh_interval):
+                     conf.bulk_concurrency, conf.platform_certificates, conf.certificate_refresh_interval,
+                     conf.ca_bundle):
         messages += _accessor_errors(accessor, 14, README)
     messages += _plain_http(papay)
     return messages

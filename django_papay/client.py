@@ -125,8 +125,11 @@ class WeChatPayClient:
         started = time.monotonic()
         for attempt, host in enumerate(hosts):
             try:
+                # PAPAY["CA_BUNDLE"] is passed per request: on the session, requests would let a
+                # REQUESTS_CA_BUNDLE environment variable override it. None keeps the default trust.
                 response = self.session.request(
-                    method, host + path, data=body or None, headers=headers, timeout=self.config.timeout
+                    method, host + path, data=body or None, headers=headers, timeout=self.config.timeout,
+                    verify=self.config.ca_bundle,
                 )
                 raw = response.content  # read the whole body here, so a truncated one fails as a network error
                 break

@@ -135,6 +135,22 @@ def timeout() -> tuple[float, float]:
     return connect, read
 
 
+def ca_bundle() -> str | None:
+    """A PEM bundle of the CAs trusted for ``BASE_URL``/``BACKUP_BASE_URL``; ``None``: the default trust.
+
+    The default is what ``requests`` trusts (``certifi``, or ``REQUESTS_CA_BUNDLE``). Set it for a
+    TLS-inspecting proxy, or a sandbox served with its own certificate.
+    """
+    value = get("CA_BUNDLE", None)
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not os.path.exists(value):
+        raise ImproperlyConfigured(
+            f"{_name('CA_BUNDLE')} must be the path of a PEM file (or folder) of CA certificates; {value!r} is not."
+        )
+    return os.fspath(value)
+
+
 def bulk_concurrency() -> int:
     """How many WeChat Pay calls a bulk action (or ``papay_sync``) keeps in flight at once."""
     value = get("BULK_CONCURRENCY", 4)
@@ -251,6 +267,7 @@ class ClientSettings:
     timeout: tuple[float, float]
     backup_base_url: str | None = None
     platform_certificates: bool = False
+    ca_bundle: str | None = None  # None: requests' default trust
 
     def identity(self) -> tuple:
         """Equal for equal settings. Key objects compare by identity: they are parsed once and cached,
@@ -259,6 +276,7 @@ class ClientSettings:
             self.mchid, self.merchant_serial_no, id(self.merchant_private_key),
             tuple((serial, id(key)) for serial, key in self.wechatpay_public_keys),
             self.wechatpay_serial, self.base_url, self.timeout, self.backup_base_url, self.platform_certificates,
+            self.ca_bundle,
         )
 
 
@@ -276,4 +294,5 @@ def client_settings() -> ClientSettings:
         timeout=timeout(),
         backup_base_url=backup_base_url(),
         platform_certificates=platform_certificates(),
+        ca_bundle=ca_bundle(),
     )

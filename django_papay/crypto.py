@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import secrets
 import time
@@ -30,6 +31,10 @@ SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 APIV3_KEY_BYTES = 32
 GCM_NONCE_BYTES = 12
 GCM_TAG_BYTES = 16
+
+# SHA256withRSA: PKCS#1 v1.5 padding over SHA-256. Stateless, so made once rather than per signature.
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 
 
 class KeyLoadError(ValueError):
@@ -132,7 +137,7 @@ def new_nonce() -> str:
 
 def sign(private_key: rsa.RSAPrivateKey, message: bytes) -> str:
     """SHA256withRSA (PKCS#1 v1.5), base64."""
-    signature = private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    signature = private_key.sign(message, _PKCS1V15, _SHA256)
     return base64.b64encode(signature).decode("ascii")
 
 
@@ -145,20 +150,26 @@ def verify(public_key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool
     except (binascii.Error, ValueError):
         return False
     try:
-        public_key.verify(raw, message, padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(raw, message, _PKCS1V15, _SHA256)
     except InvalidSignature:
         return False
     return True
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
 def timestamp_is_fresh(timestamp: str | int, *, now: float | None = None, window: int = 300) -> bool:
-    """WeChat Pay's clock rule: a signed timestamp (whole seconds) at most ``window`` seconds off."""
-    try:
-        value = int(str(timestamp).strip())
-    except ValueError:
+    """WeChat Pay's clock rule: a signed timestamp (whole seconds) at most ``window`` seconds off.
+
+    Only ASCII digits count: ``int()`` would also read " 1_000", "٣" or a thousand digits, and the last
+    overflows when compared with the float clock.
+    """
+    text = str(timestamp)
+    if not _TIMESTAMP.fullmatch(text):
         return False
     current = time.time() if now is None else now
-    return abs(current - value) <= window
+    return abs(current - int(text)) <= window
 
 
 def verify_wechatpay_signature(
@@ -233,7 +244,10 @@ def parse_authorization(header: str) -> dict[str, str]:
 # --- AEAD_AES_256_GCM -----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4)
 def _aesgcm(apiv3_key: str | bytes) -> AESGCM:
+    # Cached: setting up the cipher costs more than the decryption itself, and a merchant has
+    # one APIv3 key. AESGCM keeps no per-message state, so one object serves every thread.
     key = _as_bytes(apiv3_key)
     if len(key) != APIV3_KEY_BYTES:
         raise DecryptionError(f"the APIv3 key must be {APIV3_KEY_BYTES} bytes")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
@@ -120,8 +122,29 @@ class Contract(models.Model):
         return expires_at is not None and (now or timezone.now()) < expires_at
 
 
+def storable(value: Any) -> Any:
+    """``value`` in a form every database stores, for the log of whatever arrived.
+
+    PostgreSQL refuses NUL in text and jsonb, no UTF-8 database takes a lone surrogate (a JSON ``"\\ud800"``
+    escape makes one), and jsonb refuses NaN and Infinity (``1e999`` parses to one): those are written out
+    as text instead, in strings, dict keys and lists alike; everything else is returned as it is.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
 class Notification(models.Model):
-    """One delivery to the notify view, stored before it is trusted: the audit trail of every callback."""
+    """One delivery to the notify view, stored before it is trusted: the audit trail of every callback.
+
+    Whatever a delivery carries can be stored: ``save`` passes every text and JSON field through ``storable``.
+    """
 
     class Result(models.TextChoices):
         RECEIVED = "received", _("received")
@@ -161,6 +184,14 @@ class Notification(models.Model):
     def __str__(self) -> str:
         label = self.event_type or str(_("unparsed delivery"))
         return f"{label} {self.notification_id}".strip()
+
+    def save(self, *args, **kwargs) -> None:
+        # Escaping can lengthen an id, so the columns' limit is applied after it.
+        self.notification_id = storable(self.notification_id)[:64]
+        self.event_type = storable(self.event_type)[:64]
+        self.body, self.error, self.note = storable(self.body), storable(self.error), storable(self.note)
+        self.headers, self.resource = storable(self.headers), storable(self.resource)
+        super().save(*args, **kwargs)
 
 
 class PlatformCertificate(models.Model):

@@ -41,7 +41,7 @@ def notify(request: HttpRequest) -> HttpResponse:
         delivery.error = f"body larger than {MAX_BODY_BYTES} bytes; not read"
         delivery.save()
         return _fail(413, delivery.error)
-    delivery.body = body.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    delivery.body = body.decode("utf-8", "backslashreplace")  # what is not UTF-8 is kept, as \xNN escapes
     delivery.notification_id, delivery.event_type = notifications.peek(body)
     delivery.save()
 
@@ -68,9 +68,11 @@ def _read_body(request: HttpRequest) -> bytes | None:
 
 def _ip(value: str | None) -> str | None:
     try:
-        return str(ipaddress.ip_address(value or ""))
+        address = ipaddress.ip_address(value or "")
     except ValueError:
         return None
+    # An IPv6 zone ("fe80::1%eth0") names an interface of this host; PostgreSQL's inet has no room for it.
+    return str(address).partition("%")[0]
 
 
 def _fail(status: int, message: str) -> JsonResponse:

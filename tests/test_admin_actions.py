@@ -84,8 +84,8 @@ def test_contract_page_shows_the_app_launch_parameters(papay, sandbox, client):
 def test_query_action_reports_each_state(papay, sandbox, client, signed):
     waiting = presign(Contract.objects.create(plan_id=12535, contract_display_account="b"))
     texts = _messages(_post(_login(client, "query_contract"), "query", [signed, waiting]))
-    assert f"{signed.out_contract_code}: WeChat Pay says signed" in texts
-    assert f"{waiting.out_contract_code}: WeChat Pay says pre-signed" in texts
+    assert f"Contract {signed.out_contract_code}: WeChat Pay says signed" in texts
+    assert f"Contract {waiting.out_contract_code}: WeChat Pay says pre-signed" in texts
 
 
 def test_query_action_failure_shows_wechatpay_code_and_message(papay, sandbox, client, signed):
@@ -115,7 +115,7 @@ def test_terminate_confirmation_without_remark_sends_nothing(papay, sandbox, cli
 def test_terminate_confirmed_terminates(papay, sandbox, client, signed):
     response = _post(_login(client, "terminate_contract"), "terminate", [signed], confirm="yes",
                      contract_termination_remark="用户来电要求解约")
-    assert _messages(response) == [f"{signed.out_contract_code}: terminated"]
+    assert _messages(response) == [f"Contract {signed.out_contract_code}: terminated"]
     signed.refresh_from_db()
     assert (signed.status, signed.termination_remark) == (Contract.Status.TERMINATED, "用户来电要求解约")
     assert sandbox.requests[-1].json() == {"contract_termination_remark": "用户来电要求解约"}
@@ -168,7 +168,7 @@ def test_reprocess_action_applies_a_failed_notification(papay, sandbox, client):
     changelist = reverse("admin:django_papay_notification_changelist")
     assert 'value="reprocess"' in client.get(changelist).content.decode()
     response = client.post(changelist, {"action": "reprocess", "_selected_action": [failed.pk]}, follow=True)
-    assert _messages(response) == [f"{notification.id}: applied"]
+    assert _messages(response) == [f"Notification {notification.id}: applied"]
     assert Contract.objects.get(pk=contract.pk).status == Contract.Status.SIGNED
     assert Notification.objects.get().result == "applied"
 

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 
 from .keys import ensure_demo_keys
+from .tls import self_signed_certificate
 
 
 def loopback_host(value: str) -> str:
@@ -51,6 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="URL",
         help="the deduction template's termination URL (default: the pre-sign notify_url)",
     )
+    parser.add_argument(
+        "--tls",
+        metavar="DIR",
+        help="serve https with a self-signed certificate for 127.0.0.1 made in DIR; clients trust it through "
+        "DIR/sandbox-cert.pem (django-papay: PAPAY[\"CA_BUNDLE\"])",
+    )
     options = parser.parse_args(argv)
 
     stopping = threading.Event()
@@ -58,11 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stopping.set())
 
     keys = ensure_demo_keys(options.keys_dir)
-    sandbox = keys.sandbox(host=options.host, port=options.port)
+    tls = self_signed_certificate(options.tls) if options.tls else None
+    sandbox = keys.sandbox(host=options.host, port=options.port, tls=tls)
     sandbox.notify_rewrite = dict(options.notify_rewrite)
     sandbox.termination_notify_url = options.termination_notify_url
     with sandbox:
         print(f"WeChat Pay sandbox for mchid {keys.mchid} listening on {sandbox.url}", flush=True)
+        if tls is not None:
+            print(f"its certificate (trust it as a CA bundle): {tls.certfile}", flush=True)
         print(
             f"play the user: POST {sandbox.url}/sandbox/contracts/<out_contract_code>/sign (or /terminate); "
             f"GET {sandbox.url}/sandbox/contracts lists the pre-signed ones",

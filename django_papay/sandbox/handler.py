@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass
@@ -48,10 +49,19 @@ class LoopbackServer(ThreadingHTTPServer):
     # Don't wait for handler threads on close: a client's idle keep-alive connection would block stop().
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox, tls: ssl.SSLContext | None = None) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.sandbox = sandbox
+        self.tls = tls
         super().__init__(address, Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self.tls is not None:
+            # Wrapped here, shaken hands in the handler's own thread (Handler.setup): a slow or
+            # failing client must not hold up the accept loop.
+            connection = self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up mid-answer are routine in fault tests; never print tracebacks to stderr.
@@ -61,10 +71,15 @@ class LoopbackServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so every answer carries a correct Content-Length
     timeout = IDLE_CONNECTION_TIMEOUT
+    # Headers and body go out in two writes: with Nagle's algorithm the body would wait for the client's
+    # delayed ACK of the headers, 40 ms per answer on Linux.
+    disable_nagle_algorithm = True
     server: LoopbackServer
 
     def setup(self) -> None:
-        super().setup()
+        super().setup()  # sets the idle timeout, which bounds the handshake too
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
         self.server.sandbox._connection_opened(self.connection)
 
     def finish(self) -> None:

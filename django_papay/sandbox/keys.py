@@ -17,6 +17,7 @@ from pathlib import Path
 from django_papay import crypto
 
 from .server import Sandbox
+from .tls import TLSFiles
 
 DEMO_MCHID = "1900000109"
 
@@ -44,8 +45,8 @@ class DemoKeys:
         # Keep the APIv3 key out of logs and tracebacks.
         return f"DemoKeys(mchid={self.mchid!r}, merchant_serial_no={self.merchant_serial_no!r}, ...)"
 
-    def sandbox(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
-        """A Sandbox configured with these keys, not started."""
+    def sandbox(self, host: str = "127.0.0.1", port: int = 0, tls: TLSFiles | None = None) -> Sandbox:
+        """A Sandbox configured with these keys, not started; https with ``tls``."""
         return Sandbox(
             mchid=self.mchid,
             merchant_serial_no=self.merchant_serial_no,
@@ -55,6 +56,7 @@ class DemoKeys:
             apiv3_key=self.apiv3_key,
             host=host,
             port=port,
+            tls=tls,
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 from typing import Any
 
@@ -25,6 +26,7 @@ from .certificates import PlatformCertificates
 from .contracts import ContractBook
 from .delivery import Courier
 from .handler import LoopbackServer, RecordedRequest
+from .tls import TLSFiles, server_context
 from .user import UserActions
 
 __all__ = ["RecordedRequest", "Sandbox"]
@@ -46,7 +48,9 @@ class Sandbox(UserActions):
     ``requests`` records every request that reached the handler (refused ones too), ``presigns``
     every accepted pre-sign by ``pre_entrustweb_id``. ``fail_next``/``answer_next`` queue faults;
     ``response_delay`` slows every answer, ``fault_delay`` is how long the "timeout" fault waits.
-    Notifications to the merchant (``sign_contract``, ``deliver``, …) come from ``UserActions``.
+    ``tls=(certfile, keyfile)`` (see ``tls.self_signed_certificate``) or an ``ssl.SSLContext`` serves
+    https instead of http. Notifications to the merchant (``sign_contract``, ``deliver``, …) come from
+    ``UserActions``.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Sandbox(UserActions):
         apiv3_key: str,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: TLSFiles | tuple[str, str] | ssl.SSLContext | None = None,
     ) -> None:
         self.mchid = mchid
         self.merchant_serial_no = merchant_serial_no
@@ -69,6 +74,7 @@ class Sandbox(UserActions):
         self.apiv3_key = apiv3_key  # seals notifications
         self.host = host
         self.port = port
+        self._tls = tls if isinstance(tls, ssl.SSLContext) or tls is None else server_context(tls)
         self.response_delay = 0.0
         self.fault_delay = 3.0
         self.requests: list[RecordedRequest] = []
@@ -94,7 +100,7 @@ class Sandbox(UserActions):
     def start(self) -> Sandbox:
         if self._server is not None:
             return self
-        self._server = LoopbackServer((self.host, self.port), self)
+        self._server = LoopbackServer((self.host, self.port), self, self._tls)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="papay-sandbox", daemon=True
         )
@@ -126,7 +132,7 @@ class Sandbox(UserActions):
 
     @property
     def url(self) -> str:
-        """``http://host:port`` without a trailing slash."""
+        """``http://host:port`` (``https://`` when serving TLS) without a trailing slash."""
         if self._server is not None:
             port = self._server.server_address[1]
         elif self.port:
@@ -134,7 +140,8 @@ class Sandbox(UserActions):
         else:
             raise RuntimeError("the sandbox picks its port when started; call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     # --- test controls ------------------------------------------------------------------------
 
