@@ -45,10 +45,11 @@ WARMUP = 10
 POSTGRES_DATABASE = "papay_bench_presign"
 
 
-def start_sandbox(keys_dir: str, tls_dir: str) -> tuple[subprocess.Popen, str]:
+def start_sandbox(keys_dir: str, tls_dir: str, latency_ms: float) -> tuple[subprocess.Popen, str]:
     """The sandbox CLI in its own process (its own interpreter, so its crypto does not share our GIL)."""
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "django_papay.sandbox", "--keys-dir", keys_dir, "--port", "0", "--tls", tls_dir],
+        [sys.executable, "-m", "django_papay.sandbox", "--keys-dir", keys_dir, "--port", "0", "--tls", tls_dir,
+         "--response-delay", str(latency_ms / 1000)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     line = sandbox.stdout.readline() if sandbox.stdout else ""
@@ -159,6 +160,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating which way goes first")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres",
                         help="where the contracts live (default postgres)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the sandbox waits this long before each answer, as a distant WeChat Pay would "
+                             "(default 0: loopback, where only CPU counts)")
     options = parser.parse_args()
 
     print("bulk_presign — run_many(PRESIGN) over HTTPS vs one new connection per call")
@@ -168,7 +172,7 @@ def main() -> int:
 
         keys_dir, tls_dir = os.path.join(folder, "keys"), os.path.join(folder, "tls")
         keys = ensure_demo_keys(keys_dir)  # made up at run time; gone with the folder
-        sandbox, url = start_sandbox(keys_dir, tls_dir)
+        sandbox, url = start_sandbox(keys_dir, tls_dir, options.latency_ms)
         cleanup.callback(stop_sandbox, sandbox)
         db = cleanup.enter_context(database(options.database, folder))
         configure_django(keys, db, url, os.path.join(tls_dir, "sandbox-cert.pem"))
@@ -191,7 +195,7 @@ def main() -> int:
         for way in ways.values():  # warm-up: imports, key parsing, the first handshakes
             way(fresh(WARMUP))
         print(f"sandbox at {url} (self-signed, trusted through PAPAY['CA_BUNDLE']); {options.database}; "
-              f"BULK_CONCURRENCY {conf.bulk_concurrency()}")
+              f"BULK_CONCURRENCY {conf.bulk_concurrency()}; answers delayed {options.latency_ms:g} ms")
 
         seconds: dict[str, list[float]] = {name: [] for name in ways}
         cpu: dict[str, list[float]] = {name: [] for name in ways}  # this process, all its threads

@@ -72,8 +72,8 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 self.message_user(request, _("Notification %(id)s: %(result)s") % {"id": label, "result": exc},
                                   messages.WARNING)
             except Exception as exc:  # a receiver failed again: the row says why
-                self.message_user(request, _("Notification %(id)s: failed again — %(error)s") % {"id": label, "error": exc},
-                                  messages.ERROR)
+                text = _("Notification %(id)s: failed again — %(error)s") % {"id": label, "error": exc}
+                self.message_user(request, text, messages.ERROR)
             else:
                 self.message_user(request, _("Notification %(id)s: %(result)s") % {"id": label,
                                                                        "result": delivery.get_result_display()},

@@ -43,10 +43,9 @@ def notify(request: HttpRequest) -> HttpResponse:
         return _fail(413, delivery.error)
     delivery.body = body.decode("utf-8", "backslashreplace")  # what is not UTF-8 is kept, as \xNN escapes
     delivery.notification_id, delivery.event_type = notifications.peek(body)
-    delivery.save()
 
     try:
-        receive_notification(delivery, request.headers, body)
+        receive_notification(delivery, request.headers, body)  # stores the delivery first, whatever follows
     except InvalidNotification as exc:
         return _fail(exc.status, exc.message)
     except Exception:  # logged and recorded on the delivery by the service

@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="serve https with a self-signed certificate for 127.0.0.1 made in DIR; clients trust it through "
         "DIR/sandbox-cert.pem (django-papay: PAPAY[\"CA_BUNDLE\"])",
     )
+    parser.add_argument(
+        "--response-delay", type=float, default=0.0, metavar="SECONDS",
+        help="wait this long before every answer, like WeChat Pay's distance from you (default 0)",
+    )
     options = parser.parse_args(argv)
 
     stopping = threading.Event()
@@ -69,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox = keys.sandbox(host=options.host, port=options.port, tls=tls)
     sandbox.notify_rewrite = dict(options.notify_rewrite)
     sandbox.termination_notify_url = options.termination_notify_url
+    sandbox.response_delay = options.response_delay
     with sandbox:
         print(f"WeChat Pay sandbox for mchid {keys.mchid} listening on {sandbox.url}", flush=True)
         if tls is not None:

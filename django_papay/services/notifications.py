@@ -26,12 +26,29 @@ Result = Notification.Result
 
 
 def receive_notification(delivery: Notification, headers: Mapping[str, str], body: bytes) -> Notification:
-    """Verify, decrypt, check and apply ``delivery``, which the caller has already stored.
+    """Store ``delivery`` (built by the view, not yet saved), then verify, decrypt, check and apply it.
+
+    One transaction, committed whatever happens: the log row always stays, while a failed
+    processing rolls back to a savepoint, so its contract change is undone. (One commit per
+    delivery, not one per step: under load the commits are most of the cost.)
 
     Raises InvalidNotification for a notification we will never accept (the delivery is marked
-    rejected, no contract changes). Any other exception means processing failed: the contract
-    change is rolled back, the delivery is marked failed, and WeChat Pay should deliver again.
+    rejected, no contract changes). Any other exception means processing failed: the delivery is
+    marked failed and WeChat Pay should deliver again.
     """
+    error: Exception | None = None
+    with transaction.atomic():
+        delivery.save()
+        try:
+            _receive(delivery, headers, body)
+        except Exception as exc:  # recorded on the row by _receive; re-raised once the row is committed
+            error = exc
+    if error is not None:
+        raise error
+    return delivery
+
+
+def _receive(delivery: Notification, headers: Mapping[str, str], body: bytes) -> None:
     try:
         verified = notifications.verify(
             headers, body, public_keys=notification_keys(), apiv3_key=conf.apiv3_key()
@@ -47,8 +64,7 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
     delivery.verified = True
     delivery.notification_id, delivery.event_type = verified.id[:64], verified.event_type[:64]
     delivery.resource = verified.resource
-    delivery.save(update_fields=["verified", "notification_id", "event_type", "resource"])
-    return _process(delivery, verified)
+    _process(delivery, verified)  # its _finish saves these fields with the result
 
 
 def reprocess_notification(delivery: Notification) -> Notification:
@@ -97,10 +113,11 @@ def _apply(delivery: Notification, event: ContractEvent) -> None:
         Notification.objects.filter(notification_id=delivery.notification_id, verified=True, processed=True)
         .exclude(pk=delivery.pk)
         .order_by("pk")
+        .values_list("pk", flat=True)  # only the id: the earlier row's body and headers are not needed
         .first()
     )
     if already is not None:
-        _finish(delivery, Result.DUPLICATE, note=_("Repeat of delivery #%(pk)s.") % {"pk": already.pk})
+        _finish(delivery, Result.DUPLICATE, note=_("Repeat of delivery #%(pk)s.") % {"pk": already})
         return
     _check_matches(contract, event)
     apply = _apply_sign if event.event_type == SIGN else _apply_terminate
@@ -156,5 +173,8 @@ def _finish(delivery: Notification, result: str, *, error: str = "", note: str =
     delivery.processed = result in (Result.APPLIED, Result.DUPLICATE, Result.IGNORED, Result.UNKNOWN_EVENT)
     delivery.processed_at = timezone.now() if delivery.processed else None
     delivery.error, delivery.note = error, note
-    delivery.save(update_fields=["result", "processed", "processed_at", "error", "note", "contract"])
+    delivery.save(update_fields=[
+        "result", "processed", "processed_at", "error", "note", "contract",
+        "verified", "notification_id", "event_type", "resource",
+    ])
 

@@ -70,7 +70,7 @@ def _apply_query(contract: Contract, call: Call, answer: Answer) -> None:
                 locked.status = Contract.Status.EXPIRED
         locked.queried_at = call.prepared_at
         locked.last_error = ""
-        locked.save()
+        locked.save(update_fields=["queried_at", "status", "last_error", "updated_at"])
         # One signal per state change; a contract first seen terminated went through signed too.
         for signal, _note in moves:
             if signal is not None:

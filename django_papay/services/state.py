@@ -18,6 +18,12 @@ from ..signals import contract_signed, contract_terminated
 
 Move = tuple[Signal | None, str]
 
+# What each move may change: saved alone, so a move never writes back columns it did not touch.
+SIGNED_FIELDS = ("status", "signed_at", "openid", "contract_expired_at", "contract_id", "mchid", "last_error",
+                 "updated_at")
+TERMINATED_FIELDS = ("status", "terminated_at", "termination_mode", "termination_remark", "openid", "contract_id",
+                     "mchid", "last_error", "updated_at")
+
 
 def mark_signed(
     contract: Contract,
@@ -42,7 +48,7 @@ def mark_signed(
     contract.contract_id = contract_id or contract.contract_id
     contract.mchid = mchid or contract.mchid
     contract.last_error = ""
-    contract.save()
+    contract.save(update_fields=SIGNED_FIELDS)
     return (None if was_signed else contract_signed), ""
 
 
@@ -68,5 +74,5 @@ def mark_terminated(
     contract.contract_id = contract_id or contract.contract_id
     contract.mchid = mchid or contract.mchid
     contract.last_error = ""
-    contract.save()
+    contract.save(update_fields=TERMINATED_FIELDS)
     return contract_terminated, ""
