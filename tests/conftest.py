@@ -44,16 +44,22 @@ def keys() -> Keys:
     )
 
 
+def make_sandbox(keys: Keys, **changes) -> Sandbox:
+    """A sandbox (not started) for this run's merchant; ``changes`` override any argument."""
+    arguments = {
+        "mchid": MCHID,
+        "merchant_serial_no": MERCHANT_SERIAL_NO,
+        "merchant_public_key": keys.merchant.public_key(),
+        "wechatpay_private_key": keys.wechatpay,
+        "wechatpay_public_key_id": WECHATPAY_PUBLIC_KEY_ID,
+        "apiv3_key": keys.apiv3_key,
+    }
+    return Sandbox(**{**arguments, **changes})
+
+
 @pytest.fixture(scope="session")
 def sandbox_server(keys: Keys):
-    with Sandbox(
-        mchid=MCHID,
-        merchant_serial_no=MERCHANT_SERIAL_NO,
-        merchant_public_key=keys.merchant.public_key(),
-        wechatpay_private_key=keys.wechatpay,
-        wechatpay_public_key_id=WECHATPAY_PUBLIC_KEY_ID,
-        apiv3_key=keys.apiv3_key,
-    ) as server:
+    with make_sandbox(keys) as server:
         yield server
 
 

@@ -12,18 +12,14 @@ from django_papay.models import PlatformCertificate
 from django_papay.sandbox import Sandbox
 from django_papay.services.certificates import refresh_certificates
 
-from .conftest import MCHID, MERCHANT_SERIAL_NO, WECHATPAY_PUBLIC_KEY_ID
+from .conftest import make_sandbox
 from .test_certificates import PRESIGN, presign_payload
 
 
 @pytest.fixture(scope="module")
 def backup_server(keys):
     """A second WeChat Pay access point for the same merchant, like api2.mch.weixin.qq.com."""
-    with Sandbox(
-        mchid=MCHID, merchant_serial_no=MERCHANT_SERIAL_NO, merchant_public_key=keys.merchant.public_key(),
-        wechatpay_private_key=keys.wechatpay, wechatpay_public_key_id=WECHATPAY_PUBLIC_KEY_ID,
-        apiv3_key=keys.apiv3_key,
-    ) as server:
+    with make_sandbox(keys) as server:
         yield server
 
 

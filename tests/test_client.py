@@ -7,9 +7,8 @@ import pytest
 from django_papay import __version__, crypto
 from django_papay.client import get_client
 from django_papay.exceptions import InvalidResponseError, WeChatPayError, WeChatPayNetworkError
-from django_papay.sandbox import Sandbox
 
-from .conftest import APPID, MCHID, MERCHANT_SERIAL_NO, NOTIFY_URL, WECHATPAY_PUBLIC_KEY_ID
+from .conftest import APPID, MCHID, MERCHANT_SERIAL_NO, NOTIFY_URL, WECHATPAY_PUBLIC_KEY_ID, make_sandbox
 
 PRESIGN = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"
 PAYLOAD = {
@@ -146,12 +145,7 @@ def test_refused_connection_is_a_retryable_network_error(papay, settings):
 
 
 def test_signed_error_answer_from_an_impostor_is_refused(papay, settings, keys):
-    impostor = Sandbox(
-        mchid=MCHID, merchant_serial_no=MERCHANT_SERIAL_NO, merchant_public_key=keys.merchant.public_key(),
-        wechatpay_private_key=crypto.generate_private_key(), wechatpay_public_key_id=WECHATPAY_PUBLIC_KEY_ID,
-        apiv3_key=keys.apiv3_key,
-    )
-    with impostor:
+    with make_sandbox(keys, wechatpay_private_key=crypto.generate_private_key()) as impostor:
         settings.PAPAY = {**settings.PAPAY, "BASE_URL": impostor.url}
         impostor.answer_next(400, "PARAM_ERROR", "forged")
         with pytest.raises(InvalidResponseError) as caught:

@@ -7,10 +7,10 @@ from django_papay import conf
 from django_papay.client import get_client
 from django_papay.exceptions import WeChatPayNetworkError
 from django_papay.models import Contract
-from django_papay.sandbox import Sandbox, TLSFiles, self_signed_certificate
+from django_papay.sandbox import TLSFiles, self_signed_certificate
 from django_papay.services import presign
 
-from .conftest import MCHID, MERCHANT_SERIAL_NO, WECHATPAY_PUBLIC_KEY_ID, papay_settings
+from .conftest import make_sandbox, papay_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,7 @@ def certificate(tmp_path_factory) -> TLSFiles:
 
 @pytest.fixture(scope="module")
 def https_sandbox(keys, certificate):
-    with Sandbox(
-        mchid=MCHID,
-        merchant_serial_no=MERCHANT_SERIAL_NO,
-        merchant_public_key=keys.merchant.public_key(),
-        wechatpay_private_key=keys.wechatpay,
-        wechatpay_public_key_id=WECHATPAY_PUBLIC_KEY_ID,
-        apiv3_key=keys.apiv3_key,
-        tls=certificate,
-    ) as server:
+    with make_sandbox(keys, tls=certificate) as server:
         yield server
 
 
