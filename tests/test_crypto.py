@@ -1,6 +1,7 @@
 """crypto.py: WeChat Pay's known-answer vectors and the rules around them."""
 
 import datetime
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ AES_CIPHERTEXT = "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI="
 @pytest.fixture(scope="module")
 def official_key():
     if not OFFICIAL_KEY.exists():
+        if os.environ.get("CI") == "true":  # CI lays shared/ beside the clone: the vector must be checked there
+            pytest.fail(f"known-answer key not found at {OFFICIAL_KEY}")
         pytest.skip(f"known-answer key not found at {OFFICIAL_KEY}")
     return crypto.load_private_key(crypto.read_key_file(OFFICIAL_KEY))
 
