@@ -20,7 +20,6 @@ Settings and key files only — no network, no database. Registered by ``AppConf
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +31,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, crypto
+from .loopback import is_loopback_host
 
 MERCHANT_KEY_BITS = 2048  # WeChat Pay issues merchant API keys as RSA-2048
 REQUIRED = ("MCHID", "MERCHANT_SERIAL_NO", "APIV3_KEY", "NOTIFY_URL")
@@ -158,7 +158,7 @@ def _plain_http(papay: dict[str, Any]) -> list[CheckMessage]:
     for key in ("BASE_URL", "BACKUP_BASE_URL"):
         value = papay.get(key)
         parts = urlsplit(value) if isinstance(value, str) else None
-        if parts and parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        if parts and parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
             messages.append(Warning(
                 f'settings.PAPAY["{key}"] is plain http to {parts.hostname}: requests and answers travel unencrypted.',
                 hint=f"Use {conf.DEFAULT_BASE_URL} (backup {conf.WECHATPAY_BACKUP_BASE_URL}); plain http is for "
@@ -167,11 +167,3 @@ def _plain_http(papay: dict[str, Any]) -> list[CheckMessage]:
             ))
     return messages
 
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import signal
 import threading
 from collections.abc import Sequence
 
+from ..loopback import is_loopback_host
 from .keys import ensure_demo_keys
 from .tls import self_signed_certificate
 
 
 def loopback_host(value: str) -> str:
     """Accept only loopback addresses: the sandbox signs with made-up keys and must not face a network."""
-    if value == "localhost":
-        return "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an IP address") from None
-    if not address.is_loopback:
-        raise argparse.ArgumentTypeError(f"{value} is not a loopback address (use 127.0.0.1 or ::1)")
-    return value
+    if not is_loopback_host(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a loopback address (use 127.0.0.1, ::1 or localhost)")
+    return "127.0.0.1" if value == "localhost" else value
 
 
 def rewrite_rule(value: str) -> tuple[str, str]:

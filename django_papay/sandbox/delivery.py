@@ -8,7 +8,6 @@ in a background thread; ``cancel_pending`` stops deliveries that have not happen
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..loopback import is_loopback_host
 from .notifications import Notification
 
 logger = logging.getLogger("django_papay.sandbox")
@@ -43,13 +43,7 @@ class Delivery:
 
 def is_loopback_url(url: str) -> bool:
     """The sandbox only ever talks to this machine: a notify_url not rewritten to loopback is not called."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def post(notification: Notification, *, timeout: float = NOTIFY_TIMEOUT) -> Delivery:
