@@ -11,7 +11,6 @@ import base64
 import binascii
 import functools
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -23,10 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
-
-# WeChat Pay's deliberate probe: a signature with this prefix must never verify.
-SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+from . import wechatpay
+from .wechatpay import SIGNATURE_TYPE, SIGNTEST_PREFIX
 
 APIV3_KEY_BYTES = 32
 GCM_NONCE_BYTES = 12
@@ -127,11 +124,6 @@ def response_message(timestamp: int | str, nonce: str, body: str | bytes) -> byt
     return f"{timestamp}\n{nonce}\n".encode() + _as_bytes(body) + b"\n"
 
 
-def new_nonce() -> str:
-    """32 random upper-case hex characters, as WeChat Pay's own SDKs send."""
-    return secrets.token_hex(16).upper()
-
-
 # --- sign and verify ------------------------------------------------------------------------
 
 
@@ -159,7 +151,9 @@ def verify(public_key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
-def timestamp_is_fresh(timestamp: str | int, *, now: float | None = None, window: int = 300) -> bool:
+def timestamp_is_fresh(
+    timestamp: str | int, *, now: float | None = None, window: int = wechatpay.TIMESTAMP_WINDOW
+) -> bool:
     """WeChat Pay's clock rule: a signed timestamp (whole seconds) at most ``window`` seconds off.
 
     Only ASCII digits count: ``int()`` would also read " 1_000", "٣" or a thousand digits, and the last
@@ -181,7 +175,7 @@ def verify_wechatpay_signature(
     nonce: str,
     body: bytes,
     now: float | None = None,
-    window: int = 300,
+    window: int = wechatpay.TIMESTAMP_WINDOW,
 ) -> None:
     """Check WeChat Pay's signature on an answer or a notification; raise SignatureError if refused.
 
@@ -214,12 +208,38 @@ def authorization(
 ) -> str:
     """The ``Authorization`` header value for one request."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    nonce = new_nonce() if nonce is None else nonce
+    nonce = wechatpay.nonce() if nonce is None else nonce
     signature = sign(private_key, request_message(method, url, timestamp, nonce, body))
     return (
-        f'{AUTH_SCHEMA} mchid="{mchid}",nonce_str="{nonce}",timestamp="{timestamp}",'
+        f'{SIGNATURE_TYPE} mchid="{mchid}",nonce_str="{nonce}",timestamp="{timestamp}",'
         f'serial_no="{serial_no}",signature="{signature}"'
     )
+
+
+def signature_headers(
+    body: bytes,
+    *,
+    private_key: rsa.RSAPrivateKey,
+    serial: str,
+    timestamp: int | str | None = None,
+    nonce: str | None = None,
+    signature: str | None = None,
+) -> dict[str, str]:
+    """The ``Wechatpay-*`` headers with which WeChat Pay signs an answer or a notification carrying ``body``.
+
+    The sandbox and the tests sign as WeChat Pay does with this; ``signature`` replaces the real one (a probe).
+    """
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = wechatpay.nonce() if nonce is None else nonce
+    if signature is None:
+        signature = sign(private_key, response_message(timestamp, nonce, body))
+    return {
+        wechatpay.SERIAL_HEADER: serial,
+        wechatpay.SIGNATURE_HEADER: signature,
+        wechatpay.TIMESTAMP_HEADER: str(timestamp),
+        wechatpay.NONCE_HEADER: nonce,
+        wechatpay.SIGNATURE_TYPE_HEADER: SIGNATURE_TYPE,
+    }
 
 
 _AUTH_PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*(?:,|$)')
@@ -228,7 +248,7 @@ _AUTH_PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*(?:,|$)')
 def parse_authorization(header: str) -> dict[str, str]:
     """Split an ``Authorization`` header into its fields (any order); ``{}`` when malformed."""
     schema, _, params = header.strip().partition(" ")
-    if schema != AUTH_SCHEMA:
+    if schema != SIGNATURE_TYPE:
         return {}
     fields: dict[str, str] = {}
     pos = 0

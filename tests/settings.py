@@ -49,7 +49,7 @@ if os.environ.get("PAPAY_TEST_DATABASE") == "postgres":
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
             "USER": os.environ.get("PGUSER", "postgres"),
-            "NAME": "django_papay",
+            "NAME": os.environ.get("PAPAY_TEST_DATABASE_NAME", "django_papay"),  # test_<NAME> is made
         }
     }
 else:

@@ -10,7 +10,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -70,7 +70,7 @@ def signed_headers(
     ``signed_body`` lets a fault sign something other than what is sent, so the signature cannot verify.
     """
     timestamp = int(time.time()) if timestamp is None else timestamp
-    nonce = crypto.new_nonce()
+    nonce = wechatpay.nonce()
     message = crypto.response_message(timestamp, nonce, body if signed_body is None else signed_body)
     return {
         "Wechatpay-Serial": key_id,

@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 
 from .answers import new_request_id
 
@@ -154,7 +154,7 @@ def signed_headers(
 ) -> dict[str, str]:
     """The headers of one delivery; ``signature`` replaces the real one (e.g. a SIGNTEST probe)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    nonce = crypto.new_nonce()
+    nonce = wechatpay.nonce()
     if signature is None:
         signature = crypto.sign(private_key, crypto.response_message(timestamp, nonce, body))
     return {

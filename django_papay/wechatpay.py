@@ -1,0 +1,165 @@
+"""WeChat Pay's vocabulary for 合单代扣, written once: names, paths, headers, codes and the two formats
+(random nonces, RFC 3339 times) that the package, the sandbox and the tests all speak.
+
+Plain Python, no Django and nothing of the package: everything else may import it. The facts come from
+WeChat Pay's partner documentation (see the project's spec); the ones marked [I] are inferred there.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+# --- signing and encryption ---------------------------------------------------------------------
+
+# The Authorization schema of our requests and the Wechatpay-Signature-Type of WeChat Pay's answers.
+SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
+# WeChat Pay's deliberate probe: a signature with this prefix must never verify.
+SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+# The only cipher WeChat Pay seals resources and certificates with.
+AEAD_ALGORITHM = "AEAD_AES_256_GCM"
+# associated_data of a sealed platform certificate (GET /v3/certificates).
+CERTIFICATE_ASSOCIATED_DATA = "certificate"
+# A public key id (微信支付公钥) starts with this; a platform certificate serial is hex.
+PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
+# WeChat Pay's clock rule for signed requests, answers and notifications, in seconds.
+TIMESTAMP_WINDOW = 300
+
+# --- headers ---------------------------------------------------------------------------------------
+
+SERIAL_HEADER = "Wechatpay-Serial"
+SIGNATURE_HEADER = "Wechatpay-Signature"
+TIMESTAMP_HEADER = "Wechatpay-Timestamp"
+NONCE_HEADER = "Wechatpay-Nonce"
+SIGNATURE_TYPE_HEADER = "Wechatpay-Signature-Type"
+REQUEST_ID_HEADER = "Request-ID"
+# What a signed answer or notification carries; a verifier needs every one.
+SIGNED_HEADERS = (SERIAL_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_TYPE_HEADER)
+
+# --- API paths -------------------------------------------------------------------------------------
+# Templates name their path parameters in braces; ``path()`` fills them in, the sandbox routes on them.
+
+COMBINE_PAPAY = "/v3/ecommerce/combine-papay"
+APP_PRESIGN_PATH = f"{COMBINE_PAPAY}/contracts/pre-entrust-sign"
+MINI_PROGRAM_PRESIGN_PATH = f"{APP_PRESIGN_PATH}/mini-program"
+CONTRACT_PATH = f"{COMBINE_PAPAY}/contracts/plan-id/{{plan_id}}/out-contract-code/{{out_contract_code}}"
+TERMINATE_PATH = f"{CONTRACT_PATH}/terminate"
+DEDUCT_PATH = f"{COMBINE_PAPAY}/transactions"
+DEDUCTION_PATH = f"{DEDUCT_PATH}/{{combine_out_trade_no}}"
+REVERSE_PATH = f"{DEDUCTION_PATH}/reverse"
+CERTIFICATES_PATH = "/v3/certificates"
+
+
+def path(template: str, **parameters: object) -> str:
+    """``template`` with each ``{name}`` replaced by its parameter, percent-encoded as one path segment."""
+    return template.format(**{name: quote(str(value), safe="") for name, value in parameters.items()})
+
+
+# --- contracts -------------------------------------------------------------------------------------
+
+SIGN_EVENT = "ECOMMERCE_ENTRUST.SIGN"
+TERMINATE_EVENT = "ECOMMERCE_ENTRUST.TERMINATE"
+# associated_data of a sealed SIGN/TERMINATE resource [I: as the sandbox seals it; a receiver takes any].
+ENTRUST_ASSOCIATED_DATA = "entrust"
+
+# contract_state in the contract query's answer.
+NOT_SIGNED, SIGNED, TERMINATED = "NOT_SIGNED", "SIGNED", "TERMINATED"
+CONTRACT_STATES = (NOT_SIGNED, SIGNED, TERMINATED)
+
+# contract_termination_mode values; unknown ones are stored as they come (an older revision also lists API).
+USER_TERMINATE = "USER_TERMINATE"
+MCH_API_TERMINATE = "MCH_API_TERMINATE"
+WEPAY_WEB_TERMINATE = "WEPAY_WEB_TERMINATE"
+CUSTOMER_SERVICE_TERMINATE = "CUSTOMER_SERVICE_TERMINATE"
+SYSTEM_TERMINATE = "SYSTEM_TERMINATE"
+TERMINATION_MODES = (USER_TERMINATE, MCH_API_TERMINATE, WEPAY_WEB_TERMINATE, CUSTOMER_SERVICE_TERMINATE,
+                     SYSTEM_TERMINATE, "API")
+
+# A pre_entrustweb_id opens a signing session that lasts 2 hours.
+PRESIGN_SESSION = timedelta(hours=2)
+# The App opens WeChat's signing page through the OpenSDK with this business type and query info.
+OPENSDK_BUSINESS_TYPE = 12
+# A mini-program pre-sign is opened by navigating to WeChat Pay's signing mini-program.
+SIGNING_MINI_PROGRAM = {"appId": "wxbd687630cd02ce1d", "path": "pages/index/index"}
+
+# --- deductions (合单代扣 免密支付) ------------------------------------------------------------------
+
+MAX_SUB_ORDERS = 50
+# "商户系统超时时间为1分钟": with no final answer after a minute the merchant may reverse (撤销).
+DEDUCT_WINDOW = timedelta(minutes=1)
+CURRENCY = "CNY"
+TRADE_TYPE = "PAP"
+# trade_state values [I: the general ones; this family enumerates none]. Unknown values are stored as they come.
+TRADE_SUCCESS = "SUCCESS"
+TRADE_NOT_FINAL = frozenset({"NOTPAY", "USERPAYING", "ACCEPT"})
+TRADE_STATES = ("SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR", "ACCEPT")
+
+# --- error codes -----------------------------------------------------------------------------------
+
+PARAM_ERROR = "PARAM_ERROR"
+INVALID_REQUEST = "INVALID_REQUEST"
+SIGN_ERROR = "SIGN_ERROR"
+NO_AUTH = "NO_AUTH"
+RESOURCE_NOT_EXISTS = "RESOURCE_NOT_EXISTS"
+ORDER_NOT_EXIST = "ORDER_NOT_EXIST"
+# A deduction against a terminated (or unknown) contract.
+CONTRACT_NOT_EXIST = "CONTRACT_NOT_EXIST"
+RATELIMIT_EXCEEDED = "RATELIMIT_EXCEEDED"
+FREQUENCY_LIMITED = "FREQUENCY_LIMITED"
+SYSTEM_ERROR = "SYSTEM_ERROR"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+# --- formats ---------------------------------------------------------------------------------------
+
+ALPHANUMERIC = string.ascii_letters + string.digits
+UPPER_HEX = string.digits + "ABCDEF"
+
+
+def nonce(length: int = 32, alphabet: str = ALPHANUMERIC) -> str:
+    """A random text: request nonces (32), AES-GCM nonces (12), ids and keys the sandbox and tests make up."""
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+# Every WeChat Pay time is written in Beijing time.
+BEIJING = timezone(timedelta(hours=8))
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+def parse_rfc3339(value: object) -> datetime | None:
+    """An aware datetime for an RFC 3339 time such as ``2025-01-01T10:00:00+08:00``; None for anything else.
+
+    None also for a well-formed time that does not exist (month 13) or that UTC cannot hold
+    (``0001-01-01T00:00:00+08:00``): such a time cannot be stored, so it is no time at all.
+    """
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zulu, sign, offset_hours, offset_minutes = match.groups()
+    try:
+        offset = timedelta(0) if zulu else timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=timezone(-offset if sign == "-" else offset),
+        )
+        moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+    return moment
+
+
+def format_rfc3339(moment: datetime | None = None) -> str:
+    """``YYYY-MM-DDTHH:MM:SS+08:00``, as WeChat Pay writes times; now by default.
+
+    A naive datetime is taken as Beijing wall-clock time, an aware one is converted to +08:00.
+    """
+    moment = datetime.now(BEIJING) if moment is None else moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=BEIJING)
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M:%S+08:00")
