@@ -72,6 +72,10 @@ class InvalidResponseError(WeChatPayError):
         super().__init__(message, code=code, status=status, request_id=request_id, retryable=True)
 
 
+class NoPlatformCertificates(WeChatPayError):
+    """WeChat Pay has no platform certificate for this merchant (it uses the WeChat Pay public key only)."""
+
+
 class ContractStateError(PapayError):
     """The contract is in a state where the operation makes no sense (e.g. pre-signing a signed contract)."""
 
