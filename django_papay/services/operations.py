@@ -49,7 +49,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Operation:
-    name: str
+    """One WeChat Pay call about a contract: ``prepare`` builds the Call, ``apply`` stores what the answer says."""
+
     prepare: Callable[[Contract], Call]
     apply: Callable[[Contract, Call, Answer], None]
     # Only a pre-sign error that retrying cannot fix makes the contract FAILED; a failed query or
