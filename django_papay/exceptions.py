@@ -91,3 +91,7 @@ class InvalidNotification(PapayError):
         self.reason = reason
         self.message = message
         self.status = status
+
+
+class NotReprocessable(PapayError):
+    """Only a verified notification whose processing failed can be applied again."""

@@ -18,11 +18,12 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import services
-from .admin_notifications import NotificationInline
-from .exceptions import ContractStateError
-from .models import Contract
-from .services.operations import Operation
+from .. import services
+from ..exceptions import ContractStateError
+from ..models import Contract
+from ..services.operations import Operation
+from ..wechatpay import OPENSDK_BUSINESS_TYPE, SIGNING_MINI_PROGRAM
+from .notification_log import NotificationInline
 
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
 WECHATPAY_FIELDS = (
@@ -34,9 +35,6 @@ WECHATPAY_FIELDS = (
 REQUEST_FIELDS = ("out_contract_code", "plan_id", "appid", "contract_display_account", "attach")
 EDITABLE_STATES = (Contract.Status.CREATED, Contract.Status.FAILED)
 
-# WeChat Pay's signing mini-program, opened by the merchant's mini-program with the pre-sign id.
-SIGNING_MINI_PROGRAM = {"appId": "wxbd687630cd02ce1d", "path": "pages/index/index"}
-
 
 class TerminateForm(forms.Form):
     contract_termination_remark = forms.CharField(
@@ -45,7 +43,6 @@ class TerminateForm(forms.Form):
     )
 
 
-@admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
     list_display = (
         "out_contract_code", "contract_display_account", "plan_id", "status_badge", "presign_age", "presign_expires",
@@ -110,7 +107,7 @@ class ContractAdmin(admin.ModelAdmin):
         else:
             text = (
                 "// Android: WXOpenBusinessWebview.Req, iOS: WXOpenBusinessWebViewReq\n"
-                f"businessType = 12\nqueryInfo = {json.dumps(query)}"
+                f"businessType = {OPENSDK_BUSINESS_TYPE}\nqueryInfo = {json.dumps(query)}"
             )
         return format_html('<textarea class="papay-launch" readonly rows="4" cols="72">{}</textarea>', text)
 
@@ -196,5 +193,3 @@ def _presigned(contract: Contract) -> str:
 def _local(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
 
-
-from . import admin_certificates  # noqa: E402, F401 - registers the read-only platform certificates admin
