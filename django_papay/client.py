@@ -166,7 +166,7 @@ class WeChatPayClient:
         timestamp = headers.get(wechatpay.TIMESTAMP_HEADER, "")
         key = keys.key_for(serial) if serial else None
         # Only a fresh, real signature may make the store fetch keys: a stale or probe answer never will.
-        if (key is None and serial and signature and not signature.startswith(crypto.SIGNTEST_PREFIX)
+        if (key is None and serial and signature and not signature.startswith(wechatpay.SIGNTEST_PREFIX)
                 and crypto.timestamp_is_fresh(timestamp) and keys.on_unknown_serial(serial)):
             key = keys.key_for(serial)
         try:
