@@ -9,7 +9,8 @@ Keeping the database out of the sending threads is what lets a bulk action keep 
 flight while its writes stay plain, serial Django writes (under ATOMIC_REQUESTS, in tests, on SQLite).
 It holds with platform certificates too, which live in the database: ``run_many`` runs a refresh that
 is due in the calling thread before any thread starts, and gives the threads a snapshot of the keys
-(``KeyStore.snapshot``), read from memory, for the error answers they verify. A 2xx answer is verified
+(``KeyStore.snapshot``), read from memory, for the error answers they verify (one signed by a serial the
+snapshot lacks is refused as unknown: InvalidResponseError, retryable). A 2xx answer is verified
 in ``complete``, in the calling thread, with the client's own key store: an answer signed with a
 certificate first seen there (a rotation) makes that store download the new set there, once.
 """
