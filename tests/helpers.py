@@ -138,6 +138,9 @@ def deliver(notification: Any, client: Client | None = None, **extra_headers: st
 # --- the admin ------------------------------------------------------------------------------
 
 
+CONTRACT_EDITOR = ("view_contract", "change_contract")  # what any staff working on contracts holds
+
+
 def run_action(client: Client, changelist: str | type[models.Model], action: str,
                objects: Sequence[models.Model], **extra_post: Any) -> HttpResponse:
     """Tick ``objects`` on a changelist (its URL, or its model) and run ``action``, as staff would; the
