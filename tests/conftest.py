@@ -1,37 +1,48 @@
-"""Fixtures: keys generated per run, a loopback WeChat Pay sandbox, and PAPAY settings pointing at it."""
+"""Fixtures: keys generated per run, a loopback WeChat Pay sandbox, PAPAY settings pointing at it, the test's
+contract in each state, a recorder for django_papay's signals, and staff logged in to the admin.
+
+Plain helpers (constants, ``deliver``, ``run_action``, ...) live in helpers.py; import them from there.
+"""
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import string
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from django.contrib.auth.models import Permission, User
+from django.test import Client
 
 from django_papay import crypto
+from django_papay.models import Contract
 from django_papay.sandbox import Sandbox
+from django_papay.services import presign, query
+from django_papay.signals import contract_signed, contract_terminated
 
-MCHID = "1900000109"
-MERCHANT_SERIAL_NO = "3775B6A45ACD588826D15E583A95F5DD21FE7D2B"
-WECHATPAY_PUBLIC_KEY_ID = "PUB_KEY_ID_0119000001092026112600000000000001"
-APPID = "wxd678efh567hg6787"
-NOTIFY_URL = "https://merchant.example/papay/notify/"
+from .helpers import (
+    APPID,
+    MCHID,
+    MERCHANT_SERIAL_NO,
+    NOTIFY_URL,
+    PLAN_ID,
+    WECHATPAY_PUBLIC_KEY_ID,
+    Fired,
+    Keys,
+    SignalRecorder,
+    certificates_only,
+    deliver,
+    make_sandbox,
+    papay_settings,
+)
+
+# Re-exported for test modules that still import them from here (new code imports them from helpers.py).
+__all__ = ["APPID", "MCHID", "MERCHANT_SERIAL_NO", "NOTIFY_URL", "WECHATPAY_PUBLIC_KEY_ID", "Keys", "deliver",
+           "make_sandbox", "papay_settings"]
 
 
-@dataclass(frozen=True)
-class Keys:
-    merchant: rsa.RSAPrivateKey
-    wechatpay: rsa.RSAPrivateKey
-    apiv3_key: str
-
-    @property
-    def merchant_pem(self) -> str:
-        return crypto.private_key_pem(self.merchant)
-
-    @property
-    def wechatpay_public_pem(self) -> str:
-        return crypto.public_key_pem(self.wechatpay.public_key())
+# --- the merchant and its WeChat Pay --------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -41,50 +52,22 @@ def keys() -> Keys:
         merchant=crypto.generate_private_key(),
         wechatpay=crypto.generate_private_key(),
         apiv3_key="".join(secrets.choice(alphabet) for _ in range(32)),
+        stranger=crypto.generate_private_key(),
     )
 
 
-def make_sandbox(keys: Keys, **changes) -> Sandbox:
-    """A sandbox (not started) for this run's merchant; ``changes`` override any argument."""
-    arguments = {
-        "mchid": MCHID,
-        "merchant_serial_no": MERCHANT_SERIAL_NO,
-        "merchant_public_key": keys.merchant.public_key(),
-        "wechatpay_private_key": keys.wechatpay,
-        "wechatpay_public_key_id": WECHATPAY_PUBLIC_KEY_ID,
-        "apiv3_key": keys.apiv3_key,
-    }
-    return Sandbox(**{**arguments, **changes})
-
-
 @pytest.fixture(scope="session")
-def sandbox_server(keys: Keys):
+def sandbox_server(keys: Keys) -> Iterator[Sandbox]:
     with make_sandbox(keys) as server:
         yield server
 
 
 @pytest.fixture
-def sandbox(sandbox_server: Sandbox) -> Sandbox:
+def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
     """The shared sandbox, with no recorded requests and no pending faults."""
     sandbox_server.reset()
     yield sandbox_server
     sandbox_server.reset()
-
-
-def papay_settings(keys: Keys, base_url: str, **overrides) -> dict:
-    return {
-        "MCHID": MCHID,
-        "MERCHANT_SERIAL_NO": MERCHANT_SERIAL_NO,
-        "MERCHANT_PRIVATE_KEY": keys.merchant_pem,
-        "APIV3_KEY": keys.apiv3_key,
-        "APPID": APPID,
-        "NOTIFY_URL": NOTIFY_URL,
-        "WECHATPAY_PUBLIC_KEY": keys.wechatpay_public_pem,
-        "WECHATPAY_PUBLIC_KEY_ID": WECHATPAY_PUBLIC_KEY_ID,
-        "BASE_URL": base_url,
-        "TIMEOUT": (2.0, 2.0),
-        **overrides,
-    }
 
 
 @pytest.fixture
@@ -94,14 +77,65 @@ def papay(settings, keys: Keys, sandbox: Sandbox) -> dict:
     return settings.PAPAY
 
 
-def deliver(notification, client=None, **extra_headers):
-    """POST a notification to the notify view exactly as WeChat Pay sends it: the same bytes and headers,
-    through a CSRF-enforcing test client. ``extra_headers`` replace or add headers (forgeries)."""
-    from django.test import Client
-    from django.urls import reverse
+@pytest.fixture
+def certified(settings, keys: Keys, sandbox: Sandbox):
+    """A certificate-only merchant whose WeChat Pay signs with its (one) platform certificate."""
+    settings.PAPAY = certificates_only(keys, sandbox)
+    issued = sandbox.certificates.issue()
+    sandbox.certificates.sign_with_certificate = True
+    return issued
 
-    headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
-    return (client or Client(enforce_csrf_checks=True)).post(
-        reverse("django_papay:notify"), data=notification.body, content_type="application/json",
-        headers={**headers, **extra_headers},
-    )
+
+# --- the test's contract, in each state -----------------------------------------------------
+
+
+@pytest.fixture
+def contract(db) -> Contract:
+    """A saved contract, CREATED, under the suite's plan; its APPID and notify_url come from PAPAY."""
+    return Contract.objects.create(plan_id=PLAN_ID, contract_display_account="138****8888")
+
+
+@pytest.fixture
+def presigned_contract(db, papay, sandbox: Sandbox) -> Contract:
+    """A contract pre-signed for real: services.presign over HTTP to the sandbox (one request recorded)."""
+    return presign(Contract.objects.create(plan_id=PLAN_ID, contract_display_account="138****8888"))
+
+
+@pytest.fixture
+def signed_contract(presigned_contract: Contract, sandbox: Sandbox) -> Contract:
+    """The user signed at WeChat Pay, the notification never came, and a query learnt it."""
+    sandbox.sign_contract(presigned_contract.out_contract_code, drop=True)
+    return query(presigned_contract)
+
+
+# --- what business code sees ----------------------------------------------------------------
+
+
+@pytest.fixture
+def signals() -> Iterator[list[Fired]]:
+    """contract_signed and contract_terminated as sent: ``("signed" | "terminated", contract pk, notification)``."""
+    with SignalRecorder(signed=contract_signed, terminated=contract_terminated) as received:
+        yield received
+
+
+# --- staff in the admin ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(db) -> Callable[..., Client]:
+    """``staff_client("view_contract", "presign_contract")``: a test Client logged in as a new staff user
+    holding exactly those ``django_papay.<codename>`` permissions and no others."""
+    numbers = itertools.count(1)
+
+    def login(*codenames: str) -> Client:
+        permissions = list(Permission.objects.filter(content_type__app_label="django_papay", codename__in=codenames))
+        unknown = set(codenames) - {permission.codename for permission in permissions}
+        if unknown:  # a misspelt codename would quietly test a user without it
+            raise ValueError(f"no django_papay permission {sorted(unknown)}")
+        user = User.objects.create_user(f"staff{next(numbers)}", is_staff=True)
+        user.user_permissions.set(permissions)
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login

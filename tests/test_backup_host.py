@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from django_papay.exceptions import WeChatPayError, WeChatPayNetworkError
@@ -12,8 +10,7 @@ from django_papay.sandbox import Sandbox
 from django_papay.services.certificates import refresh_certificates
 from django_papay.services.client import get_client
 
-from .conftest import make_sandbox
-from .test_certificates import PRESIGN, presign_payload
+from .helpers import PRESIGN, make_sandbox, presign_payload, refused_url
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +25,6 @@ def backup(backup_server: Sandbox, settings, papay) -> Sandbox:
     backup_server.reset()
     settings.PAPAY = {**papay, "BACKUP_BASE_URL": backup_server.url}
     return backup_server
-
-
-def refused_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens there once the probe is closed
 
 
 def test_backup_host_is_used_when_the_main_host_refuses_connections(backup, settings):

@@ -14,35 +14,7 @@ from django_papay.models import CertificateRefresh, PlatformCertificate
 from django_papay.services.certificates import NoPlatformCertificates, refresh_certificates
 from django_papay.services.client import get_client
 
-from .conftest import APPID, NOTIFY_URL, papay_settings
-
-PRESIGN = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"
-CERTIFICATES = "/v3/certificates"
-
-
-def presign_payload(code: str) -> dict:
-    return {"appid": APPID, "plan_id": 12535, "out_contract_code": code, "contract_display_account": "tester",
-            "notify_url": NOTIFY_URL}
-
-
-def downloads(sandbox) -> int:
-    return sum(1 for request in sandbox.requests if request.path == CERTIFICATES)
-
-
-def certificates_only(keys, sandbox, **overrides) -> dict:
-    """PAPAY for a merchant that verifies WeChat Pay with platform certificates alone."""
-    papay = papay_settings(keys, sandbox.url, PLATFORM_CERTIFICATES=True, **overrides)
-    del papay["WECHATPAY_PUBLIC_KEY"], papay["WECHATPAY_PUBLIC_KEY_ID"]
-    return papay
-
-
-@pytest.fixture
-def certified(settings, keys, sandbox):
-    """A certificate-only merchant whose WeChat Pay signs with its (one) platform certificate."""
-    settings.PAPAY = certificates_only(keys, sandbox)
-    issued = sandbox.certificates.issue()
-    sandbox.certificates.sign_with_certificate = True
-    return issued
+from .helpers import CERTIFICATES, PRESIGN, certificates_only, downloads, presign_payload
 
 
 def _as_if_downloaded_an_hour_ago() -> None:

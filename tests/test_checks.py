@@ -18,7 +18,7 @@ from django.core import checks
 from django_papay import crypto
 from django_papay.checks import check_settings
 
-from .conftest import papay_settings
+from .helpers import papay_settings
 
 EXAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "example_project"
 GARBAGE_PEM = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"

@@ -1,23 +1,22 @@
 """client.py against the sandbox over real HTTP: signed requests, verified answers, typed errors."""
 
-import socket
-
 import pytest
 
 from django_papay import __version__, crypto
 from django_papay.exceptions import InvalidResponseError, WeChatPayError, WeChatPayNetworkError
 from django_papay.services.client import get_client
 
-from .conftest import APPID, MCHID, MERCHANT_SERIAL_NO, NOTIFY_URL, WECHATPAY_PUBLIC_KEY_ID, make_sandbox
+from .helpers import (
+    MCHID,
+    MERCHANT_SERIAL_NO,
+    PRESIGN,
+    WECHATPAY_PUBLIC_KEY_ID,
+    make_sandbox,
+    presign_payload,
+    refused_url,
+)
 
-PRESIGN = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"
-PAYLOAD = {
-    "appid": APPID,
-    "plan_id": 12535,
-    "out_contract_code": "100001256",
-    "contract_display_account": "tester",
-    "notify_url": NOTIFY_URL,
-}
+PAYLOAD = presign_payload("100001256")
 
 
 def test_request_carries_a_valid_merchant_signature_and_required_headers(papay, sandbox, keys):
@@ -110,8 +109,8 @@ def test_sandbox_fault_switches_give_retryable_errors(papay, sandbox, fault, sta
     assert (caught.value.status, caught.value.code, caught.value.retryable) == (status, code, True)
 
 
-def test_wrong_merchant_key_gets_sign_error_401(papay, settings):
-    settings.PAPAY = {**settings.PAPAY, "MERCHANT_PRIVATE_KEY": crypto.private_key_pem(crypto.generate_private_key())}
+def test_wrong_merchant_key_gets_sign_error_401(papay, settings, keys):
+    settings.PAPAY = {**settings.PAPAY, "MERCHANT_PRIVATE_KEY": crypto.private_key_pem(keys.stranger)}
     with pytest.raises(WeChatPayError) as caught:
         get_client().post(PRESIGN, PAYLOAD)
     assert (caught.value.status, caught.value.code, caught.value.retryable) == (401, "SIGN_ERROR", False)
@@ -135,17 +134,14 @@ def test_broken_connection_is_a_retryable_network_error(papay, sandbox, fault):
 
 
 def test_refused_connection_is_a_retryable_network_error(papay, settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings.PAPAY = {**settings.PAPAY, "BASE_URL": f"http://127.0.0.1:{port}"}
+    settings.PAPAY = {**settings.PAPAY, "BASE_URL": refused_url()}
     with pytest.raises(WeChatPayNetworkError) as caught:
         get_client().post(PRESIGN, PAYLOAD)
     assert (caught.value.code, caught.value.retryable) == ("NETWORK_ERROR", True)
 
 
 def test_signed_error_answer_from_an_impostor_is_refused(papay, settings, keys):
-    with make_sandbox(keys, wechatpay_private_key=crypto.generate_private_key()) as impostor:
+    with make_sandbox(keys, wechatpay_private_key=keys.stranger) as impostor:
         settings.PAPAY = {**settings.PAPAY, "BASE_URL": impostor.url}
         impostor.answer_next(400, "PARAM_ERROR", "forged")
         with pytest.raises(InvalidResponseError) as caught:

@@ -75,22 +75,19 @@ def test_presign_command_prints_each_pre_entrustweb_id(papay, sandbox):
     assert "3 pre-signed: 3 ok" in out
 
 
-def test_presign_command_rerun_skips_live_sessions_and_succeeds(papay, sandbox):
-    contract = Contract.objects.create(plan_id=12535, contract_display_account="a")
+def test_presign_command_rerun_skips_live_sessions_and_succeeds(papay, sandbox, contract):
     _run("papay_presign", contract.out_contract_code)
     out, _ = _run("papay_presign", contract.out_contract_code)
     assert "skipped" in out and "1 pre-signed: 0 ok, 1 skipped, 0 failed" in out
     assert len(sandbox.requests) == 1
 
 
-def test_presign_command_mini_program(papay, sandbox):
-    contract = Contract.objects.create(plan_id=12535, contract_display_account="a")
+def test_presign_command_mini_program(papay, sandbox, contract):
     _run("papay_presign", "--mini-program", contract.out_contract_code)
     assert sandbox.requests[0].path.endswith("/pre-entrust-sign/mini-program")
 
 
-def test_presign_command_exits_non_zero_on_wechatpay_error(papay, sandbox):
-    contract = Contract.objects.create(plan_id=12535, contract_display_account="a")
+def test_presign_command_exits_non_zero_on_wechatpay_error(papay, sandbox, contract):
     sandbox.answer_next(400, "PARAM_ERROR", "bad")
     with pytest.raises(CommandError, match="1 failed"):
         _run("papay_presign", contract.out_contract_code)

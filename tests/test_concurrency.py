@@ -17,9 +17,8 @@ from django.utils import timezone
 from django_papay.exceptions import ContractStateError
 from django_papay.models import Contract, Notification
 from django_papay.services import presign
-from django_papay.signals import contract_signed, contract_terminated
 
-from .conftest import deliver
+from .helpers import APPID, NOTIFY_URL, deliver
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -55,48 +54,25 @@ def _post(notification) -> int:
     return deliver(notification).status_code
 
 
-@pytest.fixture
-def fired():
-    received: list[tuple[str, int]] = []
-    lock = threading.Lock()
-
-    def on_signed(sender, contract, **kwargs):
-        with lock:
-            received.append(("signed", contract.pk))
-
-    def on_terminated(sender, contract, **kwargs):
-        with lock:
-            received.append(("terminated", contract.pk))
-
-    contract_signed.connect(on_signed)
-    contract_terminated.connect(on_terminated)
-    yield received
-    contract_signed.disconnect(on_signed)
-    contract_terminated.disconnect(on_terminated)
-
-
-def test_fifty_parallel_deliveries_of_one_sign_change_state_once(papay, sandbox, fired):
-    contract = presign(Contract.objects.create(plan_id=12535, contract_display_account="a"))
-    notification = sandbox.sign_notification(contract.out_contract_code)
+def test_fifty_parallel_deliveries_of_one_sign_change_state_once(presigned_contract, sandbox, signals):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
     statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(50)])
     assert statuses == [204] * 50
-    assert fired == [("signed", contract.pk)]
-    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.SIGNED
+    assert [(kind, pk) for kind, pk, _ in signals] == [("signed", presigned_contract.pk)]
+    assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.SIGNED
     results = sorted(Notification.objects.values_list("result", flat=True))
     assert results == ["applied"] + ["duplicate"] * 49
 
 
-def test_parallel_deliveries_for_an_unknown_contract_create_it_once(papay, sandbox, fired):
-    notification = sandbox.sign_notification(
-        "ELSEWHERE42", plan_id=12535, appid="wxd678efh567hg6787", url="https://merchant.example/papay/notify/"
-    )
+def test_parallel_deliveries_for_an_unknown_contract_create_it_once(papay, sandbox, signals):
+    notification = sandbox.sign_notification("ELSEWHERE42", plan_id=12535, appid=APPID, url=NOTIFY_URL)
     statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(20)])
     assert statuses == [204] * 20
     assert Contract.objects.filter(out_contract_code="ELSEWHERE42").count() == 1
-    assert len(fired) == 1
+    assert len(signals) == 1
 
 
-def test_sign_and_terminate_racing_end_in_operate_time_order(papay, sandbox, fired):
+def test_sign_and_terminate_racing_end_in_operate_time_order(papay, sandbox, signals):
     contracts = [presign(Contract.objects.create(plan_id=12535, contract_display_account=str(i))) for i in range(8)]
     signed_at = timezone.now() - timedelta(minutes=5)
     tasks = []
@@ -105,14 +81,14 @@ def test_sign_and_terminate_racing_end_in_operate_time_order(papay, sandbox, fir
         end = sandbox.terminate_notification(contract.out_contract_code, operate_time=signed_at + timedelta(minutes=1))
         tasks += [lambda n=sign: _post(n), lambda n=end: _post(n)]
     assert _in_parallel(tasks) == [204] * len(tasks)
+    fired = [(kind, pk) for kind, pk, _ in signals]
     for contract in contracts:
         assert Contract.objects.get(pk=contract.pk).status == Contract.Status.TERMINATED
         assert fired.count(("terminated", contract.pk)) == 1
         assert fired.count(("signed", contract.pk)) <= 1  # 1 if the SIGN won the race, 0 if it came second
 
 
-def test_two_staff_presigning_one_contract_store_one_consistent_result(papay, sandbox):
-    contract = Contract.objects.create(plan_id=12535, contract_display_account="a")
+def test_two_staff_presigning_one_contract_store_one_consistent_result(papay, sandbox, contract):
     sandbox.response_delay = 0.3  # both requests are in flight at once
 
     def staff():

@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_papay import conf
 
-from .conftest import papay_settings
+from .helpers import papay_settings
 
 
 @pytest.fixture

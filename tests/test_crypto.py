@@ -87,9 +87,9 @@ def test_response_message_of_empty_body_keeps_the_blank_line():
     assert crypto.response_message("1700000000", "N", b"") == b"1700000000\nN\n\n"
 
 
-@pytest.fixture(scope="module")
-def wechatpay_key():
-    return crypto.generate_private_key()
+@pytest.fixture
+def wechatpay_key(keys):
+    return keys.wechatpay
 
 
 def _signed(key, body=b'{"ok":true}', timestamp="1700000000", nonce="NONCE"):
@@ -130,11 +130,10 @@ def test_wechatpay_signature_clock_window_is_300_seconds(wechatpay_key, offset, 
             crypto.verify_wechatpay_signature(keys, now=1700000000 + offset, **signed)
 
 
-def test_signature_by_another_key_does_not_verify(wechatpay_key):
-    other = crypto.generate_private_key()
-    keys = {"PUB_KEY_ID_1": wechatpay_key.public_key()}
+def test_signature_by_another_key_does_not_verify(wechatpay_key, keys):
+    known = {"PUB_KEY_ID_1": wechatpay_key.public_key()}
     with pytest.raises(crypto.SignatureError):
-        crypto.verify_wechatpay_signature(keys, now=1700000000, **_signed(other))
+        crypto.verify_wechatpay_signature(known, now=1700000000, **_signed(keys.stranger))
 
 
 def _self_signed_certificate_pem(key) -> bytes:

@@ -1,11 +1,11 @@
 """Every way WeChat Pay's answer can go wrong, seen from the admin: a message, never a server error page."""
 
 import pytest
-from django.contrib.auth.models import User
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from django_papay.models import Contract
+
+from .helpers import messages, run_action
 
 pytestmark = pytest.mark.django_db
 
@@ -25,31 +25,23 @@ FAULTS = {
 }
 
 
-@pytest.fixture
-def staff(client):
-    client.force_login(User.objects.create_superuser("root", password="pw"))
-    return client
-
-
 @pytest.mark.parametrize("fault, code", FAULTS.items())
-def test_outbound_fault_gives_a_message_and_leaves_the_contract_retryable(papay, sandbox, settings, staff, fault,
-                                                                          code):
+def test_outbound_fault_gives_a_message_and_leaves_the_contract_retryable(papay, sandbox, settings, admin_client,
+                                                                          contract, fault, code):
     settings.PAPAY = {**settings.PAPAY, "TIMEOUT": (1.0, 0.3)}
     sandbox.fault_delay = 1.0
-    contract = Contract.objects.create(plan_id=12535, contract_display_account="a")
     sandbox.fail_next(fault)
-    changelist = reverse("admin:django_papay_contract_changelist")
-    response = staff.post(changelist, {"action": "presign", "_selected_action": [contract.pk]}, follow=True)
+    response = run_action(admin_client, Contract, "presign", [contract])
     assert response.status_code == 200
-    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    (message,) = messages(response)
     assert contract.out_contract_code in message and code in message
     contract.refresh_from_db()
     assert contract.status == Contract.Status.CREATED  # retryable: nothing to fix, try again
     assert contract.last_error.startswith(code)
     assert contract.pre_entrustweb_id == ""
     # ... and it is retryable indeed:
-    response = staff.post(changelist, {"action": "presign", "_selected_action": [contract.pk]}, follow=True)
+    run_action(admin_client, Contract, "presign", [contract])
     contract.refresh_from_db()
     assert (contract.status, contract.last_error) == (Contract.Status.PRESIGNED, "")
-    page = staff.get(reverse("admin:django_papay_contract_change", args=[contract.pk]))
+    page = admin_client.get(reverse("admin:django_papay_contract_change", args=[contract.pk]))
     assert page.status_code == 200

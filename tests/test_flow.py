@@ -5,7 +5,7 @@ import pytest
 from django_papay.models import Contract, Notification
 from django_papay.services import presign
 
-from .conftest import NOTIFY_URL
+from .helpers import NOTIFY_URL
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from django_papay import crypto, views
 from django_papay.models import Contract, Notification
 from django_papay.sandbox.notifications import Notification as Built
 from django_papay.sandbox.notifications import compact_json
-from django_papay.services import presign
 from django_papay.wechatpay import SIGNED_HEADERS as REQUIRED_HEADERS
 
 from . import notify_mutations as mutate
@@ -54,9 +53,8 @@ def fuzz(share: float) -> settings:
 
 
 @pytest.fixture
-def genuine(papay, sandbox) -> Built:
-    contract = presign(Contract.objects.create(plan_id=12535, contract_display_account="138****8888"))
-    return sandbox.sign_notification(contract.out_contract_code)
+def genuine(presigned_contract, sandbox) -> Built:
+    return sandbox.sign_notification(presigned_contract.out_contract_code)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,8 +17,7 @@ from django_papay.models import CertificateRefresh, Contract, Notification, Plat
 from django_papay.services.certificates import refresh_certificates
 from django_papay.services.client import get_client
 
-from .conftest import APPID, WECHATPAY_PUBLIC_KEY_ID, deliver
-from .test_certificates import PRESIGN, certificates_only, downloads, presign_payload
+from .helpers import APPID, PRESIGN, WECHATPAY_PUBLIC_KEY_ID, certificates_only, deliver, downloads, presign_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -78,18 +77,12 @@ def test_mixed_mode_verifies_notifications_signed_with_either_key(mixed, sandbox
     assert Contract.objects.filter(status=Contract.Status.SIGNED).count() == 2
 
 
-def test_certificate_only_verifies_notifications_with_the_stored_certificate(settings, keys, sandbox):
-    settings.PAPAY = certificates_only(keys, sandbox)
-    sandbox.certificates.issue()
-    sandbox.certificates.sign_with_certificate = True
+def test_certificate_only_verifies_notifications_with_the_stored_certificate(certified, sandbox):
     refresh_certificates()
     assert deliver(signed_elsewhere(sandbox, "CERTNOTIFY1")).status_code == 204
 
 
-def test_notification_with_an_unknown_serial_is_rejected_without_calling_wechatpay(settings, keys, sandbox):
-    settings.PAPAY = certificates_only(keys, sandbox)
-    sandbox.certificates.issue()
-    sandbox.certificates.sign_with_certificate = True
+def test_notification_with_an_unknown_serial_is_rejected_without_calling_wechatpay(certified, sandbox):
     refresh_certificates()
     rotated = sandbox.certificates.rotate()  # not downloaded yet
     sandbox.requests.clear()
@@ -102,7 +95,6 @@ def test_notification_with_an_unknown_serial_is_rejected_without_calling_wechatp
     delivery = Notification.objects.get()
     assert (delivery.result, delivery.verified) == ("rejected", False)
     assert "unknown_serial" in delivery.error
-
 
 
 def test_certificates_alone_need_no_public_key_settings(settings, keys, sandbox):

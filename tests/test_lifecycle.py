@@ -9,49 +9,26 @@ from django.utils import timezone
 from django_papay.exceptions import ContractStateError, WeChatPayError
 from django_papay.models import Contract, Notification
 from django_papay.services import expire_presigns, presign, presign_mini_program, query, terminate
-from django_papay.signals import contract_signed, contract_terminated
 
-from .conftest import deliver
+from .helpers import deliver
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def contract(papay, sandbox) -> Contract:
-    return presign(Contract.objects.create(plan_id=12535, contract_display_account="138****8888"))
-
-
-@pytest.fixture
-def signals():
-    received = []
-
-    def on_signed(sender, contract, notification, **kwargs):
-        received.append(("signed", contract.pk, notification))
-
-    def on_terminated(sender, contract, notification, **kwargs):
-        received.append(("terminated", contract.pk, notification))
-
-    contract_signed.connect(on_signed)
-    contract_terminated.connect(on_terminated)
-    yield received
-    contract_signed.disconnect(on_signed)
-    contract_terminated.disconnect(on_terminated)
 
 
 # --- the sandbox's endpoints ----------------------------------------------------------------
 
 
-def test_sandbox_query_answers_each_contract_state(contract, sandbox):
+def test_sandbox_query_answers_each_contract_state(presigned_contract, sandbox):
     from django_papay.services.client import get_client
     from django_papay.services.contracts import contract_path
 
-    path = contract_path(contract)
+    path = contract_path(presigned_contract)
     assert get_client().get(path).data["contract_state"] == "NOT_SIGNED"
-    sandbox.sign_contract(contract.out_contract_code, drop=True)
+    sandbox.sign_contract(presigned_contract.out_contract_code, drop=True)
     signed = get_client().get(path).data
     assert signed["contract_state"] == "SIGNED"
     assert signed["openid"] and signed["contract_id"] and signed["contract_signed_time"]
-    sandbox.terminate_contract(contract.out_contract_code, mode="USER_TERMINATE", drop=True)
+    sandbox.terminate_contract(presigned_contract.out_contract_code, mode="USER_TERMINATE", drop=True)
     terminated = get_client().get(path).data
     assert terminated["contract_state"] == "TERMINATED"
     assert terminated["contract_terminate_info"]["contract_termination_mode"] == "USER_TERMINATE"
@@ -70,110 +47,108 @@ def test_sandbox_query_of_unknown_contract_is_404(papay, sandbox):
 # --- query ------------------------------------------------------------------------------------
 
 
-def test_query_not_signed_keeps_a_live_presign(contract, sandbox):
-    query(contract)
-    assert contract.status == Contract.Status.PRESIGNED
-    assert contract.queried_at is not None
+def test_query_not_signed_keeps_a_live_presign(presigned_contract, sandbox):
+    query(presigned_contract)
+    assert presigned_contract.status == Contract.Status.PRESIGNED
+    assert presigned_contract.queried_at is not None
     assert sandbox.requests[-1].method == "GET"
 
 
-def test_query_not_signed_after_two_hours_expires_the_presign(contract, sandbox):
-    Contract.objects.filter(pk=contract.pk).update(presigned_at=timezone.now() - timedelta(hours=2, minutes=1))
-    contract.refresh_from_db()
-    query(contract)
-    assert contract.status == Contract.Status.EXPIRED
+def test_query_not_signed_after_two_hours_expires_the_presign(presigned_contract, sandbox):
+    two_hours_ago = timezone.now() - timedelta(hours=2, minutes=1)
+    Contract.objects.filter(pk=presigned_contract.pk).update(presigned_at=two_hours_ago)
+    presigned_contract.refresh_from_db()
+    query(presigned_contract)
+    assert presigned_contract.status == Contract.Status.EXPIRED
 
 
-def test_query_signed_applies_the_signing_once(contract, sandbox, signals):
-    sandbox.sign_contract(contract.out_contract_code, drop=True)  # the notification never arrives
-    query(contract)
-    assert contract.status == Contract.Status.SIGNED
-    assert contract.openid and contract.contract_id and contract.signed_at and contract.contract_expired_at
-    query(contract)
-    assert signals == [("signed", contract.pk, None)]
+def test_query_signed_applies_the_signing_once(presigned_contract, sandbox, signals):
+    sandbox.sign_contract(presigned_contract.out_contract_code, drop=True)  # the notification never arrives
+    query(presigned_contract)
+    assert presigned_contract.status == Contract.Status.SIGNED
+    assert presigned_contract.openid and presigned_contract.contract_id
+    assert presigned_contract.signed_at and presigned_contract.contract_expired_at
+    query(presigned_contract)
+    assert signals == [("signed", presigned_contract.pk, None)]
 
 
-def test_query_terminated_applies_terminate_info(contract, sandbox, signals):
-    sandbox.sign_contract(contract.out_contract_code, drop=True)
-    sandbox.terminate_contract(contract.out_contract_code, mode="CUSTOMER_SERVICE_TERMINATE", drop=True)
-    query(contract)
-    assert contract.status == Contract.Status.TERMINATED
-    assert contract.termination_mode == "CUSTOMER_SERVICE_TERMINATE"
-    assert contract.terminated_at is not None and contract.signed_at is not None
+def test_query_terminated_applies_terminate_info(presigned_contract, sandbox, signals):
+    sandbox.sign_contract(presigned_contract.out_contract_code, drop=True)
+    sandbox.terminate_contract(presigned_contract.out_contract_code, mode="CUSTOMER_SERVICE_TERMINATE", drop=True)
+    query(presigned_contract)
+    assert presigned_contract.status == Contract.Status.TERMINATED
+    assert presigned_contract.termination_mode == "CUSTOMER_SERVICE_TERMINATE"
+    assert presigned_contract.terminated_at is not None and presigned_contract.signed_at is not None
     assert [kind for kind, _, _ in signals] == ["signed", "terminated"]
 
 
-def test_query_never_regresses_a_terminated_contract(contract, sandbox, signals):
-    sandbox.sign_contract(contract.out_contract_code, drop=True)  # WeChat Pay's book: SIGNED
-    assert deliver(sandbox.terminate_notification(contract.out_contract_code)).status_code == 204
-    query(contract)  # answers SIGNED: older news than the termination we already applied
-    assert contract.status == Contract.Status.TERMINATED
+def test_query_never_regresses_a_terminated_contract(presigned_contract, sandbox, signals):
+    sandbox.sign_contract(presigned_contract.out_contract_code, drop=True)  # WeChat Pay's book: SIGNED
+    assert deliver(sandbox.terminate_notification(presigned_contract.out_contract_code)).status_code == 204
+    query(presigned_contract)  # answers SIGNED: older news than the termination we already applied
+    assert presigned_contract.status == Contract.Status.TERMINATED
     assert [kind for kind, _, _ in signals] == ["terminated"]
 
 
-def test_query_never_regresses_a_signed_contract_to_expired(contract, sandbox):
-    assert deliver(sandbox.sign_notification(contract.out_contract_code)).status_code == 204
-    Contract.objects.filter(pk=contract.pk).update(presigned_at=timezone.now() - timedelta(hours=3))
-    contract.refresh_from_db()
-    query(contract)  # the sandbox's book still says NOT_SIGNED (the SIGN above was only built)
-    assert contract.status == Contract.Status.SIGNED
+def test_query_never_regresses_a_signed_contract_to_expired(presigned_contract, sandbox):
+    assert deliver(sandbox.sign_notification(presigned_contract.out_contract_code)).status_code == 204
+    Contract.objects.filter(pk=presigned_contract.pk).update(presigned_at=timezone.now() - timedelta(hours=3))
+    presigned_contract.refresh_from_db()
+    query(presigned_contract)  # the sandbox's book still says NOT_SIGNED (the SIGN above was only built)
+    assert presigned_contract.status == Contract.Status.SIGNED
 
 
-def test_query_failure_is_recorded_and_leaves_the_state(contract, sandbox):
+def test_query_failure_is_recorded_and_leaves_the_state(presigned_contract, sandbox):
     sandbox.fail_next("unavailable")
     with pytest.raises(WeChatPayError):
-        query(contract)
-    contract.refresh_from_db()
-    assert contract.status == Contract.Status.PRESIGNED and "SERVICE_UNAVAILABLE" in contract.last_error
+        query(presigned_contract)
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.PRESIGNED
+    assert "SERVICE_UNAVAILABLE" in presigned_contract.last_error
 
 
 # --- terminate --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def signed(contract, sandbox):
-    sandbox.sign_contract(contract.out_contract_code, drop=True)
-    return query(contract)
-
-
-def test_terminate_ends_a_signed_contract(signed, sandbox, signals):
-    terminate(signed, "用户申请解约")
+def test_terminate_ends_a_signed_contract(signed_contract, sandbox, signals):
+    terminate(signed_contract, "用户申请解约")
     assert sandbox.requests[-1].json() == {"contract_termination_remark": "用户申请解约"}
-    assert sandbox.requests[-1].path.endswith(f"/out-contract-code/{signed.out_contract_code}/terminate")
-    assert signed.status == Contract.Status.TERMINATED
-    assert (signed.termination_mode, signed.termination_remark) == ("MCH_API_TERMINATE", "用户申请解约")
-    assert signals == [("terminated", signed.pk, None)]
-    assert query(signed).status == Contract.Status.TERMINATED
+    assert sandbox.requests[-1].path.endswith(f"/out-contract-code/{signed_contract.out_contract_code}/terminate")
+    assert signed_contract.status == Contract.Status.TERMINATED
+    termination = (signed_contract.termination_mode, signed_contract.termination_remark)
+    assert termination == ("MCH_API_TERMINATE", "用户申请解约")
+    assert signals == [("terminated", signed_contract.pk, None)]
+    assert query(signed_contract).status == Contract.Status.TERMINATED
 
 
-def test_terminate_notification_after_the_api_call_is_ignored(signed, sandbox):
-    terminate(signed, "done")
-    notification = sandbox.terminate_notification(signed.out_contract_code, mode="MCH_API_TERMINATE")
+def test_terminate_notification_after_the_api_call_is_ignored(signed_contract, sandbox):
+    terminate(signed_contract, "done")
+    notification = sandbox.terminate_notification(signed_contract.out_contract_code, mode="MCH_API_TERMINATE")
     assert deliver(notification).status_code == 204
     assert Notification.objects.get().result == "ignored"
 
 
 @pytest.mark.parametrize("remark", ["", "   ", "x" * 257])
-def test_terminate_needs_a_remark_of_1_to_256_characters(signed, sandbox, remark):
+def test_terminate_needs_a_remark_of_1_to_256_characters(signed_contract, sandbox, remark):
     sent = len(sandbox.requests)
     with pytest.raises(ValidationError):
-        terminate(signed, remark)
+        terminate(signed_contract, remark)
     assert len(sandbox.requests) == sent
 
 
-def test_only_a_signed_contract_can_be_terminated(contract, sandbox):
+def test_only_a_signed_contract_can_be_terminated(presigned_contract, sandbox):
     sent = len(sandbox.requests)
     with pytest.raises(ContractStateError):
-        terminate(contract, "no")
+        terminate(presigned_contract, "no")
     assert len(sandbox.requests) == sent
 
 
-def test_terminate_error_is_recorded_and_the_contract_stays_signed(signed, sandbox):
+def test_terminate_error_is_recorded_and_the_contract_stays_signed(signed_contract, sandbox):
     sandbox.answer_next(400, "INVALID_REQUEST", "协议状态不允许解约")
     with pytest.raises(WeChatPayError):
-        terminate(signed, "please")
-    signed.refresh_from_db()
-    assert signed.status == Contract.Status.SIGNED and "协议状态不允许解约" in signed.last_error
+        terminate(signed_contract, "please")
+    signed_contract.refresh_from_db()
+    assert signed_contract.status == Contract.Status.SIGNED and "协议状态不允许解约" in signed_contract.last_error
 
 
 # --- mini-program pre-sign and expiry -------------------------------------------------------
@@ -189,24 +164,24 @@ def test_mini_program_presign_uses_its_endpoint_and_records_the_channel(papay, s
     assert (contract.status, contract.presign_channel) == (Contract.Status.PRESIGNED, "mini_program")
 
 
-def test_app_presign_records_the_app_channel(contract):
-    assert Contract.objects.get(pk=contract.pk).presign_channel == "app"
+def test_app_presign_records_the_app_channel(presigned_contract):
+    assert Contract.objects.get(pk=presigned_contract.pk).presign_channel == "app"
 
 
-def test_presign_expires_after_two_hours_and_can_be_presigned_again(contract, sandbox):
-    started = contract.presigned_at
+def test_presign_expires_after_two_hours_and_can_be_presigned_again(presigned_contract, sandbox):
+    started = presigned_contract.presigned_at
     assert expire_presigns(now=started + timedelta(hours=1, minutes=59, seconds=59)) == 0
-    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.PRESIGNED
+    assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.PRESIGNED
     assert expire_presigns(now=started + timedelta(hours=2)) == 1
-    contract.refresh_from_db()
-    assert contract.status == Contract.Status.EXPIRED
-    Contract.objects.filter(pk=contract.pk).update(presigned_at=started - timedelta(hours=2))
-    contract.refresh_from_db()
-    presign(contract)
-    assert contract.status == Contract.Status.PRESIGNED and contract.presigned_at > started
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.EXPIRED
+    Contract.objects.filter(pk=presigned_contract.pk).update(presigned_at=started - timedelta(hours=2))
+    presigned_contract.refresh_from_db()
+    presign(presigned_contract)
+    assert presigned_contract.status == Contract.Status.PRESIGNED and presigned_contract.presigned_at > started
 
 
-def test_a_sign_arriving_after_expiry_still_signs(contract, sandbox):
-    expire_presigns(now=contract.presigned_at + timedelta(hours=2))
-    assert deliver(sandbox.sign_notification(contract.out_contract_code)).status_code == 204
-    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.SIGNED
+def test_a_sign_arriving_after_expiry_still_signs(presigned_contract, sandbox):
+    expire_presigns(now=presigned_contract.presigned_at + timedelta(hours=2))
+    assert deliver(sandbox.sign_notification(presigned_contract.out_contract_code)).status_code == 204
+    assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.SIGNED

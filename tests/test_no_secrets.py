@@ -5,8 +5,6 @@ import logging
 import re
 
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
 from django.urls import reverse
 
 from django_papay import crypto
@@ -14,7 +12,7 @@ from django_papay.exceptions import PapayError
 from django_papay.models import Contract, Notification
 from django_papay.services import presign, query, terminate
 
-from .conftest import deliver
+from .helpers import deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +38,7 @@ def _secrets(keys, sandbox) -> list[str]:
     return secrets
 
 
-def test_no_secret_in_logs_admin_pages_or_errors(papay, sandbox, keys, settings):
+def test_no_secret_in_logs_admin_pages_or_errors(papay, sandbox, keys, settings, admin_client):
     handler = Everything()
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
@@ -69,13 +67,10 @@ def test_no_secret_in_logs_admin_pages_or_errors(papay, sandbox, keys, settings)
             errors.append(f"{exc!s} {exc!r}")
         settings.PAPAY = {**wrong, "MERCHANT_PRIVATE_KEY": keys.merchant_pem}
 
-        admin = Client()
-        admin.force_login(User.objects.create_superuser("root", password="pw"))
-        pages = [admin.get(reverse("admin:django_papay_contract_changelist")).content.decode()]
-        for c in Contract.objects.all():
-            pages.append(admin.get(reverse("admin:django_papay_contract_change", args=[c.pk])).content.decode())
-        for n in Notification.objects.all():
-            pages.append(admin.get(reverse("admin:django_papay_notification_change", args=[n.pk])).content.decode())
+        urls = [reverse("admin:django_papay_contract_changelist")]
+        urls += [reverse("admin:django_papay_contract_change", args=[c.pk]) for c in Contract.objects.all()]
+        urls += [reverse("admin:django_papay_notification_change", args=[n.pk]) for n in Notification.objects.all()]
+        pages = [admin_client.get(url).content.decode() for url in urls]
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)

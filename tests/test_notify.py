@@ -11,111 +11,82 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from django_papay import crypto, views
+from django_papay import views
 from django_papay.models import Contract, Notification
-from django_papay.services import presign
-from django_papay.signals import contract_signed, contract_terminated
+from django_papay.signals import contract_signed
 
-from .conftest import MCHID, deliver
+from .helpers import APPID, MCHID, NOTIFY_URL, deliver, failing_receiver
 
 pytestmark = pytest.mark.django_db
 NOTIFY = reverse("django_papay:notify")
-
-
-@pytest.fixture
-def wechatpay():
-    """WeChat Pay's side of the callback: a CSRF-enforcing client posting exactly the bytes and headers sent."""
-    client = Client(enforce_csrf_checks=True)
-    return lambda notification, **extra_headers: deliver(notification, client, **extra_headers)
-
-
-@pytest.fixture
-def signals():
-    received: list[tuple[str, Contract, Notification]] = []
-
-    def on_signed(sender, contract, notification, **kwargs):
-        received.append(("signed", contract, notification))
-
-    def on_terminated(sender, contract, notification, **kwargs):
-        received.append(("terminated", contract, notification))
-
-    contract_signed.connect(on_signed)
-    contract_terminated.connect(on_terminated)
-    yield received
-    contract_signed.disconnect(on_signed)
-    contract_terminated.disconnect(on_terminated)
-
-
-@pytest.fixture
-def contract(papay, sandbox) -> Contract:
-    return presign(Contract.objects.create(plan_id=12535, contract_display_account="138****8888"))
 
 
 def _snapshot():
     return list(Contract.objects.order_by("pk").values())
 
 
-def test_genuine_sign_signs_the_contract_and_fires_contract_signed_once(contract, sandbox, wechatpay, signals):
-    notification = sandbox.sign_notification(contract.out_contract_code)
-    response = wechatpay(notification)
+def test_genuine_sign_signs_the_contract_and_fires_contract_signed_once(presigned_contract, sandbox, signals):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
+    response = deliver(notification)
     assert response.status_code == 204
-    contract.refresh_from_db()
-    assert contract.status == Contract.Status.SIGNED
-    assert contract.openid == notification.resource["openid"]
-    assert contract.contract_id == notification.resource["contract_id"]
-    assert contract.signed_at is not None and contract.contract_expired_at > contract.signed_at
-    assert [(kind, c.pk) for kind, c, _ in signals] == [("signed", contract.pk)]
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.SIGNED
+    assert presigned_contract.openid == notification.resource["openid"]
+    assert presigned_contract.contract_id == notification.resource["contract_id"]
+    assert presigned_contract.signed_at is not None
+    assert presigned_contract.contract_expired_at > presigned_contract.signed_at
+    assert [(kind, pk) for kind, pk, _ in signals] == [("signed", presigned_contract.pk)]
     delivery = Notification.objects.get()
     assert (delivery.verified, delivery.processed, delivery.result) == (True, True, "applied")
-    assert delivery.contract == contract and delivery.notification_id == notification.id
-    assert delivery.resource["out_contract_code"] == contract.out_contract_code
+    assert delivery.contract == presigned_contract and delivery.notification_id == notification.id
+    assert delivery.resource["out_contract_code"] == presigned_contract.out_contract_code
 
 
-def test_duplicate_notification_changes_state_once(contract, sandbox, wechatpay, signals):
-    notification = sandbox.sign_notification(contract.out_contract_code)
-    assert wechatpay(notification).status_code == 204
+def test_duplicate_notification_changes_state_once(presigned_contract, sandbox, signals):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
+    assert deliver(notification).status_code == 204
     after_first = _snapshot()
     for _ in range(5):
-        assert wechatpay(notification.signed_again()).status_code == 204
+        assert deliver(notification.signed_again()).status_code == 204
     assert _snapshot() == after_first
     assert len(signals) == 1
     results = list(Notification.objects.order_by("pk").values_list("result", flat=True))
     assert results == ["applied"] + ["duplicate"] * 5
 
 
-def test_terminate_terminates(contract, sandbox, wechatpay, signals):
-    wechatpay(sandbox.sign_notification(contract.out_contract_code))
-    response = wechatpay(sandbox.terminate_notification(contract.out_contract_code, mode="MCH_API_TERMINATE"))
+def test_terminate_terminates(presigned_contract, sandbox, signals):
+    deliver(sandbox.sign_notification(presigned_contract.out_contract_code))
+    response = deliver(sandbox.terminate_notification(presigned_contract.out_contract_code, mode="MCH_API_TERMINATE"))
     assert response.status_code == 204
-    contract.refresh_from_db()
-    assert contract.status == Contract.Status.TERMINATED
-    assert contract.termination_mode == "MCH_API_TERMINATE"
-    assert contract.terminated_at is not None
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.TERMINATED
+    assert presigned_contract.termination_mode == "MCH_API_TERMINATE"
+    assert presigned_contract.terminated_at is not None
     assert [kind for kind, _, _ in signals] == ["signed", "terminated"]
 
 
-def test_older_sign_after_terminate_leaves_it_terminated(contract, sandbox, wechatpay, signals):
+def test_older_sign_after_terminate_leaves_it_terminated(presigned_contract, sandbox, signals):
     signed_at = timezone.now() - timedelta(minutes=10)
-    sign = sandbox.sign_notification(contract.out_contract_code, operate_time=signed_at)
+    sign = sandbox.sign_notification(presigned_contract.out_contract_code, operate_time=signed_at)
     terminated_at = signed_at + timedelta(minutes=5)
-    terminate = sandbox.terminate_notification(contract.out_contract_code, operate_time=terminated_at)
-    assert wechatpay(terminate).status_code == 204
-    assert wechatpay(sign.signed_again()).status_code == 204
-    contract.refresh_from_db()
-    assert contract.status == Contract.Status.TERMINATED
+    terminate = sandbox.terminate_notification(presigned_contract.out_contract_code, operate_time=terminated_at)
+    assert deliver(terminate).status_code == 204
+    assert deliver(sign.signed_again()).status_code == 204
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.TERMINATED
     late = Notification.objects.get(notification_id=sign.id)
     assert (late.result, late.processed) == ("ignored", True)
     assert "terminated" in late.note
     assert [kind for kind, _, _ in signals] == ["terminated"]
 
 
-def test_terminate_older_than_the_signing_is_ignored(contract, sandbox, wechatpay):
+def test_terminate_older_than_the_signing_is_ignored(presigned_contract, sandbox):
     now = timezone.now()
-    wechatpay(sandbox.sign_notification(contract.out_contract_code, operate_time=now))
-    old = sandbox.terminate_notification(contract.out_contract_code, operate_time=now - timedelta(days=1))
-    assert wechatpay(old).status_code == 204
-    contract.refresh_from_db()
-    assert contract.status == Contract.Status.SIGNED
+    deliver(sandbox.sign_notification(presigned_contract.out_contract_code, operate_time=now))
+    old = sandbox.terminate_notification(presigned_contract.out_contract_code, operate_time=now - timedelta(days=1))
+    assert deliver(old).status_code == 204
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.SIGNED
     assert Notification.objects.get(notification_id=old.id).result == "ignored"
 
 
@@ -123,7 +94,7 @@ def _forgeries(sandbox, contract, keys):
     code = contract.out_contract_code
     genuine = sandbox.sign_notification(code)
     resource = genuine.resource
-    stranger = crypto.generate_private_key()
+    stranger = keys.stranger
     now = int(time.time())
     return {
         "no signature header": (genuine, {"Wechatpay-Signature": ""}),
@@ -158,11 +129,11 @@ FORGERIES = [
 
 @pytest.mark.parametrize("forgery", FORGERIES)
 def test_rejected_notification_gets_4xx_changes_nothing_and_is_stored(
-    contract, sandbox, keys, wechatpay, signals, forgery
+    presigned_contract, sandbox, keys, signals, forgery
 ):
-    notification, header_changes = _forgeries(sandbox, contract, keys)[forgery]
+    notification, header_changes = _forgeries(sandbox, presigned_contract, keys)[forgery]
     before = _snapshot()
-    response = wechatpay(notification, **header_changes)
+    response = deliver(notification, **header_changes)
     assert 400 <= response.status_code < 500
     assert response.json()["code"] == "FAIL" and response.json()["message"]
     assert _snapshot() == before
@@ -173,41 +144,35 @@ def test_rejected_notification_gets_4xx_changes_nothing_and_is_stored(
     assert delivery.body == notification.body.decode()
 
 
-def test_forged_delivery_reusing_a_real_id_does_not_block_the_real_one(contract, sandbox, wechatpay, signals):
-    genuine = sandbox.sign_notification(contract.out_contract_code)
-    forged = genuine.signed_again(private_key=crypto.generate_private_key())
-    assert wechatpay(forged).status_code == 401
-    assert wechatpay(genuine).status_code == 204
-    assert wechatpay(forged).status_code == 401
-    contract.refresh_from_db()
-    assert contract.status == Contract.Status.SIGNED
+def test_forged_delivery_reusing_a_real_id_does_not_block_the_real_one(presigned_contract, sandbox, keys, signals):
+    genuine = sandbox.sign_notification(presigned_contract.out_contract_code)
+    forged = genuine.signed_again(private_key=keys.stranger)
+    assert deliver(forged).status_code == 401
+    assert deliver(genuine).status_code == 204
+    assert deliver(forged).status_code == 401
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.SIGNED
     rows = Notification.objects.filter(notification_id=genuine.id).order_by("pk")
     assert [(r.verified, r.result) for r in rows] == [(False, "rejected"), (True, "applied"), (False, "rejected")]
     assert len(signals) == 1
 
 
 def test_receiver_that_raises_gives_5xx_and_no_state_change_then_redelivery_applies_once(
-    contract, sandbox, wechatpay, signals
+    presigned_contract, sandbox, signals
 ):
-    def broken(**kwargs):
-        raise RuntimeError("CRM is down")
-
-    notification = sandbox.sign_notification(contract.out_contract_code)
-    contract_signed.connect(broken)
-    try:
-        response = wechatpay(notification)
-    finally:
-        contract_signed.disconnect(broken)
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
+    with failing_receiver(contract_signed, RuntimeError("CRM is down")):
+        response = deliver(notification)
     assert response.status_code == 500
     assert response.json()["code"] == "FAIL"
-    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.PRESIGNED
+    assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.PRESIGNED
     failed = Notification.objects.get()
     assert (failed.verified, failed.processed, failed.result) == (True, False, "failed")
     assert "CRM is down" in failed.error
 
-    assert wechatpay(notification.signed_again()).status_code == 204
-    assert wechatpay(notification.signed_again()).status_code == 204
-    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.SIGNED
+    assert deliver(notification.signed_again()).status_code == 204
+    assert deliver(notification.signed_again()).status_code == 204
+    assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.SIGNED
     assert [kind for kind, _, _ in signals] == ["signed", "signed"]  # the rolled-back attempt, then the real one
     assert list(Notification.objects.order_by("pk").values_list("result", flat=True)) == [
         "failed", "applied", "duplicate"
@@ -215,49 +180,41 @@ def test_receiver_that_raises_gives_5xx_and_no_state_change_then_redelivery_appl
 
 
 @pytest.mark.django_db(transaction=True)
-def test_failed_processing_log_row_survives_atomic_requests(papay, sandbox, wechatpay, monkeypatch):
+def test_failed_processing_log_row_survives_atomic_requests(presigned_contract, sandbox, monkeypatch):
     monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
-    contract = presign(Contract.objects.create(plan_id=12535, contract_display_account="a"))
-
-    def broken(**kwargs):
-        raise RuntimeError("receiver failed")
-
-    contract_signed.connect(broken)
-    try:
-        response = wechatpay(sandbox.sign_notification(contract.out_contract_code))
-    finally:
-        contract_signed.disconnect(broken)
+    with failing_receiver(contract_signed, RuntimeError("receiver failed")):
+        response = deliver(sandbox.sign_notification(presigned_contract.out_contract_code))
     assert response.status_code == 500
     assert Notification.objects.get().result == "failed"
-    assert Contract.objects.get(pk=contract.pk).status == Contract.Status.PRESIGNED
+    assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.PRESIGNED
     assert "default" in views.notify._non_atomic_requests
 
 
-def test_unknown_contract_is_created_from_a_verified_notification(papay, sandbox, wechatpay, signals):
+def test_unknown_contract_is_created_from_a_verified_notification(papay, sandbox, signals):
     notification = sandbox.sign_notification(
-        "SIGNEDELSEWHERE1", plan_id=777, appid="wxd678efh567hg6787", url="https://merchant.example/papay/notify/"
+        "SIGNEDELSEWHERE1", plan_id=777, appid=APPID, url=NOTIFY_URL
     )
-    assert wechatpay(notification).status_code == 204
+    assert deliver(notification).status_code == 204
     contract = Contract.objects.get(out_contract_code="SIGNEDELSEWHERE1")
     assert (contract.status, contract.plan_id, contract.mchid) == (Contract.Status.SIGNED, 777, MCHID)
     assert contract.openid == notification.resource["openid"]
     assert [kind for kind, _, _ in signals] == ["signed"]
 
 
-def test_unknown_event_type_is_stored_and_acknowledged(contract, sandbox, wechatpay, signals):
+def test_unknown_event_type_is_stored_and_acknowledged(presigned_contract, sandbox, signals):
     notification = sandbox.notification("ECOMMERCE_ENTRUST.SOMETHING_NEW", {"mchid": MCHID, "hello": "world"})
     before = _snapshot()
-    assert wechatpay(notification).status_code == 204
+    assert deliver(notification).status_code == 204
     assert _snapshot() == before and signals == []
     delivery = Notification.objects.get()
     assert (delivery.verified, delivery.processed, delivery.result) == (True, True, "unknown_event")
     assert delivery.resource == {"mchid": MCHID, "hello": "world"}
 
 
-def test_sign_without_contract_id_keeps_it_blank(contract, sandbox, wechatpay):
-    wechatpay(sandbox.sign_notification(contract.out_contract_code, contract_id=""))
-    contract.refresh_from_db()
-    assert contract.status == Contract.Status.SIGNED and contract.contract_id == ""
+def test_sign_without_contract_id_keeps_it_blank(presigned_contract, sandbox):
+    deliver(sandbox.sign_notification(presigned_contract.out_contract_code, contract_id=""))
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.SIGNED and presigned_contract.contract_id == ""
 
 
 def test_get_is_not_allowed(papay):

@@ -8,17 +8,11 @@ from django.urls import reverse
 
 from django_papay import crypto
 from django_papay.models import Contract, Notification
-from django_papay.services import presign
 
-from .conftest import MCHID, deliver
+from .helpers import MCHID, deliver
 
 pytestmark = pytest.mark.django_db
 NOTIFY = reverse("django_papay:notify")
-
-
-@pytest.fixture
-def contract(papay, sandbox) -> Contract:
-    return presign(Contract.objects.create(plan_id=12535, contract_display_account="138****8888"))
 
 
 def _post(body: bytes, **environ: str):
@@ -39,8 +33,8 @@ def test_lone_surrogate_and_nul_in_the_envelope_are_logged_escaped(papay):
     assert (delivery.notification_id, delivery.event_type) == ("\\ud800", "\\x00SIGN")
 
 
-def test_nul_in_a_header_is_logged_escaped(contract, sandbox):
-    notification = sandbox.sign_notification(contract.out_contract_code)
+def test_nul_in_a_header_is_logged_escaped(presigned_contract, sandbox):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
     assert deliver(notification, **{"Wechatpay-Nonce": "a\x00b"}).status_code == 401
     assert Notification.objects.get().headers["Wechatpay-Nonce"] == "a\\x00b"
 
@@ -50,8 +44,8 @@ def test_ipv6_zone_is_left_out_of_the_remote_address(papay):
     assert Notification.objects.get().remote_addr == "fe80::1"
 
 
-def test_thousand_digit_timestamp_is_refused_as_stale(contract, sandbox):
-    notification = sandbox.sign_notification(contract.out_contract_code)
+def test_thousand_digit_timestamp_is_refused_as_stale(presigned_contract, sandbox):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
     response = deliver(notification, **{"Wechatpay-Timestamp": "1" * 1000})
     assert response.status_code == 401
     assert Notification.objects.get().error.startswith("stale:")
@@ -80,8 +74,8 @@ def _nested(depth: int) -> list:
     {"mchid": float("inf")},  # stored as JSON, which has no Infinity
     {"attach": _nested(40)},  # deeper than any resource WeChat Pay sends
 ])
-def test_signed_resource_the_database_cannot_hold_is_refused_and_logged(contract, sandbox, overrides):
-    resource = sandbox.sign_notification(contract.out_contract_code).resource
+def test_signed_resource_the_database_cannot_hold_is_refused_and_logged(presigned_contract, sandbox, overrides):
+    resource = sandbox.sign_notification(presigned_contract.out_contract_code).resource
     notification = sandbox.notification("ECOMMERCE_ENTRUST.SIGN", {**resource, **overrides})
     response = deliver(notification)
     assert response.status_code == 400, response.content

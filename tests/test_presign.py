@@ -11,14 +11,9 @@ from django_papay.exceptions import ContractStateError, InvalidResponseError, We
 from django_papay.models import Contract
 from django_papay.services import presign
 
-from .conftest import APPID, MCHID, NOTIFY_URL
+from .helpers import APPID, MCHID, NOTIFY_URL
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def contract() -> Contract:
-    return Contract.objects.create(plan_id=12535, contract_display_account="138****8888")
 
 
 def test_presign_sends_exactly_the_documented_fields(papay, sandbox, contract):

@@ -1,0 +1,214 @@
+"""Plain helpers the tests share: this run's merchant, its settings and sandbox, WeChat Pay's deliveries,
+the admin's actions and messages, and a recorder for django_papay's signals. Fixtures live in conftest.py.
+
+Test modules import from here, never from one another (nor from conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.contrib.messages import get_messages
+from django.db import models
+from django.dispatch import Signal
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import reverse
+
+from django_papay import crypto
+from django_papay.sandbox import Sandbox
+
+# --- this run's merchant --------------------------------------------------------------------
+
+MCHID = "1900000109"
+MERCHANT_SERIAL_NO = "3775B6A45ACD588826D15E583A95F5DD21FE7D2B"
+WECHATPAY_PUBLIC_KEY_ID = "PUB_KEY_ID_0119000001092026112600000000000001"
+APPID = "wxd678efh567hg6787"
+NOTIFY_URL = "https://merchant.example/papay/notify/"
+PLAN_ID = 12535  # the 委托代扣协议模板 the suite's contracts are signed under
+
+PRESIGN = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"
+CERTIFICATES = "/v3/certificates"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """This run's keys (the ``keys`` session fixture makes them): the merchant's, WeChat Pay's, the APIv3 key,
+    and a stranger's RSA key that neither side holds, for forgeries and impostors."""
+
+    merchant: rsa.RSAPrivateKey
+    wechatpay: rsa.RSAPrivateKey
+    apiv3_key: str
+    stranger: rsa.RSAPrivateKey
+
+    @property
+    def merchant_pem(self) -> str:
+        return crypto.private_key_pem(self.merchant)
+
+    @property
+    def wechatpay_public_pem(self) -> str:
+        return crypto.public_key_pem(self.wechatpay.public_key())
+
+
+def make_sandbox(keys: Keys, **changes: Any) -> Sandbox:
+    """A sandbox (not started) for this run's merchant; ``changes`` override any argument."""
+    arguments = {
+        "mchid": MCHID,
+        "merchant_serial_no": MERCHANT_SERIAL_NO,
+        "merchant_public_key": keys.merchant.public_key(),
+        "wechatpay_private_key": keys.wechatpay,
+        "wechatpay_public_key_id": WECHATPAY_PUBLIC_KEY_ID,
+        "apiv3_key": keys.apiv3_key,
+    }
+    return Sandbox(**{**arguments, **changes})
+
+
+def papay_settings(keys: Keys, base_url: str, **overrides: Any) -> dict[str, Any]:
+    """A complete PAPAY dict for this run's merchant calling ``base_url``, verifying with the public key."""
+    return {
+        "MCHID": MCHID,
+        "MERCHANT_SERIAL_NO": MERCHANT_SERIAL_NO,
+        "MERCHANT_PRIVATE_KEY": keys.merchant_pem,
+        "APIV3_KEY": keys.apiv3_key,
+        "APPID": APPID,
+        "NOTIFY_URL": NOTIFY_URL,
+        "WECHATPAY_PUBLIC_KEY": keys.wechatpay_public_pem,
+        "WECHATPAY_PUBLIC_KEY_ID": WECHATPAY_PUBLIC_KEY_ID,
+        "BASE_URL": base_url,
+        "TIMEOUT": (2.0, 2.0),
+        **overrides,
+    }
+
+
+def certificates_only(keys: Keys, sandbox: Sandbox, **overrides: Any) -> dict[str, Any]:
+    """PAPAY for a merchant that verifies WeChat Pay with platform certificates alone."""
+    papay = papay_settings(keys, sandbox.url, PLATFORM_CERTIFICATES=True, **overrides)
+    del papay["WECHATPAY_PUBLIC_KEY"], papay["WECHATPAY_PUBLIC_KEY_ID"]
+    return papay
+
+
+def refused_url() -> str:
+    """A loopback URL nobody listens on: connecting is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there once the probe is closed
+
+
+# --- calls to WeChat Pay --------------------------------------------------------------------
+
+
+def presign_payload(code: str) -> dict[str, Any]:
+    """An App pre-sign request body for ``out_contract_code`` ``code``, as the client would send it."""
+    return {"appid": APPID, "plan_id": PLAN_ID, "out_contract_code": code, "contract_display_account": "tester",
+            "notify_url": NOTIFY_URL}
+
+
+def downloads(sandbox: Sandbox) -> int:
+    """How many times the sandbox was asked for its platform certificates."""
+    return sum(1 for request in sandbox.requests if request.path == CERTIFICATES)
+
+
+def signature_verifies(headers: Any, body: bytes, public_key: rsa.RSAPublicKey) -> bool:
+    """Whether WeChat Pay's Wechatpay-Timestamp, -Nonce and -Signature headers sign ``body`` under
+    ``public_key``: the check a merchant makes on every answer and notification."""
+    message = crypto.response_message(headers["Wechatpay-Timestamp"], headers["Wechatpay-Nonce"], body)
+    return crypto.verify(public_key, message, headers["Wechatpay-Signature"])
+
+
+# --- WeChat Pay's calls to the site ---------------------------------------------------------
+
+
+def deliver(notification: Any, client: Client | None = None, **extra_headers: str) -> HttpResponse:
+    """POST a notification to the notify view exactly as WeChat Pay sends it: the same bytes and headers,
+    through a CSRF-enforcing test client. ``extra_headers`` replace or add headers (forgeries)."""
+    headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
+    return (client or Client(enforce_csrf_checks=True)).post(
+        reverse("django_papay:notify"), data=notification.body, content_type="application/json",
+        headers={**headers, **extra_headers},
+    )
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+CONTRACT_EDITOR = ("view_contract", "change_contract")  # what any staff working on contracts holds
+
+
+def run_action(client: Client, changelist: str | type[models.Model], action: str,
+               objects: Sequence[models.Model], **extra_post: Any) -> HttpResponse:
+    """Tick ``objects`` on a changelist (its URL, or its model) and run ``action``, as staff would; the
+    response is the page after the redirect. ``extra_post`` adds fields (a confirmation form's)."""
+    if not isinstance(changelist, str):
+        changelist = reverse(f"admin:{changelist._meta.app_label}_{changelist._meta.model_name}_changelist")
+    data = {"action": action, "_selected_action": [obj.pk for obj in objects], **extra_post}
+    return client.post(changelist, data, follow=True)
+
+
+def messages(response: HttpResponse) -> list[str]:
+    """The messages the admin showed staff on this response."""
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+# --- signals --------------------------------------------------------------------------------
+
+
+class Fired(NamedTuple):
+    """One sending of a watched signal: the name it was watched under, the contract's pk, the notification
+    that caused it (None when a query or an API call did)."""
+
+    signal: str
+    contract_pk: int | None
+    notification: Any
+
+
+class SignalRecorder:
+    """Records each sending of the signals it watches, in order and from any thread.
+
+    ``SignalRecorder(signed=contract_signed, terminated=contract_terminated)`` watches those two, naming
+    them "signed" and "terminated"; the next signals are watched by passing them the same way. As a
+    context manager it connects on entry, returns the list of ``Fired`` it fills, and disconnects on exit.
+    """
+
+    def __init__(self, **signals: Signal) -> None:
+        self.signals = signals
+        self.received: list[Fired] = []
+        self._lock = threading.Lock()
+        self._receivers = {name: self._receiver(name) for name in signals}
+
+    def _receiver(self, name: str):
+        def receive(sender: Any, **kwargs: Any) -> None:
+            contract = kwargs.get("contract")
+            with self._lock:
+                self.received.append(Fired(name, getattr(contract, "pk", None), kwargs.get("notification")))
+
+        return receive
+
+    def __enter__(self) -> list[Fired]:
+        for name, signal in self.signals.items():
+            signal.connect(self._receivers[name], weak=False)
+        return self.received
+
+    def __exit__(self, *exc_info: object) -> None:
+        for name, signal in self.signals.items():
+            signal.disconnect(self._receivers[name])
+
+
+@contextlib.contextmanager
+def failing_receiver(signal: Signal, error: Exception) -> Iterator[None]:
+    """Business code whose receiver of ``signal`` raises ``error`` (a CRM that is down), while in the block."""
+
+    def broken(**kwargs: Any) -> None:
+        raise error
+
+    signal.connect(broken, weak=False)
+    try:
+        yield
+    finally:
+        signal.disconnect(broken)
