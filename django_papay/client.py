@@ -98,18 +98,33 @@ class WeChatPayClient:
     def post(self, path: str, payload: dict[str, Any]) -> Answer:
         return self.request("POST", path, payload)
 
-    def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        timeout: tuple[float, float] | None = None,
+    ) -> Answer:
         """Send ``method path`` (path with any ``?query``, no host) and return the verified answer.
+
+        ``timeout`` (connect, read) replaces ``PAPAY["TIMEOUT"]`` for this call.
 
         Raises WeChatPayNetworkError when no answer arrives, InvalidResponseError when the answer
         cannot be trusted or read, and WeChatPayError for WeChat Pay's own error answers.
         """
-        raw = self.send(method, path, payload)
+        raw = self.send(method, path, payload, timeout=timeout)
         self.check_signature(raw)
         return Answer(raw.status, _json_object(raw), raw.request_id, dict(raw.headers))
 
     def send(
-        self, method: str, path: str, payload: dict[str, Any] | None = None, *, keys: KeyStore | None = None
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        keys: KeyStore | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> RawAnswer:
         """Sign and send; return a 2xx answer unverified, raise a typed error for anything else.
 
@@ -128,7 +143,7 @@ class WeChatPayClient:
                 # PAPAY["CA_BUNDLE"] is passed per request: on the session, requests would let a
                 # REQUESTS_CA_BUNDLE environment variable override it. None keeps the default trust.
                 response = self.session.request(
-                    method, host + path, data=body or None, headers=headers, timeout=self.config.timeout,
+                    method, host + path, data=body or None, headers=headers, timeout=timeout or self.config.timeout,
                     verify=self.config.ca_bundle,
                 )
                 raw = response.content  # read the whole body here, so a truncated one fails as a network error
@@ -203,7 +218,8 @@ class WeChatPayClient:
     def _error(self, answer: RawAnswer, reason: str, keys: KeyStore) -> WeChatPayError:
         # Like WeChat Pay's own SDKs we accept unsigned error answers (gateways answer some errors
         # unsigned), but a signed one must verify: a forged error must not mark a contract failed.
-        if answer.headers.get("Wechatpay-Signature"):
+        verified = bool(answer.headers.get("Wechatpay-Signature"))
+        if verified:
             self.check_signature(answer, keys)
         try:
             data = json.loads(answer.body)
@@ -217,6 +233,7 @@ class WeChatPayClient:
             status=answer.status,
             detail=data.get("detail"),
             request_id=answer.request_id,
+            verified=verified,
         )
 
 

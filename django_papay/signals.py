@@ -10,3 +10,8 @@ from django.dispatch import Signal
 # sender=Contract; kwargs: contract (Contract), notification (Notification)
 contract_signed = Signal()
 contract_terminated = Signal()
+
+# sender=Deduction; kwargs: deduction (Deduction). Once per deduction: succeeded when every sub-order was
+# paid; failed when WeChat Pay refused it, never received it, or it was reversed (see deduction.status).
+deduction_succeeded = Signal()
+deduction_failed = Signal()

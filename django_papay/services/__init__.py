@@ -4,12 +4,15 @@
 - ``query`` / ``terminate`` — ask WeChat Pay, end a contract (``services/query.py``).
 - ``receive_notification`` / ``reprocess_notification`` — apply SIGN and TERMINATE notifications
   exactly once (``services/notifications.py``).
+- ``deduct`` — charge a signed contract, exactly once (``services/deductions.py``); ``settle`` /
+  ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
 - ``run_many`` — any of the operations above for many contracts, calls in flight concurrently
   (``services/operations.py``).
 State moves go through ``services/state.py`` whoever reports them.
 """
 
 from .certificates import refresh_certificates as refresh_certificates  # and NoPlatformCertificates, Refresh
+from .deductions import deduct
 from .notifications import receive_notification, reprocess_notification
 from .operations import Outcome, record_failure, run_many
 from .presign import (
@@ -22,13 +25,16 @@ from .presign import (
     presign_payload,
 )
 from .query import QUERY, query, terminate, terminate_operation
+from .settlement import Settled, reverse_deduction, settle, settle_many
 
 __all__ = [
     "PRESIGN",
     "PRESIGN_MINI_PROGRAM",
     "QUERY",
     "Outcome",
+    "Settled",
     "check_can_presign",
+    "deduct",
     "expire_presigns",
     "presign",
     "presign_mini_program",
@@ -37,7 +43,10 @@ __all__ = [
     "receive_notification",
     "record_failure",
     "reprocess_notification",
+    "reverse_deduction",
     "run_many",
+    "settle",
+    "settle_many",
     "terminate",
     "terminate_operation",
 ]

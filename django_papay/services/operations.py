@@ -39,6 +39,7 @@ class Call:
     path: str
     payload: dict[str, Any] | None = None
     prepared_at: datetime = field(default_factory=timezone.now)
+    timeout: tuple[float, float] | None = None  # (connect, read); None: PAPAY["TIMEOUT"]
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,22 @@ def run_many(operation: Operation, contracts: Sequence[Contract], *, concurrency
     return [outcomes[index] for index in range(len(contracts))]
 
 
+def send_all(calls: Sequence[Call], *, concurrency: int | None = None) -> list[Answer | WeChatPayError]:
+    """Each call's verified answer or its error, in the order given, with at most ``concurrency`` in flight.
+
+    HTTP only: the caller applies the results in its own thread.
+    """
+    client = get_client()
+    if len(calls) <= 1:
+        return [_send(client, call) for call in calls]
+    workers = min(concurrency or conf.bulk_concurrency(), len(calls))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
+        return list(pool.map(lambda call: _send_from_worker(client, call), calls))
+
+
 def _send(client: WeChatPayClient, call: Call) -> Answer | WeChatPayError:
     try:
-        return client.request(call.method, call.path, call.payload)
+        return client.request(call.method, call.path, call.payload, timeout=call.timeout)
     except WeChatPayError as exc:
         return exc
 
