@@ -264,10 +264,9 @@ def _clean_sub_order(number: int, item: Mapping[str, Any]) -> SubOrder:
         raise refuse(_("subsidy_amount is larger than amount."))
     if item.get("profit_sharing") is not None and not isinstance(item["profit_sharing"], bool):
         raise refuse(_("profit_sharing must be True or False."))
-    sub_order = SubOrder(
-        mchid=conf.mchid(), currency=wechatpay.CURRENCY, out_trade_no="",  # "": generated when stored
-        **{key: item[key] for key in (*REQUIRED_KEYS, *OPTIONAL_KEYS) if item.get(key) is not None},
-    )
+    given = {key: item[key] for key in (*REQUIRED_KEYS, *OPTIONAL_KEYS) if item.get(key) is not None}
+    sub_order = SubOrder(mchid=conf.mchid(), currency=wechatpay.CURRENCY, **{"out_trade_no": "", **given})
+    # out_trade_no "" is generated when the sub-order is stored
     if not (isinstance(sub_order.sub_mchid, str) and sub_order.sub_mchid.isascii() and sub_order.sub_mchid.isdigit()):
         raise refuse(_("sub_mchid must be the sub-merchant's id (digits)."))
     try:

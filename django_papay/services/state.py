@@ -40,6 +40,13 @@ def mark_signed(
             "time": contract.terminated_at
         }
     if contract.status == Contract.Status.SIGNED and contract.signed_at and at <= contract.signed_at:
+        # No move; but a report may carry what an earlier one lacked (a SIGN without contract_id, then a query).
+        blanks = {name: value for name, value in (("contract_id", contract_id), ("openid", openid), ("mchid", mchid))
+                  if value and not getattr(contract, name)}
+        if blanks:
+            for name, value in blanks.items():
+                setattr(contract, name, value)
+            contract.save(update_fields=[*blanks, "updated_at"])
         return None, _("The contract is already signed (at %(time)s).") % {"time": contract.signed_at}
     was_signed = contract.status == Contract.Status.SIGNED
     contract.status = Contract.Status.SIGNED
