@@ -143,6 +143,10 @@ class SubOrderInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Part of its deduction: whoever may see the deduction sees its sub-orders.
+        return request.user.has_perm("django_papay.view_deduction")
+
 
 @admin.register(Deduction)
 class DeductionAdmin(admin.ModelAdmin):

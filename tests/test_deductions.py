@@ -1,5 +1,6 @@
 """Charging a signed contract over real HTTP to the sandbox: exactly once, and unknown is never failed."""
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -306,3 +307,34 @@ def test_a_contract_with_deductions_cannot_be_deleted(signed, sandbox):
     deduct(signed, [MEMBERSHIP])
     with pytest.raises(ProtectedError):
         signed.delete()
+
+
+# --- races -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_callers_racing_on_one_number_send_one_request(signed, sandbox, attempt):
+    from django.db import connection
+
+    barrier = threading.Barrier(2)
+    results = []
+
+    def charge():
+        try:
+            barrier.wait()
+            results.append(deduct(Contract.objects.get(pk=signed.pk), [MEMBERSHIP], combine_out_trade_no="RACE1"))
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=charge) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(result, Deduction) for result in results), results
+    assert {result.pk for result in results} == {Deduction.objects.get().pk}
+    assert sandbox.deductions.posts["RACE1"] == 1 and len(posts(sandbox)) == 1
+    assert Deduction.objects.get().status == Deduction.Status.SUCCEEDED
