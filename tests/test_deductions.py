@@ -324,7 +324,7 @@ def test_two_callers_racing_on_one_number_send_one_request(signed, sandbox, atte
         try:
             barrier.wait()
             results.append(deduct(Contract.objects.get(pk=signed.pk), [MEMBERSHIP], combine_out_trade_no="RACE1"))
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+        except Exception as exc:  # collected for the assertion below
             results.append(exc)
         finally:
             connection.close()
