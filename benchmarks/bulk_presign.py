@@ -134,13 +134,13 @@ def baseline(contracts: list) -> None:
     from django_papay import conf
     from django_papay.client import WeChatPayClient
     from django_papay.services import PRESIGN
-    from django_papay.services.certificates import key_store
+    from django_papay.services.client import key_source
 
     config = conf.client_settings()
     for contract in contracts:
         call = PRESIGN.prepare(contract)
         with requests.Session() as session:
-            answer = WeChatPayClient(config, session=session, keys=key_store(config)).request(
+            answer = WeChatPayClient(config, session=session, keys=key_source(config)).request(
                 call.method, call.path, call.payload
             )
         PRESIGN.apply(contract, call, answer)

@@ -10,9 +10,5 @@ class PapayConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks as papay_checks
-        from .client import use_key_store
-        from .services.certificates import key_store
 
         checks.register(papay_checks.check_settings, "django_papay")
-        # The API client looks keys up through the certificates service, which knows the database.
-        use_key_store(key_store)

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
-from . import conf, crypto
+from . import conf, crypto, wechatpay
 from .loopback import is_loopback_host
 
 MERCHANT_KEY_BITS = 2048  # WeChat Pay issues merchant API keys as RSA-2048
@@ -114,7 +114,7 @@ def _merchant_key(papay: dict[str, Any]) -> list[CheckMessage]:
         return [_error(5, f"{name} is not an RSA key.", "WeChat Pay's merchant API keys are RSA.")]
     if key.key_size != MERCHANT_KEY_BITS:
         return [_error(6, f"{name} is RSA-{key.key_size}, not RSA-{MERCHANT_KEY_BITS}.",
-                       "WeChat Pay signs with RSA-2048 merchant keys (WECHATPAY2-SHA256-RSA2048).")]
+                       f"WeChat Pay signs with RSA-2048 merchant keys ({wechatpay.SIGNATURE_TYPE}).")]
     return []
 
 
@@ -130,11 +130,11 @@ def _wechatpay_keys(papay: dict[str, Any]) -> list[CheckMessage]:
     if has_id != has_key:
         missing = "WECHATPAY_PUBLIC_KEY_PATH (or WECHATPAY_PUBLIC_KEY)" if has_id else "WECHATPAY_PUBLIC_KEY_ID"
         messages.append(_error(11, f'The WeChat Pay public key is configured without settings.PAPAY["{missing}"].',
-                               "The key and its id (PUB_KEY_ID_…) go together; both are on the merchant "
-                               "platform under API安全 → 微信支付公钥."))
+                               f"The key and its id ({wechatpay.PUBLIC_KEY_ID_PREFIX}…) go together; both are on "
+                               "the merchant platform under API安全 → 微信支付公钥."))
     if has_id:
         messages += _accessor_errors(conf.wechatpay_public_key_id, 8,
-                                     'The WeChat Pay public key id starts with "PUB_KEY_ID_".')
+                                     f'The WeChat Pay public key id starts with "{wechatpay.PUBLIC_KEY_ID_PREFIX}".')
     if has_key:
         messages += _public_key(papay)
     return messages

@@ -2,9 +2,9 @@
 
 HTTP only — no models. Every request is signed with the merchant's API private key; every
 successful answer must carry a valid WeChat Pay signature before its body is trusted. The key an
-answer names in ``Wechatpay-Serial`` comes from a ``KeyStore``: by default the configured WeChat Pay
-public key; the app installs ``services.certificates``'s store, which adds the platform certificates
-kept in the database (see ``use_key_store``).
+answer names in ``Wechatpay-Serial`` comes from the ``KeyStore`` the client is built with: the
+configured WeChat Pay public key (``ConfiguredKeys``), or one that also knows the platform certificates
+kept in the database (``services.certificates.StoredKeys``, chosen by ``services.client.get_client``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +21,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from urllib3.exceptions import NewConnectionError
 
-from . import __version__, conf, crypto
+from . import __version__, conf, crypto, wechatpay
 from .exceptions import InvalidResponseError, WeChatPayError, WeChatPayNetworkError
 
 logger = logging.getLogger("django_papay.client")
@@ -68,9 +67,13 @@ class KeyStore:
         """
         return False
 
+    def snapshot(self) -> KeyStore:
+        """The keys known now, held in memory: a store other threads may use without touching any database."""
+        raise NotImplementedError
+
 
 class ConfiguredKeys(KeyStore):
-    """The WeChat Pay public key(s) from settings, and nothing else."""
+    """Keys held in memory: the WeChat Pay public key from settings, or a snapshot of another store."""
 
     def __init__(self, keys: Mapping[str, rsa.RSAPublicKey]) -> None:
         self.keys = dict(keys)
@@ -78,8 +81,8 @@ class ConfiguredKeys(KeyStore):
     def key_for(self, serial: str) -> rsa.RSAPublicKey | None:
         return self.keys.get(serial)
 
-
-KeyStoreFactory = Callable[[conf.ClientSettings], KeyStore]
+    def snapshot(self) -> KeyStore:
+        return self
 
 
 class WeChatPayClient:
@@ -113,7 +116,10 @@ class WeChatPayClient:
         Raises WeChatPayNetworkError when no answer arrives, InvalidResponseError when the answer
         cannot be trusted or read, and WeChatPayError for WeChat Pay's own error answers.
         """
-        raw = self.send(method, path, payload, timeout=timeout)
+        return self.accept(self.send(method, path, payload, timeout=timeout))
+
+    def accept(self, raw: RawAnswer) -> Answer:
+        """Verify a 2xx answer from ``send`` with the client's key store and read its JSON object."""
         self.check_signature(raw)
         return Answer(raw.status, _json_object(raw), raw.request_id, dict(raw.headers))
 
@@ -128,9 +134,10 @@ class WeChatPayClient:
     ) -> RawAnswer:
         """Sign and send; return a 2xx answer unverified, raise a typed error for anything else.
 
-        For callers that must read the body before they can verify it (the certificate download,
-        whose answer may be signed by a certificate it carries): call ``check_signature`` next.
-        A signed error answer is verified with ``keys`` (default: the client's key store).
+        For callers that verify later or otherwise: the certificate download, whose answer may be signed
+        by a certificate it carries (``check_signature`` next), and the bulk runs' sending threads (``accept``
+        next, in the calling thread). A signed error answer is verified with ``keys`` (default: the
+        client's key store).
         """
         body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = self._headers(method, path, body)
@@ -155,7 +162,7 @@ class WeChatPayClient:
                     continue
                 raise _network_error(method, path, exc, time.monotonic() - started) from exc
 
-        request_id = response.headers.get("Request-ID", "")
+        request_id = response.headers.get(wechatpay.REQUEST_ID_HEADER, "")
         logger.info(
             "%s %s -> %s (Request-ID %s, %d ms)",
             method, path, response.status_code, request_id or "-", (time.monotonic() - started) * 1000,
@@ -169,12 +176,12 @@ class WeChatPayClient:
         """Raise InvalidResponseError unless ``answer`` carries a valid signature by a key in ``keys``."""
         keys = keys or self.keys
         headers = answer.headers
-        serial = headers.get("Wechatpay-Serial", "")
-        signature = headers.get("Wechatpay-Signature", "")
-        timestamp = headers.get("Wechatpay-Timestamp", "")
+        serial = headers.get(wechatpay.SERIAL_HEADER, "")
+        signature = headers.get(wechatpay.SIGNATURE_HEADER, "")
+        timestamp = headers.get(wechatpay.TIMESTAMP_HEADER, "")
         key = keys.key_for(serial) if serial else None
         # Only a fresh, real signature may make the store fetch keys: a stale or probe answer never will.
-        if (key is None and serial and signature and not signature.startswith(crypto.SIGNTEST_PREFIX)
+        if (key is None and serial and signature and not signature.startswith(wechatpay.SIGNTEST_PREFIX)
                 and crypto.timestamp_is_fresh(timestamp) and keys.on_unknown_serial(serial)):
             key = keys.key_for(serial)
         try:
@@ -183,7 +190,7 @@ class WeChatPayClient:
                 serial=serial,
                 signature=signature,
                 timestamp=timestamp,
-                nonce=headers.get("Wechatpay-Nonce", ""),
+                nonce=headers.get(wechatpay.NONCE_HEADER, ""),
                 body=answer.body,
             )
         except crypto.SignatureError as exc:
@@ -210,7 +217,7 @@ class WeChatPayClient:
         }
         if self.config.wechatpay_serial:
             # Asks WeChat Pay to sign its answers with the key we trust (its public key id).
-            headers["Wechatpay-Serial"] = self.config.wechatpay_serial
+            headers[wechatpay.SERIAL_HEADER] = self.config.wechatpay_serial
         if body:
             headers["Content-Type"] = "application/json"
         return headers
@@ -218,7 +225,7 @@ class WeChatPayClient:
     def _error(self, answer: RawAnswer, reason: str, keys: KeyStore) -> WeChatPayError:
         # Like WeChat Pay's own SDKs we accept unsigned error answers (gateways answer some errors
         # unsigned), but a signed one must verify: a forged error must not mark a contract failed.
-        verified = bool(answer.headers.get("Wechatpay-Signature"))
+        verified = bool(answer.headers.get(wechatpay.SIGNATURE_HEADER))
         if verified:
             self.check_signature(answer, keys)
         try:
@@ -278,42 +285,3 @@ def _short(exc: Exception) -> str:
     """The exception's class name: urllib3's messages repeat the URL and are long."""
     return type(exc).__name__
 
-
-def _configured_keys(config: conf.ClientSettings) -> KeyStore:
-    return ConfiguredKeys(dict(config.wechatpay_public_keys))
-
-
-_key_store_factory: KeyStoreFactory = _configured_keys
-_clients: dict[tuple, WeChatPayClient] = {}
-_clients_lock = threading.Lock()
-_MAX_CLIENTS = 8  # settings rarely change outside tests; don't keep a pool per past configuration
-
-
-def use_key_store(factory: KeyStoreFactory) -> None:
-    """Give every client from now on the key store ``factory(config)`` builds.
-
-    ``AppConfig.ready`` installs ``services.certificates.key_store`` here, which adds the platform
-    certificates stored in the database; this module stays free of models.
-    """
-    global _key_store_factory
-    with _clients_lock:
-        _key_store_factory = factory
-        _forget_clients()
-
-
-def get_client() -> WeChatPayClient:
-    """The client for the current settings; one per configuration, so its connections are reused."""
-    config = conf.client_settings()
-    with _clients_lock:
-        client = _clients.get(config.identity())
-        if client is None:
-            if len(_clients) >= _MAX_CLIENTS:
-                _forget_clients()
-            client = _clients[config.identity()] = WeChatPayClient(config, keys=_key_store_factory(config))
-        return client
-
-
-def _forget_clients() -> None:
-    for stale in _clients.values():
-        stale.session.close()
-    _clients.clear()

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from . import crypto
+from . import crypto, wechatpay
 
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
 # WeChat Pay's backup access point; used only when BACKUP_BASE_URL is set (see client.py).
@@ -78,7 +78,8 @@ def merchant_serial_no() -> str:
 
 def wechatpay_public_key_id() -> str:
     return _text(
-        "WECHATPAY_PUBLIC_KEY_ID", r"PUB_KEY_ID_[0-9A-Za-z_]+", 'the WeChat Pay public key id ("PUB_KEY_ID_…")'
+        "WECHATPAY_PUBLIC_KEY_ID", rf"{wechatpay.PUBLIC_KEY_ID_PREFIX}[0-9A-Za-z_]+",
+        f'the WeChat Pay public key id ("{wechatpay.PUBLIC_KEY_ID_PREFIX}…")',
     )
 
 

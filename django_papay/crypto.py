@@ -190,7 +190,7 @@ def verify_wechatpay_signature(
     if not timestamp_is_fresh(timestamp, now=now, window=window):
         raise SignatureError("stale", f"signature timestamp {timestamp!r} is more than {window} s from now")
     if signature.startswith(SIGNTEST_PREFIX):
-        raise SignatureError("probe", "WeChat Pay signature probe (WECHATPAY/SIGNTEST/) refused as required")
+        raise SignatureError("probe", f"WeChat Pay signature probe ({SIGNTEST_PREFIX}) refused as required")
     if not verify(key, response_message(timestamp, nonce, body), signature):
         raise SignatureError("bad_signature", "the signature does not verify")
 

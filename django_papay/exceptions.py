@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import wechatpay
+
 # WeChat Pay's published guidance: these can succeed when sent again (later, with the same parameters).
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRYABLE_CODES = frozenset(
-    {"SYSTEM_ERROR", "RATELIMIT_EXCEEDED", "FREQUENCY_LIMITED", "SERVICE_UNAVAILABLE", "FREQUENCY_LIMIT_EXCEED"}
-)
+RETRYABLE_CODES = frozenset({
+    wechatpay.SYSTEM_ERROR, wechatpay.RATELIMIT_EXCEEDED, wechatpay.FREQUENCY_LIMITED, wechatpay.SERVICE_UNAVAILABLE,
+    "FREQUENCY_LIMIT_EXCEED",
+})
 
 
 class PapayError(Exception):
@@ -76,6 +79,10 @@ class InvalidResponseError(WeChatPayError):
         super().__init__(message, code=code, status=status, request_id=request_id, retryable=True)
 
 
+class NoPlatformCertificates(WeChatPayError):
+    """WeChat Pay has no platform certificate for this merchant (it uses the WeChat Pay public key only)."""
+
+
 class ContractStateError(PapayError):
     """The contract is in a state where the operation makes no sense (e.g. pre-signing a signed contract)."""
 
@@ -95,3 +102,7 @@ class InvalidNotification(PapayError):
         self.reason = reason
         self.message = message
         self.status = status
+
+
+class NotReprocessable(PapayError):
+    """Only a verified notification whose processing failed can be applied again."""

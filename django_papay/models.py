@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,8 +13,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-# A pre_entrustweb_id opens a signing session that WeChat Pay keeps for 2 hours.
-PRESIGN_SESSION = timedelta(hours=2)
+from .wechatpay import PRESIGN_SESSION
 
 out_contract_code_validator = RegexValidator(
     r"\A[0-9A-Za-z]{1,32}\Z",

@@ -11,21 +11,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.utils.dateparse import parse_datetime
 
-from . import crypto
+from . import crypto, wechatpay
 from .exceptions import InvalidNotification
 
-SIGN = "ECOMMERCE_ENTRUST.SIGN"
-TERMINATE = "ECOMMERCE_ENTRUST.TERMINATE"
-SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
-REQUIRED_HEADERS = (
-    "Wechatpay-Serial", "Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature-Type",
-)
 # What json.loads can raise on bytes: deep nesting (64 KiB of "[" is far past the parser's limit) raises
 # RecursionError, not ValueError.
 NOT_JSON = (ValueError, UnicodeDecodeError, RecursionError)
@@ -91,17 +84,19 @@ def verify(
     """Check the headers and the signature over the raw body, then parse and decrypt; raise InvalidNotification."""
     # Each header read once (Django's request.headers looks names up case-insensitively); this path
     # runs for every delivery, so it is kept to plain lookups.
-    serial = headers.get("Wechatpay-Serial")
-    signature = headers.get("Wechatpay-Signature")
-    timestamp = headers.get("Wechatpay-Timestamp")
-    nonce = headers.get("Wechatpay-Nonce")
-    signature_type = headers.get("Wechatpay-Signature-Type")
+    serial = headers.get(wechatpay.SERIAL_HEADER)
+    signature = headers.get(wechatpay.SIGNATURE_HEADER)
+    timestamp = headers.get(wechatpay.TIMESTAMP_HEADER)
+    nonce = headers.get(wechatpay.NONCE_HEADER)
+    signature_type = headers.get(wechatpay.SIGNATURE_TYPE_HEADER)
     if not (serial and signature and timestamp and nonce and signature_type):
-        missing = [name for name in REQUIRED_HEADERS if not headers.get(name)]
+        missing = [name for name in wechatpay.SIGNED_HEADERS if not headers.get(name)]
         raise InvalidNotification("unsigned", f"missing header(s): {', '.join(missing)}", status=401)
-    if signature_type != SIGNATURE_TYPE:
-        raise InvalidNotification("signature_type", f"unsupported Wechatpay-Signature-Type, expected {SIGNATURE_TYPE}",
-                                  status=401)
+    if signature_type != wechatpay.SIGNATURE_TYPE:
+        raise InvalidNotification(
+            "signature_type", f"unsupported {wechatpay.SIGNATURE_TYPE_HEADER}, expected {wechatpay.SIGNATURE_TYPE}",
+            status=401,
+        )
     try:
         crypto.verify_wechatpay_signature(
             public_keys, serial=serial, signature=signature, timestamp=timestamp, nonce=nonce, body=body, now=now
@@ -123,8 +118,8 @@ def verify(
 
 
 def _open(resource: dict[str, Any], apiv3_key: bytes) -> dict[str, Any]:
-    if resource.get("algorithm") != "AEAD_AES_256_GCM":
-        raise InvalidNotification("malformed", "the resource is not AEAD_AES_256_GCM")
+    if resource.get("algorithm") != wechatpay.AEAD_ALGORITHM:
+        raise InvalidNotification("malformed", f"the resource is not {wechatpay.AEAD_ALGORITHM}")
     nonce, ciphertext, associated_data = (
         resource.get("nonce"), resource.get("ciphertext"), resource.get("associated_data") or ""
     )
@@ -181,13 +176,8 @@ def _time(data: dict[str, Any], name: str, *, required: bool) -> datetime | None
     value = data.get(name)
     if value in (None, "") and not required:
         return None
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-        if parsed is not None and parsed.tzinfo is not None:
-            parsed.astimezone(timezone.utc)  # stored in UTC, which 0001-01-01T00:00:00+08:00 precedes
-    except (ValueError, OverflowError):  # well-formed but impossible: month 13, or out of UTC's range
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
+    parsed = wechatpay.parse_rfc3339(value)  # None also for month 13, or a time before UTC's year 1
+    if parsed is None:
         raise InvalidNotification("malformed", f"the resource's {name} is not an RFC 3339 time")
     return parsed
 

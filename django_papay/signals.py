@@ -1,5 +1,6 @@
-"""Signals for business code. Sent once per state change, inside the transaction that makes it:
-a receiver that raises rolls the change back, and WeChat Pay delivers the notification again later.
+"""Signals for business code. Sent once per state change, inside the transaction that makes it, whoever
+reported the change: a notification, or ``query``/``terminate``/``papay_sync``. A receiver that raises rolls
+the change back; for a notification, WeChat Pay then delivers it again later.
 
     @receiver(contract_signed)
     def start_membership(sender, contract, notification, **kwargs): ...
@@ -7,7 +8,8 @@ a receiver that raises rolls the change back, and WeChat Pay delivers the notifi
 
 from django.dispatch import Signal
 
-# sender=Contract; kwargs: contract (Contract), notification (Notification)
+# sender=Contract; kwargs: contract (Contract), notification (the Notification that reported the change,
+# or None when a query or terminate call did)
 contract_signed = Signal()
 contract_terminated = Signal()
 

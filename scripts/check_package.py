@@ -18,6 +18,7 @@ REQUIRED = [
     "django_papay/static/django_papay/admin.css",
     "django_papay/locale/zh_Hans/LC_MESSAGES/django.po",
     "django_papay/locale/zh_Hans/LC_MESSAGES/django.mo",
+    "django_papay/admin/__init__.py",
     "django_papay/sandbox/__init__.py",
 ]
 

@@ -6,11 +6,11 @@ import socket
 
 import pytest
 
-from django_papay.client import get_client
 from django_papay.exceptions import WeChatPayError, WeChatPayNetworkError
 from django_papay.models import PlatformCertificate
 from django_papay.sandbox import Sandbox
 from django_papay.services.certificates import refresh_certificates
+from django_papay.services.client import get_client
 
 from .conftest import make_sandbox
 from .test_certificates import PRESIGN, presign_payload

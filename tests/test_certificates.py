@@ -9,10 +9,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from django_papay.client import get_client
 from django_papay.exceptions import InvalidResponseError, WeChatPayError
 from django_papay.models import CertificateRefresh, PlatformCertificate
 from django_papay.services.certificates import NoPlatformCertificates, refresh_certificates
+from django_papay.services.client import get_client
 
 from .conftest import APPID, NOTIFY_URL, papay_settings
 

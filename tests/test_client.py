@@ -5,8 +5,8 @@ import socket
 import pytest
 
 from django_papay import __version__, crypto
-from django_papay.client import get_client
 from django_papay.exceptions import InvalidResponseError, WeChatPayError, WeChatPayNetworkError
+from django_papay.services.client import get_client
 
 from .conftest import APPID, MCHID, MERCHANT_SERIAL_NO, NOTIFY_URL, WECHATPAY_PUBLIC_KEY_ID, make_sandbox
 

@@ -12,10 +12,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from django_papay import conf
-from django_papay.client import get_client
 from django_papay.exceptions import InvalidResponseError
 from django_papay.models import CertificateRefresh, Contract, Notification, PlatformCertificate
 from django_papay.services.certificates import refresh_certificates
+from django_papay.services.client import get_client
 
 from .conftest import APPID, WECHATPAY_PUBLIC_KEY_ID, deliver
 from .test_certificates import PRESIGN, certificates_only, downloads, presign_payload

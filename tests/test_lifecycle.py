@@ -42,8 +42,8 @@ def signals():
 
 
 def test_sandbox_query_answers_each_contract_state(contract, sandbox):
-    from django_papay.client import get_client
-    from django_papay.services.query import contract_path
+    from django_papay.services.client import get_client
+    from django_papay.services.contracts import contract_path
 
     path = contract_path(contract)
     assert get_client().get(path).data["contract_state"] == "NOT_SIGNED"

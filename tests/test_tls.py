@@ -4,11 +4,11 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from django_papay import conf
-from django_papay.client import get_client
 from django_papay.exceptions import WeChatPayNetworkError
 from django_papay.models import Contract
 from django_papay.sandbox import TLSFiles, self_signed_certificate
 from django_papay.services import presign
+from django_papay.services.client import get_client
 
 from .conftest import make_sandbox, papay_settings
 

@@ -1,30 +1,35 @@
 """What the app does with WeChat Pay. Services own the transaction and lock boundaries.
 
-- ``presign`` / ``presign_mini_program`` — open a signing session (``services/presign.py``).
-- ``query`` / ``terminate`` — ask WeChat Pay, end a contract (``services/query.py``).
+- ``presign`` / ``presign_mini_program`` / ``query`` / ``terminate`` — a contract at WeChat Pay
+  (``services/contracts.py``).
 - ``receive_notification`` / ``reprocess_notification`` — apply SIGN and TERMINATE notifications
   exactly once (``services/notifications.py``).
 - ``deduct`` — charge a signed contract, exactly once (``services/deductions.py``); ``settle`` /
   ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
 - ``run_many`` — any of the operations above for many contracts, calls in flight concurrently
   (``services/operations.py``).
+- ``refresh_certificates`` — download the platform certificates (``services/certificates.py``);
+  ``services/client.py`` builds the API client with the keys it verifies answers with.
 State moves go through ``services/state.py`` whoever reports them.
 """
 
-from .certificates import refresh_certificates as refresh_certificates  # and NoPlatformCertificates, Refresh
-from .deductions import deduct
-from .notifications import receive_notification, reprocess_notification
-from .operations import Outcome, record_failure, run_many
-from .presign import (
+from .certificates import refresh_certificates
+from .contracts import (
     PRESIGN,
     PRESIGN_MINI_PROGRAM,
+    QUERY,
     check_can_presign,
     expire_presigns,
     presign,
     presign_mini_program,
     presign_payload,
+    query,
+    terminate,
+    terminate_operation,
 )
-from .query import QUERY, query, terminate, terminate_operation
+from .deductions import deduct
+from .notifications import receive_notification, reprocess_notification
+from .operations import Outcome, record_failure, run_many
 from .settlement import Settled, reverse_deduction, settle, settle_many
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "query",
     "receive_notification",
     "record_failure",
+    "refresh_certificates",
     "reprocess_notification",
     "reverse_deduction",
     "run_many",

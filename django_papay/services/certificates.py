@@ -36,23 +36,18 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .. import conf, crypto
-from ..client import KeyStore, RawAnswer, WeChatPayClient, get_client
-from ..exceptions import InvalidResponseError, WeChatPayError
+from .. import conf, crypto, wechatpay
+from ..client import ConfiguredKeys, KeyStore, RawAnswer, WeChatPayClient
+from ..exceptions import InvalidResponseError, NoPlatformCertificates, WeChatPayError
 from ..models import CertificateRefresh, PlatformCertificate
 
 logger = logging.getLogger("django_papay.certificates")
 
-CERTIFICATES_PATH = "/v3/certificates"
 # At most one download per minute across all processes, whatever asks for it.
 MIN_REFRESH_INTERVAL = timedelta(seconds=60)
 # After a failed download, a due refresh waits this long before it tries again.
 RETRY_AFTER_FAILURE = timedelta(minutes=10)
 _STATE = 1  # primary key of the CertificateRefresh row
-
-
-class NoPlatformCertificates(WeChatPayError):
-    """WeChat Pay has no platform certificate for this merchant (it uses the WeChat Pay public key only)."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +75,16 @@ def certificate_key(serial: str) -> rsa.RSAPublicKey | None:
     return _public_key(pem) if pem else None
 
 
+def certificate_keys() -> dict[str, rsa.RSAPublicKey]:
+    """The keys of the stored, currently valid certificates by serial; a lookup, never a download."""
+    return {serial: _public_key(pem) for serial, pem in valid_certificates().values_list("serial_no", "pem")}
+
+
 def notification_keys() -> dict[str, rsa.RSAPublicKey]:
     """Every key a notification may be signed with: the public key and the valid stored certificates."""
     keys = conf.wechatpay_public_keys()
     if conf.platform_certificates():
-        keys.update((serial, _public_key(pem)) for serial, pem in valid_certificates().values_list("serial_no", "pem"))
+        keys.update(certificate_keys())
     return keys
 
 
@@ -92,7 +92,8 @@ class StoredKeys(KeyStore):
     """The configured public key, and with PLATFORM_CERTIFICATES the valid stored certificates.
 
     ``may_download``: the store of the API client, which refreshes the certificates when an answer
-    names an unknown serial or the set is due. Without it, a lookup only.
+    names an unknown serial or the set is due. Without it, a lookup only. Either way it reads the
+    database, so it belongs to the thread that owns the connection; ``snapshot`` is for other threads.
     """
 
     def __init__(self, config: conf.ClientSettings, *, may_download: bool = False) -> None:
@@ -116,6 +117,12 @@ class StoredKeys(KeyStore):
         logger.info("an answer is signed with unknown serial %s; refreshing the platform certificates", serial)
         return self._refresh(refresh_certificates)
 
+    def snapshot(self) -> KeyStore:
+        """The keys as of now, in memory (a refresh that is due runs first, in this thread)."""
+        if self.may_download:
+            self._refresh(refresh_if_due)
+        return ConfiguredKeys({**self.public_keys, **(certificate_keys() if self.certificates else {})})
+
     @staticmethod
     def _refresh(refresh: Callable[[], Refresh | None]) -> bool:
         try:
@@ -123,11 +130,6 @@ class StoredKeys(KeyStore):
         except WeChatPayError as exc:  # the answer being checked is then refused as unknown, and says so
             logger.warning("platform certificates not refreshed: %s", exc)
             return False
-
-
-def key_store(config: conf.ClientSettings) -> KeyStore:
-    """The API client's key store (installed by ``AppConfig.ready`` through ``client.use_key_store``)."""
-    return StoredKeys(config, may_download=True)
 
 
 def refresh_if_due() -> Refresh | None:
@@ -149,18 +151,23 @@ def refresh_certificates(*, force: bool = False) -> Refresh:
     within MIN_REFRESH_INTERVAL (``force`` downloads anyway, still in turn). Raises NoPlatformCertificates
     for a public-key-only merchant, WeChatPayError when the download fails (recorded on the refresh row).
     """
-    client = get_client()
-    connect, read = client.config.timeout
+    config = conf.client_settings()
+    # A client of its own, whose keys are a lookup only: a download never starts another download.
+    client = WeChatPayClient(config, keys=StoredKeys(config))
+    connect, read = config.timeout
     deadline = time.monotonic() + 2 * (connect + read) + 10
-    while True:
-        try:
-            return _refresh(client, force)
-        except OperationalError as exc:
-            # SQLite answers a competing writer with "locked" instead of waiting (always for a
-            # shared-cache in-memory database, after its timeout for a file): wait our turn here.
-            if connection.vendor != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    try:
+        while True:
+            try:
+                return _refresh(client, force)
+            except OperationalError as exc:
+                # SQLite answers a competing writer with "locked" instead of waiting (always for a
+                # shared-cache in-memory database, after its timeout for a file): wait our turn here.
+                if connection.vendor != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        client.session.close()
 
 
 def _refresh(client: WeChatPayClient, force: bool) -> Refresh:
@@ -210,11 +217,10 @@ class _WithListed(KeyStore):
 
 
 def _download(client: WeChatPayClient) -> tuple[RawAnswer, dict[str, _Listed]]:
-    lookup = StoredKeys(client.config)  # no downloading while we download
     try:
-        answer = client.send("GET", CERTIFICATES_PATH, keys=lookup)
+        answer = client.send("GET", wechatpay.CERTIFICATES_PATH)
     except WeChatPayError as exc:
-        if exc.code == "RESOURCE_NOT_EXISTS":
+        if exc.code == wechatpay.RESOURCE_NOT_EXISTS:
             raise NoPlatformCertificates(
                 f"WeChat Pay has no platform certificates for merchant {client.config.mchid}: it uses the WeChat "
                 'Pay public key. Set PAPAY["WECHATPAY_PUBLIC_KEY_ID"] and PAPAY["WECHATPAY_PUBLIC_KEY_PATH"], and '
@@ -223,7 +229,7 @@ def _download(client: WeChatPayClient) -> tuple[RawAnswer, dict[str, _Listed]]:
             ) from exc
         raise
     listed = _open_listing(answer, client.config.mchid)
-    client.check_signature(answer, _WithListed(lookup, listed))
+    client.check_signature(answer, _WithListed(client.keys, listed))
     return answer, listed
 
 

@@ -26,11 +26,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf, wechatpay
-from ..client import Answer, get_client
+from ..client import Answer
 from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
 from ..models import Contract, Deduction, SubOrder, new_trade_no
 from . import state
-from .query import query
+from .client import get_client
+from .contracts import query
+from .operations import Call, send_all
 
 logger = logging.getLogger("django_papay.deductions")
 
@@ -78,12 +80,13 @@ def send(deduction: Deduction) -> Deduction:
     if not claimed:
         logger.info("deduction %s is %s already; not sent again", deduction, deduction.status)
         return deduction
-    client = get_client()
-    connect, _read = client.config.timeout
+    connect, _read = get_client().config.timeout
+    (result,) = send_all([Call("POST", wechatpay.DEDUCT_PATH, payload(deduction),
+                               timeout=(connect, conf.deduct_timeout()))])
     try:
-        answer = client.request("POST", wechatpay.DEDUCT_PATH, payload(deduction),
-                                timeout=(connect, conf.deduct_timeout()))
-        apply_answer(deduction, answer)
+        if isinstance(result, WeChatPayError):
+            raise result
+        apply_answer(deduction, result)
     except WeChatPayError as exc:
         refused(deduction, exc)
     return deduction

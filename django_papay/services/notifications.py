@@ -14,9 +14,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf, notifications
-from ..exceptions import InvalidNotification
+from ..exceptions import InvalidNotification, NotReprocessable
 from ..models import Contract, Notification
-from ..notifications import SIGN, TERMINATE, ContractEvent
+from ..notifications import ContractEvent
+from ..wechatpay import SIGN_EVENT, TERMINATE_EVENT
 from . import state
 from .certificates import notification_keys
 
@@ -71,10 +72,10 @@ def reprocess_notification(delivery: Notification) -> Notification:
     """Apply a verified delivery whose processing failed (say, a signal receiver raised) once more.
 
     Uses the resource decrypted and stored when it arrived: its signature was checked then, and its
-    timestamp is long past the 300-second window now. Raises ValueError for any other delivery.
+    timestamp is long past the 300-second window now. Raises NotReprocessable for any other delivery.
     """
     if not (delivery.verified and delivery.result == Result.FAILED and isinstance(delivery.resource, dict)):
-        raise ValueError(_("Only a verified notification whose processing failed can be reprocessed."))
+        raise NotReprocessable(_("Only a verified notification whose processing failed can be reprocessed."))
     verified = notifications.VerifiedNotification(
         delivery.notification_id, delivery.event_type, {}, delivery.resource
     )
@@ -83,7 +84,7 @@ def reprocess_notification(delivery: Notification) -> Notification:
 
 def _process(delivery: Notification, verified: notifications.VerifiedNotification) -> Notification:
     try:
-        if verified.event_type not in (SIGN, TERMINATE):
+        if verified.event_type not in (SIGN_EVENT, TERMINATE_EVENT):
             _finish(delivery, Result.UNKNOWN_EVENT,
                     note=_("Event type %(type)s is not handled.") % {"type": verified.event_type})
             return delivery
@@ -120,7 +121,7 @@ def _apply(delivery: Notification, event: ContractEvent) -> None:
         _finish(delivery, Result.DUPLICATE, note=_("Repeat of delivery #%(pk)s.") % {"pk": already})
         return
     _check_matches(contract, event)
-    apply = _apply_sign if event.event_type == SIGN else _apply_terminate
+    apply = _apply_sign if event.event_type == SIGN_EVENT else _apply_terminate
     signal, note = apply(contract, event)
     _finish(delivery, Result.IGNORED if note else Result.APPLIED, note=note)
     if signal is not None:

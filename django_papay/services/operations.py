@@ -2,10 +2,17 @@
 
     prepare  (calling thread) validate and check the state, no network: ValidationError/ContractStateError
     send     (any thread)     the signed HTTP call only, no database
-    complete (calling thread) record the error, or check the answer and apply it under a row lock
+    complete (calling thread) record the error, or verify the answer's signature, check it and apply it
+                              under a row lock
 
 Keeping the database out of the sending threads is what lets a bulk action keep several calls in
 flight while its writes stay plain, serial Django writes (under ATOMIC_REQUESTS, in tests, on SQLite).
+It holds with platform certificates too, which live in the database: ``run_many`` runs a refresh that
+is due in the calling thread before any thread starts, and gives the threads a snapshot of the keys
+(``KeyStore.snapshot``), read from memory, for the error answers they verify (one signed by a serial the
+snapshot lacks is refused as unknown: InvalidResponseError, retryable). A 2xx answer is verified
+in ``complete``, in the calling thread, with the client's own key store: an answer signed with a
+certificate first seen there (a rotation) makes that store download the new set there, once.
 """
 
 from __future__ import annotations
@@ -18,13 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.utils import timezone
 
 from .. import conf
-from ..client import Answer, WeChatPayClient, get_client
+from ..client import Answer, KeyStore, RawAnswer, WeChatPayClient
 from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
 from ..models import Contract
+from .client import get_client
 
 logger = logging.getLogger("django_papay.services")
 
@@ -44,7 +51,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Operation:
-    name: str
+    """One WeChat Pay call about a contract: ``prepare`` builds the Call, ``apply`` stores what the answer says."""
+
     prepare: Callable[[Contract], Call]
     apply: Callable[[Contract, Call, Answer], None]
     # Only a pre-sign error that retrying cannot fix makes the contract FAILED; a failed query or
@@ -67,7 +75,8 @@ class Outcome:
 def run(operation: Operation, contract: Contract) -> Contract:
     """Prepare, send and complete ``operation`` for one contract; errors are recorded and re-raised."""
     call = operation.prepare(contract)
-    return _complete(operation, contract, call, _send(get_client(), call))
+    client = get_client()
+    return _complete(operation, contract, call, client, _send(client, call))
 
 
 def run_many(operation: Operation, contracts: Sequence[Contract], *, concurrency: int | None = None) -> list[Outcome]:
@@ -85,16 +94,17 @@ def run_many(operation: Operation, contracts: Sequence[Contract], *, concurrency
             outcomes[index] = Outcome(contract, exc)
     if prepared:
         client = get_client()
+        keys = client.keys.snapshot()  # here, not in the threads: a refresh that is due reads and writes the database
         workers = min(concurrency or conf.bulk_concurrency(), len(prepared))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
             futures = {
-                pool.submit(_send_from_worker, client, call): (index, contract, call)
+                pool.submit(_send, client, call, keys): (index, contract, call)
                 for index, contract, call in prepared
             }
             for future in as_completed(futures):
                 index, contract, call = futures[future]
                 try:
-                    _complete(operation, contract, call, future.result())
+                    _complete(operation, contract, call, client, future.result())
                 except (WeChatPayError, ContractStateError) as exc:
                     outcomes[index] = Outcome(contract, exc)
                 else:
@@ -105,37 +115,45 @@ def run_many(operation: Operation, contracts: Sequence[Contract], *, concurrency
 def send_all(calls: Sequence[Call], *, concurrency: int | None = None) -> list[Answer | WeChatPayError]:
     """Each call's verified answer or its error, in the order given, with at most ``concurrency`` in flight.
 
-    HTTP only: the caller applies the results in its own thread.
+    As in ``run_many``, the threads only send; the answers are verified here, in the calling thread, which
+    then applies them.
     """
     client = get_client()
     if len(calls) <= 1:
-        return [_send(client, call) for call in calls]
-    workers = min(concurrency or conf.bulk_concurrency(), len(calls))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
-        return list(pool.map(lambda call: _send_from_worker(client, call), calls))
+        raws = [_send(client, call) for call in calls]
+    else:
+        keys = client.keys.snapshot()
+        workers = min(concurrency or conf.bulk_concurrency(), len(calls))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
+            raws = list(pool.map(lambda call: _send(client, call, keys), calls))
+    return [_accepted(client, raw) for raw in raws]
 
 
-def _send(client: WeChatPayClient, call: Call) -> Answer | WeChatPayError:
+def _accepted(client: WeChatPayClient, raw: RawAnswer | WeChatPayError) -> Answer | WeChatPayError:
+    if isinstance(raw, WeChatPayError):
+        return raw
     try:
-        return client.request(call.method, call.path, call.payload, timeout=call.timeout)
+        return client.accept(raw)
     except WeChatPayError as exc:
         return exc
 
 
-def _send_from_worker(client: WeChatPayClient, call: Call) -> Answer | WeChatPayError:
+def _send(client: WeChatPayClient, call: Call, keys: KeyStore | None = None) -> RawAnswer | WeChatPayError:
+    """The HTTP call: a 2xx answer not yet verified, or the error (a signed error answer verified with ``keys``)."""
     try:
-        return _send(client, call)
-    finally:
-        # A key store backed by the database (platform certificates) may have opened this worker
-        # thread's own connection: close it rather than leak one per worker.
-        connections.close_all()
+        return client.send(call.method, call.path, call.payload, keys=keys, timeout=call.timeout)
+    except WeChatPayError as exc:
+        return exc
 
 
-def _complete(operation: Operation, contract: Contract, call: Call, result: Answer | WeChatPayError) -> Contract:
+def _complete(
+    operation: Operation, contract: Contract, call: Call, client: WeChatPayClient, result: RawAnswer | WeChatPayError
+) -> Contract:
     try:
         if isinstance(result, WeChatPayError):
             raise result
-        operation.apply(contract, call, result)  # checks the answer before it writes anything
+        answer = client.accept(result)  # the signature first: nothing unverified is read or stored
+        operation.apply(contract, call, answer)  # checks the answer is this contract's before it writes anything
     except WeChatPayError as exc:
         record_failure(contract, exc, fail=operation.fails_contract)
         raise

@@ -13,8 +13,9 @@ from django.core.management.base import BaseCommand
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ...models import PRESIGN_SESSION, Contract
+from ...models import Contract
 from ...services import QUERY, run_many
+from ...wechatpay import PRESIGN_SESSION
 from ._report import contracts_by_code, report
 
 

@@ -20,9 +20,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import services
-from .exceptions import PapayError
-from .models import Contract, Deduction, SubOrder
+from .. import services
+from ..exceptions import PapayError
+from ..models import Contract, Deduction, SubOrder
 
 CONFIRM_TEMPLATE = "admin/django_papay/confirm_action.html"
 
@@ -148,7 +148,6 @@ class SubOrderInline(admin.TabularInline):
         return request.user.has_perm("django_papay.view_deduction")
 
 
-@admin.register(Deduction)
 class DeductionAdmin(admin.ModelAdmin):
     list_display = ("combine_out_trade_no", "contract_link", "total", "status_badge", "sent_at", "settled_at",
                     "short_error")

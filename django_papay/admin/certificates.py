@@ -5,10 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import PlatformCertificate
 
-
-@admin.register(PlatformCertificate)
 class PlatformCertificateAdmin(admin.ModelAdmin):
     list_display = ("serial_no", "effective_time", "expire_time", "fetched_at", "source")
     fields = ("serial_no", "effective_time", "expire_time", "fetched_at", "source", "pem")

@@ -18,12 +18,13 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import services
-from .admin_deductions import deduct_action
-from .admin_notifications import NotificationInline
-from .exceptions import ContractStateError
-from .models import Contract
-from .services.operations import Operation
+from .. import services
+from ..exceptions import ContractStateError
+from ..models import Contract
+from ..services.operations import Operation
+from ..wechatpay import OPENSDK_BUSINESS_TYPE, SIGNING_MINI_PROGRAM
+from .deductions import deduct_action
+from .notification_log import NotificationInline
 
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
 WECHATPAY_FIELDS = (
@@ -35,9 +36,6 @@ WECHATPAY_FIELDS = (
 REQUEST_FIELDS = ("out_contract_code", "plan_id", "appid", "contract_display_account", "attach")
 EDITABLE_STATES = (Contract.Status.CREATED, Contract.Status.FAILED)
 
-# WeChat Pay's signing mini-program, opened by the merchant's mini-program with the pre-sign id.
-SIGNING_MINI_PROGRAM = {"appId": "wxbd687630cd02ce1d", "path": "pages/index/index"}
-
 
 class TerminateForm(forms.Form):
     contract_termination_remark = forms.CharField(
@@ -46,7 +44,6 @@ class TerminateForm(forms.Form):
     )
 
 
-@admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
     list_display = (
         "out_contract_code", "contract_display_account", "plan_id", "status_badge", "presign_age", "presign_expires",
@@ -111,7 +108,7 @@ class ContractAdmin(admin.ModelAdmin):
         else:
             text = (
                 "// Android: WXOpenBusinessWebview.Req, iOS: WXOpenBusinessWebViewReq\n"
-                f"businessType = 12\nqueryInfo = {json.dumps(query)}"
+                f"businessType = {OPENSDK_BUSINESS_TYPE}\nqueryInfo = {json.dumps(query)}"
             )
         return format_html('<textarea class="papay-launch" readonly rows="4" cols="72">{}</textarea>', text)
 
@@ -204,5 +201,3 @@ def _presigned(contract: Contract) -> str:
 def _local(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
 
-
-from . import admin_certificates  # noqa: E402, F401 - registers the read-only platform certificates admin

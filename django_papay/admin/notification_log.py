@@ -10,9 +10,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .exceptions import InvalidNotification
-from .models import Notification
-from .services import reprocess_notification
+from ..exceptions import InvalidNotification, NotReprocessable
+from ..models import Notification
+from ..services import reprocess_notification
 
 
 class ReadOnlyMixin:
@@ -38,7 +38,6 @@ class NotificationInline(ReadOnlyMixin, admin.TabularInline):
     verbose_name_plural = gettext_lazy("notifications from WeChat Pay")
 
 
-@admin.register(Notification)
 class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("received_at", "event_type", "result", "verified", "processed", "contract_link", "notification_id")
     list_filter = ("event_type", "verified", "processed", "result", "received_at")
@@ -68,7 +67,7 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
             label = delivery.notification_id or f"#{delivery.pk}"
             try:
                 reprocess_notification(delivery)
-            except (ValueError, InvalidNotification) as exc:
+            except (NotReprocessable, InvalidNotification) as exc:
                 self.message_user(request, _("Notification %(id)s: %(result)s") % {"id": label, "result": exc},
                                   messages.WARNING)
             except Exception as exc:  # a receiver failed again: the row says why
