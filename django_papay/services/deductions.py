@@ -26,13 +26,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf, wechatpay
-from ..client import Answer
-from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
+from ..exceptions import ContractStateError, WeChatPayError
 from ..models import Contract, Deduction, SubOrder, new_trade_no
-from . import state
 from .client import get_client
 from .contracts import query
+from .deduction_records import apply_answer, finish, record_error
 from .operations import Call, send_all
+from .turns import in_turn
 
 logger = logging.getLogger("django_papay.deductions")
 
@@ -60,24 +60,17 @@ def deduct(
     cleaned = clean_sub_orders(sub_orders)
     if not isinstance(risk_info, str) or len(risk_info) > 255:
         raise ValidationError({"risk_info": _("risk_info must be text of at most 255 characters.")})
-    existing = Deduction.objects.filter(combine_out_trade_no=combine_out_trade_no).first() if combine_out_trade_no \
+    existing = in_turn(lambda: _same_charge(combine_out_trade_no, contract, cleaned)) if combine_out_trade_no \
         else None
-    if existing is not None:
-        _check_same_charge(existing, contract, cleaned)
-        return send(existing)
-    contract = _signed_with_contract_id(contract)
-    deduction = _create(contract, cleaned, combine_out_trade_no, risk_info, combine_appid)
-    return send(deduction)
+    if existing is None:
+        contract = _signed_with_contract_id(contract)
+        existing = in_turn(lambda: _create(contract, cleaned, combine_out_trade_no, risk_info, combine_appid))
+    return send(existing)
 
 
 def send(deduction: Deduction) -> Deduction:
     """Send a CREATED deduction if we win its claim; otherwise return it as it is (someone else sent it)."""
-    now = timezone.now()
-    claimed = Deduction.objects.filter(pk=deduction.pk, status=Deduction.Status.CREATED).update(
-        status=Deduction.Status.PROCESSING, sent_at=now, updated_at=now
-    )
-    deduction.refresh_from_db()
-    if not claimed:
+    if not in_turn(lambda: _claim(deduction)):
         logger.info("deduction %s is %s already; not sent again", deduction, deduction.status)
         return deduction
     connect, _read = get_client().config.timeout
@@ -90,6 +83,17 @@ def send(deduction: Deduction) -> Deduction:
     except WeChatPayError as exc:
         refused(deduction, exc)
     return deduction
+
+
+def _claim(deduction: Deduction) -> bool:
+    """CREATED → PROCESSING in one conditional UPDATE: whoever changes the row sends it, nobody else."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Deduction.objects.filter(pk=deduction.pk, status=Deduction.Status.CREATED).update(
+            status=Deduction.Status.PROCESSING, sent_at=now, updated_at=now
+        )
+    deduction.refresh_from_db()
+    return bool(claimed)
 
 
 def refused(deduction: Deduction, exc: WeChatPayError) -> None:
@@ -144,90 +148,6 @@ def _sub_order_payload(sub_order: SubOrder) -> dict[str, Any]:
     if settle_info:
         item["settle_info"] = settle_info
     return item
-
-
-# --- results ------------------------------------------------------------------------------------------
-
-
-def apply_answer(deduction: Deduction, answer: Answer) -> None:
-    """Store WeChat Pay's answer (deduct or query: the same shape) per sub-order, and settle when it is final.
-
-    InvalidResponseError, storing nothing, when the answer is not about this charge (as good as no answer).
-    """
-    results = _results(deduction, answer)
-    now = timezone.now()
-    with transaction.atomic():
-        locked = Deduction.objects.select_for_update().get(pk=deduction.pk)
-        sub_orders = {sub_order.out_trade_no: sub_order for sub_order in locked.sub_orders.all()}
-        for result in results:
-            _store_result(sub_orders[result["out_trade_no"]], result)
-        payer = answer.data.get("combine_payer_info")
-        if isinstance(payer, dict) and isinstance(payer.get("openid"), str):
-            locked.openid = payer["openid"][:128]
-        locked.queried_at, locked.last_error = now, ""
-        locked.save(update_fields=["openid", "queried_at", "last_error", "updated_at"])
-        states = [sub_order.trade_state for sub_order in sub_orders.values()]
-        outcome = state.charge_outcome(states)
-        signal = state.settle_deduction(locked, outcome, at=now) if outcome else None
-        if outcome is None and locked.status == Deduction.Status.PROCESSING:
-            locked.last_error = _("Not final yet: trade_state %(states)s.") % {"states": ", ".join(states)}
-            locked.save(update_fields=["last_error", "updated_at"])
-        if signal is not None:
-            signal.send(sender=Deduction, deduction=locked)
-    deduction.refresh_from_db()
-
-
-def finish(deduction: Deduction, status: str, *, error: str = "") -> None:
-    """Make an open deduction final under its row lock, sending its signal once."""
-    with transaction.atomic():
-        locked = Deduction.objects.select_for_update().get(pk=deduction.pk)
-        signal = state.settle_deduction(locked, status, at=timezone.now(), error=error)
-        if signal is not None:
-            signal.send(sender=Deduction, deduction=locked)
-    deduction.refresh_from_db()
-
-
-def record_error(deduction: Deduction, exc: WeChatPayError) -> None:
-    """The outcome stays as it is (PROCESSING: unknown); the error is shown to staff."""
-    Deduction.objects.filter(pk=deduction.pk).update(last_error=str(exc), updated_at=timezone.now())
-    deduction.refresh_from_db()
-
-
-def _results(deduction: Deduction, answer: Answer) -> list[dict[str, Any]]:
-    """The answer's sub-orders, after checking it is about this charge and this merchant."""
-    data = answer.data
-    ours = set(deduction.sub_orders.values_list("out_trade_no", flat=True))
-    results = data.get("sub_orders")
-    problems = []
-    if data.get("combine_out_trade_no") != deduction.combine_out_trade_no:
-        problems.append("combine_out_trade_no")
-    if "combine_mchid" in data and data["combine_mchid"] != deduction.combine_mchid:
-        problems.append("combine_mchid")
-    if not (isinstance(results, list) and results and all(
-            isinstance(result, dict) and result.get("out_trade_no") in ours for result in results)):
-        problems.append("sub_orders")
-    if problems:
-        raise InvalidResponseError(
-            f"the answer does not match this deduction ({', '.join(problems)})",
-            code="ANSWER_MISMATCH", status=answer.status, request_id=answer.request_id,
-        )
-    return results
-
-
-def _store_result(sub_order: SubOrder, result: dict[str, Any]) -> None:
-    amount = result.get("amount") if isinstance(result.get("amount"), dict) else {}
-    payer_amount = amount.get("payer_amount")
-    sub_order.transaction_id = _text(result.get("transaction_id"), 64) or sub_order.transaction_id
-    sub_order.trade_state = _text(result.get("trade_state"), 32)  # unknown values too, as they come
-    sub_order.bank_type = _text(result.get("bank_type"), 32) or sub_order.bank_type
-    sub_order.success_time = wechatpay.parse_rfc3339(result.get("success_time")) or sub_order.success_time
-    if type(payer_amount) is int:
-        sub_order.payer_amount = payer_amount
-    sub_order.save(update_fields=["transaction_id", "trade_state", "bank_type", "success_time", "payer_amount"])
-
-
-def _text(value: object, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
 
 
 # --- input -------------------------------------------------------------------------------------------
@@ -314,16 +234,18 @@ def _create(
             SubOrder.objects.bulk_create(sub_orders)
     except IntegrityError:
         # A racing caller stored the same combine_out_trade_no first; or an out_trade_no is taken.
-        existing = Deduction.objects.filter(combine_out_trade_no=deduction.combine_out_trade_no).first()
-        if existing is None or not number:
+        existing = _same_charge(number, contract, sub_orders) if number else None
+        if existing is None:
             raise ValidationError({"sub_orders": _("An out_trade_no of these sub-orders is already used.")}) from None
-        _check_same_charge(existing, contract, sub_orders)
         return existing
     return deduction
 
 
-def _check_same_charge(existing: Deduction, contract: Contract, sub_orders: list[SubOrder]) -> None:
-    """A repeated ``combine_out_trade_no`` must be the very same charge, or it is a mistake."""
+def _same_charge(number: str, contract: Contract, sub_orders: list[SubOrder]) -> Deduction | None:
+    """The deduction stored under ``number``, if it is the very same charge; ValidationError if it is another."""
+    existing = Deduction.objects.filter(combine_out_trade_no=number).first()
+    if existing is None:
+        return None
     stored = list(existing.sub_orders.all())
     same = existing.contract_id == contract.pk and len(stored) == len(sub_orders) and all(
         (old.sub_mchid, old.amount, old.description) == (new.sub_mchid, new.amount, new.description)
@@ -333,7 +255,8 @@ def _check_same_charge(existing: Deduction, contract: Contract, sub_orders: list
     if not same:
         raise ValidationError({"combine_out_trade_no": _(
             "combine_out_trade_no %(number)s is already used for a different charge."
-        ) % {"number": existing.combine_out_trade_no}})
+        ) % {"number": number}})
+    return existing
 
 
 def _requery_contract(contract: Contract) -> None:

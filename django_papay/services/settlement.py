@@ -28,7 +28,8 @@ from .. import wechatpay
 from ..client import Answer
 from ..exceptions import DeductionStateError, WeChatPayError
 from ..models import Deduction
-from .deductions import apply_answer, finish, is_refusal, record_error
+from .deduction_records import apply_answer, finish, record_error
+from .deductions import is_refusal
 from .operations import Call, send_all
 
 logger = logging.getLogger("django_papay.deductions")
