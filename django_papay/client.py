@@ -101,13 +101,22 @@ class WeChatPayClient:
     def post(self, path: str, payload: dict[str, Any]) -> Answer:
         return self.request("POST", path, payload)
 
-    def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        timeout: tuple[float, float] | None = None,
+    ) -> Answer:
         """Send ``method path`` (path with any ``?query``, no host) and return the verified answer.
+
+        ``timeout`` (connect, read) replaces ``PAPAY["TIMEOUT"]`` for this call.
 
         Raises WeChatPayNetworkError when no answer arrives, InvalidResponseError when the answer
         cannot be trusted or read, and WeChatPayError for WeChat Pay's own error answers.
         """
-        return self.accept(self.send(method, path, payload))
+        return self.accept(self.send(method, path, payload, timeout=timeout))
 
     def accept(self, raw: RawAnswer) -> Answer:
         """Verify a 2xx answer from ``send`` with the client's key store and read its JSON object."""
@@ -115,7 +124,13 @@ class WeChatPayClient:
         return Answer(raw.status, _json_object(raw), raw.request_id, dict(raw.headers))
 
     def send(
-        self, method: str, path: str, payload: dict[str, Any] | None = None, *, keys: KeyStore | None = None
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        keys: KeyStore | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> RawAnswer:
         """Sign and send; return a 2xx answer unverified, raise a typed error for anything else.
 
@@ -135,7 +150,7 @@ class WeChatPayClient:
                 # PAPAY["CA_BUNDLE"] is passed per request: on the session, requests would let a
                 # REQUESTS_CA_BUNDLE environment variable override it. None keeps the default trust.
                 response = self.session.request(
-                    method, host + path, data=body or None, headers=headers, timeout=self.config.timeout,
+                    method, host + path, data=body or None, headers=headers, timeout=timeout or self.config.timeout,
                     verify=self.config.ca_bundle,
                 )
                 raw = response.content  # read the whole body here, so a truncated one fails as a network error
@@ -210,7 +225,8 @@ class WeChatPayClient:
     def _error(self, answer: RawAnswer, reason: str, keys: KeyStore) -> WeChatPayError:
         # Like WeChat Pay's own SDKs we accept unsigned error answers (gateways answer some errors
         # unsigned), but a signed one must verify: a forged error must not mark a contract failed.
-        if answer.headers.get(wechatpay.SIGNATURE_HEADER):
+        verified = bool(answer.headers.get(wechatpay.SIGNATURE_HEADER))
+        if verified:
             self.check_signature(answer, keys)
         try:
             data = json.loads(answer.body)
@@ -224,6 +240,7 @@ class WeChatPayClient:
             status=answer.status,
             detail=data.get("detail"),
             request_id=answer.request_id,
+            verified=verified,
         )
 
 

@@ -26,6 +26,9 @@ WECHATPAY_BACKUP_BASE_URL = "https://api2.mch.weixin.qq.com"
 # (connect, read) seconds; WeChat Pay answers pre-sign in well under a second.
 DEFAULT_TIMEOUT = (5.0, 15.0)
 
+# Seconds a deduct call waits for its answer: WeChat Pay's merchant timeout for this product is 1 minute.
+DEFAULT_DEDUCT_TIMEOUT = 60.0
+
 # Age after which the stored platform certificates are due for another download.
 DEFAULT_CERTIFICATE_REFRESH_INTERVAL = 12 * 3600.0
 
@@ -150,6 +153,23 @@ def ca_bundle() -> str | None:
             f"{_name('CA_BUNDLE')} must be the path of a PEM file (or folder) of CA certificates; {value!r} is not."
         )
     return os.fspath(value)
+
+
+def deduct_timeout() -> float:
+    """Seconds the deduct call waits for WeChat Pay's answer: the charge is synchronous, and WeChat Pay's
+    documented window is one minute (``TIMEOUT``'s read part, meant for quick calls, does not apply)."""
+    value = get("DEDUCT_TIMEOUT", DEFAULT_DEDUCT_TIMEOUT)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ImproperlyConfigured(f"{_name('DEDUCT_TIMEOUT')} must be a positive number of seconds.")
+    return float(value)
+
+
+def combine_appid() -> str:
+    """The platform's AppID sent as a deduction's ``combine_appid`` ("" when not set: the contract's AppID)."""
+    value = get("COMBINE_APPID", "")
+    if not isinstance(value, str) or len(value) > 32:
+        raise ImproperlyConfigured(f"{_name('COMBINE_APPID')} must be an AppID of at most 32 characters.")
+    return value
 
 
 def bulk_concurrency() -> int:

@@ -36,6 +36,7 @@ class WeChatPayError(PapayError):
         detail: Any = None,
         request_id: str = "",
         retryable: bool | None = None,
+        verified: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -46,6 +47,9 @@ class WeChatPayError(PapayError):
         if retryable is None:
             retryable = status in RETRYABLE_STATUSES or code in RETRYABLE_CODES
         self.retryable = retryable
+        # True only for an error answer whose WeChat Pay signature verified: proof that WeChat Pay itself
+        # refused. Where money moves, only such a refusal is taken as "not charged".
+        self.verified = verified
 
     def __str__(self) -> str:
         """One line for staff: the code and message, the field at fault, the HTTP status and Request-ID."""
@@ -81,6 +85,10 @@ class NoPlatformCertificates(WeChatPayError):
 
 class ContractStateError(PapayError):
     """The contract is in a state where the operation makes no sense (e.g. pre-signing a signed contract)."""
+
+
+class DeductionStateError(PapayError):
+    """The deduction is in a state where the operation makes no sense (e.g. reversing a settled charge)."""
 
 
 class InvalidNotification(PapayError):

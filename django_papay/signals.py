@@ -12,3 +12,8 @@ from django.dispatch import Signal
 # or None when a query or terminate call did)
 contract_signed = Signal()
 contract_terminated = Signal()
+
+# sender=Deduction; kwargs: deduction (Deduction). Once per deduction: succeeded when every sub-order was
+# paid; failed when WeChat Pay refused it, never received it, or it was reversed (see deduction.status).
+deduction_succeeded = Signal()
+deduction_failed = Signal()

@@ -23,6 +23,7 @@ from ..exceptions import ContractStateError
 from ..models import Contract
 from ..services.operations import Operation
 from ..wechatpay import OPENSDK_BUSINESS_TYPE, SIGNING_MINI_PROGRAM
+from .deductions import deduct_action
 from .notification_log import NotificationInline
 
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
@@ -52,7 +53,7 @@ class ContractAdmin(admin.ModelAdmin):
     search_fields = ("out_contract_code", "contract_id", "openid", "contract_display_account", "pre_entrustweb_id")
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)
-    actions = ["presign", "presign_mini_program", "query", "terminate"]
+    actions = ["presign", "presign_mini_program", "query", "terminate", "deduct"]
     inlines = [NotificationInline]
     fieldsets = (
         (None, {"fields": (*REQUEST_FIELDS, "user")}),
@@ -159,6 +160,13 @@ class ContractAdmin(admin.ModelAdmin):
             "signed_count": sum(1 for c in queryset if c.status == Contract.Status.SIGNED),
         }
         return TemplateResponse(request, "admin/django_papay/contract/terminate_confirmation.html", context)
+
+    def has_deduct_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_papay.deduct_contract")
+
+    @admin.action(description=gettext_lazy("Charge with WeChat Pay (deduct)…"), permissions=["deduct"])
+    def deduct(self, request: HttpRequest, queryset: QuerySet[Contract]) -> TemplateResponse | None:
+        return deduct_action(self, request, queryset)
 
     def _run(self, request: HttpRequest, queryset: QuerySet[Contract], operation: Operation, success) -> None:
         """Run ``operation`` on the selection (calls concurrently) and say what happened, one message each."""

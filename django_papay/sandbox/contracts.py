@@ -39,6 +39,14 @@ class ContractBook:
             contract = self._contracts.get(out_contract_code)
             return None if contract is None else dict(contract)
 
+    def by_contract_id(self, contract_id: str) -> dict[str, Any] | None:
+        """The contract WeChat Pay knows under ``contract_id`` (given when the user signed)."""
+        with self._lock:
+            for contract in self._contracts.values():
+                if contract_id and contract.get("contract_id") == contract_id:
+                    return dict(contract)
+        return None
+
     def opened(self, presign: dict[str, Any]) -> None:
         """A pre-sign was accepted: the contract exists, not signed (a later pre-sign keeps any state)."""
         with self._lock:

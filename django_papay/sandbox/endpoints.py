@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import certificates, contracts, control, validation
+from . import certificates, contracts, control, deductions, validation
 from .answers import Answer, ApiError
 
 if TYPE_CHECKING:
@@ -81,6 +81,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", re.compile(_BY_CODE), contracts.query),
     Route("GET", re.compile(r"/v3/certificates"), certificates.download),
     Route("POST", re.compile(rf"{_BY_CODE}/terminate"), contracts.terminate),
+    Route("POST", re.compile(rf"{COMBINE_PAPAY}/transactions"), deductions.deduct),
+    Route("GET", re.compile(rf"{COMBINE_PAPAY}/transactions/(?P<combine_out_trade_no>[^/]+)"), deductions.query),
+    Route("POST", re.compile(rf"{COMBINE_PAPAY}/transactions/(?P<combine_out_trade_no>[^/]+)/reverse"),
+          deductions.reverse),
     # Loopback controls: the sandbox plays the WeChat user (no merchant Authorization).
     Route("GET", re.compile(rf"{CONTROL_CONTRACTS}/?"), control.list_contracts, merchant_api=False),
     Route("POST", re.compile(rf"{CONTROL_CONTRACTS}/{_CONTRACT}/sign"), control.sign, merchant_api=False),

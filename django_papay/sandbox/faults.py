@@ -15,7 +15,8 @@ consumed by the next request that reaches the handler, before any check, whateve
 | not_json          | 200 ``<html>upstream error</html>``, text/html, signed      | no                 |
 | truncated         | the normal answer, Content-Length larger than the body sent | yes                |
 | stale_timestamp   | the normal answer, signed, Wechatpay-Timestamp 600 s old    | yes                |
-| other_contract    | the normal answer, signed, for another out_contract_code    | yes                |
+| other_contract    | the normal answer, signed, for another contract or charge   | yes                |
+| system_error_after| 500 SYSTEM_ERROR, signed                                    | yes                |
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ERROR_FAULTS: dict[str, tuple[int, str, str]] = {
 # Faults that change how the normal answer is delivered or signed.
 DELIVERY_FAULTS = frozenset(
     {"timeout", "reset", "bad_signature", "unknown_serial", "not_json", "truncated", "stale_timestamp",
-     "other_contract"}
+     "other_contract", "system_error_after"}
 )
 FAULTS = frozenset(ERROR_FAULTS) | DELIVERY_FAULTS
 
@@ -57,7 +58,9 @@ def other_contract_answer(answer: Answer) -> Answer:
     if answer.status != 200:
         return answer
     payload = json.loads(answer.body)
-    payload["out_contract_code"] = "OTHER" + str(payload.get("out_contract_code", ""))[:27]
+    for number in ("out_contract_code", "combine_out_trade_no"):
+        if number in payload or number == "out_contract_code":
+            payload[number] = "OTHER" + str(payload.get(number, ""))[:27]
     return Answer.json(200, payload)
 
 

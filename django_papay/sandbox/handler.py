@@ -123,6 +123,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = sandbox._answer(request)
         if fault == "other_contract":
             answer = faults.other_contract_answer(answer)
+        if fault == "system_error_after":  # processed, then answered as if it failed
+            answer = faults.error_fault_answer("system_error")
         if fault == "timeout":
             time.sleep(sandbox.fault_delay)
         self._send(answer, fault if isinstance(fault, str) else None)

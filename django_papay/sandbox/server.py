@@ -24,6 +24,7 @@ from . import endpoints, faults, validation
 from .answers import Answer, ApiError
 from .certificates import PlatformCertificates
 from .contracts import ContractBook
+from .deductions import DeductionBook
 from .delivery import Courier
 from .handler import LoopbackServer, RecordedRequest
 from .tls import TLSFiles, server_context
@@ -80,6 +81,7 @@ class Sandbox(UserActions):
         self.requests: list[RecordedRequest] = []
         self.presigns: dict[str, dict[str, Any]] = {}
         self.contracts = ContractBook()  # what WeChat Pay knows of each contract, for the query endpoint
+        self.deductions = DeductionBook()  # the charges, for the deduction query and reverse
         self.certificates = PlatformCertificates()  # none until issued: a public-key-only merchant
         self.notify_rewrite: dict[str, str] = {}
         self.termination_notify_url: str | None = None
@@ -153,6 +155,7 @@ class Sandbox(UserActions):
             self.requests.clear()
             self.presigns.clear()
         self.contracts.clear()
+        self.deductions.clear()
         self.certificates.clear()
         self._courier.clear()
         self._faults.clear()

@@ -111,6 +111,40 @@ def positive_integer(value: Any) -> str:
     return ""
 
 
+def non_negative_integer(value: Any) -> str:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
+        return "must be a non-negative 64-bit integer"
+    return ""
+
+
+def object_of(rules: tuple[FieldRule, ...]) -> Rule:
+    """A nested JSON object whose fields follow ``rules``; the first problem names its field."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, dict):
+            return "must be an object"
+        problem = first_problem(value, rules)
+        return f"{problem[0]} {problem[1]}" if problem else ""
+
+    return check
+
+
+def list_of(rules: tuple[FieldRule, ...], min_items: int, max_items: int) -> Rule:
+    """A JSON array of ``min_items`` to ``max_items`` objects, each following ``rules``."""
+    each = object_of(rules)
+
+    def check(value: Any) -> str:
+        if not isinstance(value, list) or not min_items <= len(value) <= max_items:
+            return f"must be an array of {min_items} to {max_items} items"
+        for index, item in enumerate(value):
+            problem = each(item)
+            if problem:
+                return f"[{index}] {problem}"
+        return ""
+
+    return check
+
+
 def boolean(value: Any) -> str:
     return "" if isinstance(value, bool) else "must be a boolean"
 
@@ -160,15 +194,24 @@ def check_body(body: bytes, rules: tuple[FieldRule, ...]) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         raise ApiError(400, "PARAM_ERROR", "请求参数错误：the body must be a JSON object")
+    problem = first_problem(data, rules)
+    if problem:
+        name, issue = problem
+        _refuse(name, data.get(name), issue)
+    return data
+
+
+def first_problem(data: dict[str, Any], rules: tuple[FieldRule, ...]) -> tuple[str, str] | None:
+    """``(field, issue)`` for the first field of ``data`` that breaks its rule, in the rules' order."""
     for field in rules:
         if field.name not in data:
             if field.required:
-                _refuse(field.name, None, "is required")
+                return field.name, "is required"
             continue
         issue = field.rule(data[field.name])
         if issue:
-            _refuse(field.name, data[field.name], issue)
-    return data
+            return field.name, issue
+    return None
 
 
 def _refuse(name: str, value: Any, issue: str) -> None:

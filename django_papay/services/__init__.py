@@ -4,6 +4,8 @@
   (``services/contracts.py``).
 - ``receive_notification`` / ``reprocess_notification`` — apply SIGN and TERMINATE notifications
   exactly once (``services/notifications.py``).
+- ``deduct`` — charge a signed contract, exactly once (``services/deductions.py``); ``settle`` /
+  ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
 - ``run_many`` — any of the operations above for many contracts, calls in flight concurrently
   (``services/operations.py``).
 - ``refresh_certificates`` — download the platform certificates (``services/certificates.py``);
@@ -25,15 +27,19 @@ from .contracts import (
     terminate,
     terminate_operation,
 )
+from .deductions import deduct
 from .notifications import receive_notification, reprocess_notification
 from .operations import Outcome, record_failure, run_many
+from .settlement import Settled, reverse_deduction, settle, settle_many
 
 __all__ = [
     "PRESIGN",
     "PRESIGN_MINI_PROGRAM",
     "QUERY",
     "Outcome",
+    "Settled",
     "check_can_presign",
+    "deduct",
     "expire_presigns",
     "presign",
     "presign_mini_program",
@@ -43,7 +49,10 @@ __all__ = [
     "record_failure",
     "refresh_certificates",
     "reprocess_notification",
+    "reverse_deduction",
     "run_many",
+    "settle",
+    "settle_many",
     "terminate",
     "terminate_operation",
 ]

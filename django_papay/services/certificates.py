@@ -26,13 +26,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.db import OperationalError, connection, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -40,6 +39,7 @@ from .. import conf, crypto, wechatpay
 from ..client import ConfiguredKeys, KeyStore, RawAnswer, WeChatPayClient
 from ..exceptions import InvalidResponseError, NoPlatformCertificates, WeChatPayError
 from ..models import CertificateRefresh, PlatformCertificate
+from .turns import in_turn
 
 logger = logging.getLogger("django_papay.certificates")
 
@@ -155,17 +155,9 @@ def refresh_certificates(*, force: bool = False) -> Refresh:
     # A client of its own, whose keys are a lookup only: a download never starts another download.
     client = WeChatPayClient(config, keys=StoredKeys(config))
     connect, read = config.timeout
-    deadline = time.monotonic() + 2 * (connect + read) + 10
     try:
-        while True:
-            try:
-                return _refresh(client, force)
-            except OperationalError as exc:
-                # SQLite answers a competing writer with "locked" instead of waiting (always for a
-                # shared-cache in-memory database, after its timeout for a file): wait our turn here.
-                if connection.vendor != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        # The download runs inside the claim's transaction: another process waits its whole length.
+        return in_turn(lambda: _refresh(client, force), seconds=2 * (connect + read) + 10)
     finally:
         client.session.close()
 

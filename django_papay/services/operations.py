@@ -46,6 +46,7 @@ class Call:
     path: str
     payload: dict[str, Any] | None = None
     prepared_at: datetime = field(default_factory=timezone.now)
+    timeout: tuple[float, float] | None = None  # (connect, read); None: PAPAY["TIMEOUT"]
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,36 @@ def run_many(operation: Operation, contracts: Sequence[Contract], *, concurrency
     return [outcomes[index] for index in range(len(contracts))]
 
 
+def send_all(calls: Sequence[Call], *, concurrency: int | None = None) -> list[Answer | WeChatPayError]:
+    """Each call's verified answer or its error, in the order given, with at most ``concurrency`` in flight.
+
+    As in ``run_many``, the threads only send; the answers are verified here, in the calling thread, which
+    then applies them.
+    """
+    client = get_client()
+    if len(calls) <= 1:
+        raws = [_send(client, call) for call in calls]
+    else:
+        keys = client.keys.snapshot()
+        workers = min(concurrency or conf.bulk_concurrency(), len(calls))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
+            raws = list(pool.map(lambda call: _send(client, call, keys), calls))
+    return [_accepted(client, raw) for raw in raws]
+
+
+def _accepted(client: WeChatPayClient, raw: RawAnswer | WeChatPayError) -> Answer | WeChatPayError:
+    if isinstance(raw, WeChatPayError):
+        return raw
+    try:
+        return client.accept(raw)
+    except WeChatPayError as exc:
+        return exc
+
+
 def _send(client: WeChatPayClient, call: Call, keys: KeyStore | None = None) -> RawAnswer | WeChatPayError:
     """The HTTP call: a 2xx answer not yet verified, or the error (a signed error answer verified with ``keys``)."""
     try:
-        return client.send(call.method, call.path, call.payload, keys=keys)
+        return client.send(call.method, call.path, call.payload, keys=keys, timeout=call.timeout)
     except WeChatPayError as exc:
         return exc
 

@@ -1,4 +1,4 @@
-"""The one place a contract's WeChat Pay state moves, whoever reports it (notification, query, terminate).
+"""The one place a contract's or a deduction's WeChat Pay state moves, whoever reports it.
 
 WeChat Pay's reports can arrive late, twice, or out of order, so every move follows the same rule:
 an older event never overrides a newer one, and a terminated contract stays terminated. Callers hold
@@ -13,8 +13,9 @@ from datetime import datetime
 from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
-from ..models import Contract
-from ..signals import contract_signed, contract_terminated
+from .. import wechatpay
+from ..models import Contract, Deduction
+from ..signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
 
 Move = tuple[Signal | None, str]
 
@@ -39,6 +40,13 @@ def mark_signed(
             "time": contract.terminated_at
         }
     if contract.status == Contract.Status.SIGNED and contract.signed_at and at <= contract.signed_at:
+        # No move; but a report may carry what an earlier one lacked (a SIGN without contract_id, then a query).
+        blanks = {name: value for name, value in (("contract_id", contract_id), ("openid", openid), ("mchid", mchid))
+                  if value and not getattr(contract, name)}
+        if blanks:
+            for name, value in blanks.items():
+                setattr(contract, name, value)
+            contract.save(update_fields=[*blanks, "updated_at"])
         return None, _("The contract is already signed (at %(time)s).") % {"time": contract.signed_at}
     was_signed = contract.status == Contract.Status.SIGNED
     contract.status = Contract.Status.SIGNED
@@ -76,3 +84,36 @@ def mark_terminated(
     contract.last_error = ""
     contract.save(update_fields=TERMINATED_FIELDS)
     return contract_terminated, ""
+
+
+# --- deductions ------------------------------------------------------------------------------------
+
+# trade_state values that mean the sub-order was paid (REFUND: paid, then refunded).
+PAID_TRADE_STATES = frozenset({wechatpay.TRADE_SUCCESS, "REFUND"})
+OPEN_DEDUCTION_STATES = (Deduction.Status.CREATED, Deduction.Status.PROCESSING)
+
+
+def charge_outcome(trade_states: list[str]) -> str | None:
+    """What the sub-orders' trade states make of the whole charge; None while it is not final.
+
+    Not final: any sub-order still NOTPAY/USERPAYING/ACCEPT, or in a state we do not know (unknown is not
+    failed), or — never documented for 合单 [I] — some paid and some not, which is left for staff to decide.
+    """
+    if not trade_states or any(s in wechatpay.TRADE_NOT_FINAL or s not in wechatpay.TRADE_STATES
+                               for s in trade_states):
+        return None
+    paid = [state in PAID_TRADE_STATES for state in trade_states]
+    if all(paid):
+        return Deduction.Status.SUCCEEDED
+    return None if any(paid) else Deduction.Status.FAILED
+
+
+def settle_deduction(deduction: Deduction, status: str, *, at: datetime, error: str = "") -> Signal | None:
+    """Make a locked, open deduction final (``status``); the signal to send, None when it was final already."""
+    if deduction.status not in OPEN_DEDUCTION_STATES:
+        return None
+    deduction.status = status
+    deduction.settled_at = at
+    deduction.last_error = error
+    deduction.save(update_fields=["status", "settled_at", "last_error", "updated_at"])
+    return deduction_succeeded if status == Deduction.Status.SUCCEEDED else deduction_failed

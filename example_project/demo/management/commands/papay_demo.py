@@ -1,7 +1,8 @@
-"""The demo: the whole APP signing flow against the bundled sandbox, each step printed.
+"""The demo: the whole 合单代扣 flow against the bundled sandbox, each step printed.
 
 create a contract → pre-sign it → the sandbox signs as the user → WeChat Pay's notification reaches
-this site's notify view → the contract is signed.
+this site's notify view → the contract is signed → charge it (two sub-merchants) → terminate it →
+the next charge is refused with CONTRACT_NOT_EXIST.
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ from django.utils import timezone
 
 from demo.site_server import SiteServer
 from django_papay.exceptions import PapayError
-from django_papay.models import Contract
-from django_papay.services import presign
+from django_papay.models import Contract, Deduction
+from django_papay.services import deduct, presign
 
 ADMIN_ADDRESS = "127.0.0.1:8000"
+# A membership fee to the platform's own shop and a delivery fee to a courier, in fen.
+SUB_ORDERS = [
+    {"sub_mchid": "1900000201", "description": "会员月费 membership", "amount": 1500},
+    {"sub_mchid": "1900000202", "description": "配送费 delivery", "amount": 300},
+]
 
 
 class Command(BaseCommand):
@@ -41,7 +47,8 @@ class Command(BaseCommand):
         try:
             self.step(f"WeChat Pay sandbox listening at {sandbox.url} (merchant {settings.PAPAY['MCHID']})")
             with SiteServer() as site:
-                self._flow(sandbox, site.url, plan_id, account)
+                contract = self._flow(sandbox, site.url, plan_id, account)
+                self._charge(sandbox, contract)
             if serve:
                 self._serve(sandbox)
         finally:
@@ -90,6 +97,28 @@ class Command(BaseCommand):
             raise CommandError(f"the contract is {contract.status}, not signed; see the Notification admin")
         self.step(f"status = {contract.status} (openid {contract.openid}, contract_id {contract.contract_id}, "
                   f"expires {timezone.localtime(contract.contract_expired_at):%Y-%m-%d})")
+        return contract
+
+    def _charge(self, sandbox, contract: Contract) -> None:
+        """Charge the signed contract, end it, and show that a terminated contract cannot be charged."""
+        deduction = deduct(contract, SUB_ORDERS)
+        if deduction.status != Deduction.Status.SUCCEEDED:
+            raise CommandError(f"the charge is {deduction.status}: {deduction.last_error}")
+        self.step(f"charged ¥{deduction.total_amount / 100:.2f} without a password: deduction "
+                  f"{deduction.combine_out_trade_no} {deduction.status}")
+        for sub_order in deduction.sub_orders.all():
+            self.step(f"  sub-merchant {sub_order.sub_mchid}: ¥{sub_order.amount / 100:.2f} {sub_order.trade_state}, "
+                      f"transaction_id {sub_order.transaction_id}")
+        # The user ends the contract in WeChat; its TERMINATE notification is still on its way.
+        sandbox.terminate_contract(contract.out_contract_code, drop=True)
+        self.step("the user ends the contract in WeChat (the notification has not arrived yet)")
+        refused = deduct(contract, SUB_ORDERS[:1])
+        contract.refresh_from_db()
+        if refused.status != Deduction.Status.FAILED or "CONTRACT_NOT_EXIST" not in refused.last_error:
+            raise CommandError(f"the charge after termination is {refused.status}: {refused.last_error}")
+        self.step(f"the next charge is refused: deduction {refused.combine_out_trade_no} {refused.status} — "
+                  f"{refused.last_error}")
+        self.step(f"so the contract was queried: status = {contract.status} ({contract.termination_mode})")
 
     def _serve(self, sandbox) -> None:
         sandbox.notify_rewrite = {_origin(settings.PAPAY["NOTIFY_URL"]): f"http://{ADMIN_ADDRESS}"}

@@ -1,0 +1,238 @@
+"""Deductions in the admin: what was charged, in yuan for people (fen in the data), and the calls staff may make.
+
+A deduction is WeChat Pay's word once sent, so nobody adds, edits or deletes one here; staff charge a
+contract (the contracts' ``deduct`` action), settle what is open, and reverse what never finished.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .. import services
+from ..exceptions import PapayError
+from ..models import Contract, Deduction, SubOrder
+
+CONFIRM_TEMPLATE = "admin/django_papay/confirm_action.html"
+
+
+def yuan(fen: int | None) -> str:
+    """``1500`` → ``¥15.00``: amounts are stored in fen, shown in yuan."""
+    if fen is None:
+        return "-"
+    return f"¥{Decimal(fen) / 100:,.2f}"
+
+
+class DeductForm(forms.Form):
+    """One sub-order for each selected contract: who is paid, what for, how much (in yuan, to the fen)."""
+
+    sub_mchid = forms.RegexField(
+        label=gettext_lazy("sub-merchant id"), regex=r"\A[0-9]{1,32}\Z", max_length=32,
+        help_text=gettext_lazy("sub_mchid: the sub-merchant (二级商户) that is paid."),
+    )
+    description = forms.CharField(label=gettext_lazy("description"), max_length=127,
+                                  help_text=gettext_lazy("Shown to the user in the payment record."))
+    amount = forms.DecimalField(
+        label=gettext_lazy("amount (yuan)"), min_value=Decimal("0.01"), max_digits=12, decimal_places=2,
+        help_text=gettext_lazy("In yuan, e.g. 15.00; sent to WeChat Pay in fen."),
+    )
+
+    def sub_orders(self) -> list[dict]:
+        data = self.cleaned_data
+        fen = int(data["amount"] * 100)  # exact: at most two decimal places
+        return [{"sub_mchid": data["sub_mchid"], "description": data["description"], "amount": fen}]
+
+
+def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Contract]):
+    """The contracts' ``deduct`` action: a page that asks for the sub-order, then one charge per signed contract."""
+    contracts = list(queryset.order_by("pk"))
+    form = DeductForm(request.POST if "confirm" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        for contract in contracts:
+            if contract.status != Contract.Status.SIGNED:
+                model_admin.message_user(request, _("Contract %(code)s is %(status)s: not charged.")
+                                         % {"code": contract, "status": contract.get_status_display()},
+                                         messages.WARNING)
+                continue
+            _charge(model_admin, request, contract, form.sub_orders())
+        return None
+    signed = [c for c in contracts if c.status == Contract.Status.SIGNED]
+    return _confirm(
+        model_admin, request, action="deduct", form=form, ready=bool(signed),
+        title=_("Charge contracts with WeChat Pay"), submit_label=_("Charge"),
+        intro=_("WeChat Pay will charge each signed contract below once, without a password; the user must know "
+                "this payment happens. Contracts that are not signed are skipped."),
+        items=[{"object": c, "label": c.contract_display_account,
+                "skipped": "" if c in signed else _("(not signed: will be skipped)")} for c in contracts],
+    )
+
+
+def _charge(model_admin: admin.ModelAdmin, request: HttpRequest, contract: Contract, sub_orders: list[dict]) -> None:
+    try:
+        deduction = services.deduct(contract, sub_orders)
+    except ImproperlyConfigured as exc:
+        model_admin.message_user(request, _("WeChat Pay is not configured: %s") % exc, messages.ERROR)
+        return
+    except (ValidationError, PapayError) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        model_admin.message_user(request, _("Contract %(code)s: not charged — %(error)s")
+                                 % {"code": contract, "error": text}, messages.ERROR)
+        return
+    model_admin.message_user(request, _describe(deduction), _LEVELS[deduction.status])
+
+
+_LEVELS = {
+    Deduction.Status.SUCCEEDED: messages.SUCCESS,
+    Deduction.Status.PROCESSING: messages.WARNING,
+    Deduction.Status.CREATED: messages.WARNING,
+    Deduction.Status.FAILED: messages.ERROR,
+    Deduction.Status.REVERSED: messages.WARNING,
+}
+
+
+def _describe(deduction: Deduction) -> str:
+    numbers = ", ".join(filter(None, deduction.sub_orders.values_list("transaction_id", flat=True)))
+    text = _("Deduction %(number)s (contract %(code)s, %(total)s): %(status)s") % {
+        "number": deduction, "code": deduction.contract, "total": yuan(deduction.total_amount),
+        "status": deduction.get_status_display(),
+    }
+    if deduction.status == Deduction.Status.SUCCEEDED and numbers:
+        text += " — " + _("transaction %(ids)s") % {"ids": numbers}
+    elif deduction.status == Deduction.Status.PROCESSING:
+        text += " — " + _("the outcome is not known yet; it will be settled by asking WeChat Pay (papay_settle)")
+    if deduction.last_error and deduction.status != Deduction.Status.SUCCEEDED:
+        text += f" ({deduction.last_error})"
+    return text
+
+
+def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, **context) -> TemplateResponse:
+    context = {
+        **model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, **context,
+    }
+    return TemplateResponse(request, CONFIRM_TEMPLATE, context)
+
+
+class SubOrderInline(admin.TabularInline):
+    model = SubOrder
+    fields = ("sub_mchid", "out_trade_no", "description", "amount_yuan", "trade_state", "transaction_id",
+              "bank_type", "success_time", "payer_amount_yuan")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description=gettext_lazy("amount"))
+    def amount_yuan(self, sub_order: SubOrder) -> str:
+        return yuan(sub_order.amount)
+
+    @admin.display(description=gettext_lazy("payer amount"))
+    def payer_amount_yuan(self, sub_order: SubOrder) -> str:
+        return yuan(sub_order.payer_amount)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Part of its deduction: whoever may see the deduction sees its sub-orders.
+        return request.user.has_perm("django_papay.view_deduction")
+
+
+class DeductionAdmin(admin.ModelAdmin):
+    list_display = ("combine_out_trade_no", "contract_link", "total", "status_badge", "sent_at", "settled_at",
+                    "short_error")
+    list_filter = ("status", "sent_at", "created_at")
+    search_fields = ("combine_out_trade_no", "sub_orders__out_trade_no", "sub_orders__transaction_id",
+                     "contract__out_contract_code", "contract__contract_id", "openid")
+    date_hierarchy = "created_at"
+    list_select_related = ("contract",)
+    actions = ["settle", "reverse"]
+    inlines = [SubOrderInline]
+    fields = ("combine_out_trade_no", "contract_link", "total", "status", "last_error", "combine_appid",
+              "combine_mchid", "risk_info", "openid", "sent_at", "queried_at", "reverse_requested_at",
+              "settled_at", "created_at", "updated_at")
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ["django_papay/admin.css"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Deduction]:
+        return super().get_queryset(request).prefetch_related("sub_orders")
+
+    # Sent deductions are WeChat Pay's word: they come from services.deduct, and are never edited or deleted.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
+    def contract_link(self, deduction: Deduction) -> str:
+        url = reverse("admin:django_papay_contract_change", args=[deduction.contract_id])
+        return format_html('<a href="{}">{}</a>', url, deduction.contract)
+
+    @admin.display(description=gettext_lazy("total"))
+    def total(self, deduction: Deduction) -> str:
+        return yuan(deduction.total_amount)
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_badge(self, deduction: Deduction) -> str:
+        return format_html('<span class="papay-status papay-status-{}">{}</span>', deduction.status,
+                           deduction.get_status_display())
+
+    @admin.display(description=gettext_lazy("last error"))
+    def short_error(self, deduction: Deduction) -> str:
+        text = deduction.last_error
+        return text if len(text) <= 60 else text[:59] + "…"
+
+    def has_settle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_papay.settle_deduction")
+
+    def has_reverse_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_papay.reverse_deduction")
+
+    @admin.action(description=gettext_lazy("Settle with WeChat Pay (query, reverse what never finished)"),
+                  permissions=["settle"])
+    def settle(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> None:
+        for settled in services.settle_many(list(queryset.order_by("pk"))):
+            if settled.error is None:
+                self.message_user(request, _describe(settled.deduction), _LEVELS[settled.deduction.status])
+            else:
+                self.message_user(request, _("Deduction %(number)s: WeChat Pay could not tell — %(error)s")
+                                  % {"number": settled.deduction, "error": settled.error}, messages.ERROR)
+
+    @admin.action(description=gettext_lazy("Reverse at WeChat Pay…"), permissions=["reverse"])
+    def reverse(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> TemplateResponse | None:
+        deductions = list(queryset.order_by("pk"))
+        if "confirm" in request.POST:
+            for deduction in deductions:
+                try:
+                    services.reverse_deduction(deduction)
+                except PapayError as exc:
+                    self.message_user(request, _("Deduction %(number)s: not reversed — %(error)s")
+                                      % {"number": deduction, "error": exc}, messages.ERROR)
+                else:
+                    self.message_user(request, _describe(deduction), _LEVELS[deduction.status])
+            return None
+        open_ = [d for d in deductions if d.status == Deduction.Status.PROCESSING]
+        return _confirm(
+            self, request, action="reverse", form=forms.Form(), ready=bool(open_),
+            title=_("Reverse deductions at WeChat Pay"), submit_label=_("Reverse at WeChat Pay"),
+            intro=_("WeChat Pay will cancel (撤销) each processing deduction below with every one of its sub-orders; "
+                    "the user is not charged, or gets the money back. Others are skipped."),
+            items=[{"object": d, "label": yuan(d.total_amount),
+                    "skipped": "" if d in open_ else _("(not processing: will be skipped)")} for d in deductions],
+        )

@@ -1,0 +1,18 @@
+"""The app's models, one module per concern; everything is importable from ``django_papay.models``.
+
+- ``contracts.py`` — ``Contract``: the merchant's record of each 合单代扣 contract.
+- ``notifications.py`` — ``Notification``: every delivery to the notify view, stored before it is trusted.
+- ``certificates.py`` — ``PlatformCertificate`` and ``CertificateRefresh``.
+- ``deductions.py`` — ``Deduction`` and its ``SubOrder``s: the charges of signed contracts.
+"""
+
+from .certificates import CertificateRefresh, PlatformCertificate
+from .contracts import Contract, appid_validator, new_out_contract_code, out_contract_code_validator
+from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator
+from .notifications import Notification, storable
+
+__all__ = [
+    "CertificateRefresh", "Contract", "Deduction", "Notification", "PlatformCertificate", "SubOrder",
+    "appid_validator", "new_out_contract_code", "new_trade_no", "out_contract_code_validator", "storable",
+    "trade_no_validator",
+]

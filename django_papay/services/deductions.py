@@ -1,0 +1,267 @@
+"""Deduct: charge a signed contract (合单代扣 免密支付), exactly once, and never call an unknown outcome failed.
+
+WeChat Pay's deduct is synchronous, with no notification: its answer is the result (spec, "Deductions").
+Money moves here, so:
+
+1. everything is validated before anything is stored or sent (ValidationError, ContractStateError);
+2. the deduction and its numbers are committed before the call;
+3. only whoever claims the row sends it: CREATED → PROCESSING in one conditional UPDATE. The same
+   ``combine_out_trade_no`` again, or a second caller racing on it, finds the row claimed and sends nothing;
+4. no answer, an answer that does not verify or is not about this charge, a 429 or a 5xx leave it PROCESSING
+   with the error recorded — the charge may have happened — and it is never sent again: ``settle`` asks
+   WeChat Pay (see ``settlement``). Only a refusal that WeChat Pay signed makes it FAILED.
+
+Call ``deduct`` outside any transaction (not under ATOMIC_REQUESTS): step 2 must really commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import conf, wechatpay
+from ..exceptions import ContractStateError, WeChatPayError
+from ..models import Contract, Deduction, SubOrder, new_trade_no
+from .client import get_client
+from .contracts import query
+from .deduction_records import apply_answer, finish, record_error
+from .operations import Call, send_all
+from .turns import in_turn
+
+logger = logging.getLogger("django_papay.deductions")
+
+REQUIRED_KEYS = ("sub_mchid", "description", "amount")
+OPTIONAL_KEYS = ("out_trade_no", "attach", "sub_appid", "profit_sharing", "subsidy_amount")
+# A refusal that says nothing about this charge's money: WeChat Pay did not take the request.
+UNKNOWN_STATUSES = frozenset({429})
+
+
+def deduct(
+    contract: Contract,
+    sub_orders: Sequence[Mapping[str, Any]],
+    *,
+    combine_out_trade_no: str | None = None,
+    risk_info: str = "",
+    combine_appid: str | None = None,
+) -> Deduction:
+    """Charge ``contract`` for ``sub_orders`` (amounts in integer fen) and return the Deduction.
+
+    Raises only when nothing was sent: ValidationError for bad input (or a ``combine_out_trade_no`` already
+    used for a different charge), ContractStateError when the contract is not signed, WeChatPayError when
+    the contract had no ``contract_id`` and WeChat Pay could not be asked for it. Whatever WeChat Pay answers,
+    the deduction comes back with its status: SUCCEEDED, FAILED, or PROCESSING (settle it later).
+    """
+    cleaned = clean_sub_orders(sub_orders)
+    if not isinstance(risk_info, str) or len(risk_info) > 255:
+        raise ValidationError({"risk_info": _("risk_info must be text of at most 255 characters.")})
+    existing = in_turn(lambda: _same_charge(combine_out_trade_no, contract, cleaned)) if combine_out_trade_no \
+        else None
+    if existing is None:
+        contract = _signed_with_contract_id(contract)
+        existing = in_turn(lambda: _create(contract, cleaned, combine_out_trade_no, risk_info, combine_appid))
+    return send(existing)
+
+
+def send(deduction: Deduction) -> Deduction:
+    """Send a CREATED deduction if we win its claim; otherwise return it as it is (someone else sent it)."""
+    if not in_turn(lambda: _claim(deduction)):
+        logger.info("deduction %s is %s already; not sent again", deduction, deduction.status)
+        return deduction
+    connect, _read = get_client().config.timeout
+    (result,) = send_all([Call("POST", wechatpay.DEDUCT_PATH, payload(deduction),
+                               timeout=(connect, conf.deduct_timeout()))])
+    try:
+        if isinstance(result, WeChatPayError):
+            raise result
+        apply_answer(deduction, result)
+    except WeChatPayError as exc:
+        refused(deduction, exc)
+    return deduction
+
+
+def _claim(deduction: Deduction) -> bool:
+    """CREATED → PROCESSING in one conditional UPDATE: whoever changes the row sends it, nobody else."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Deduction.objects.filter(pk=deduction.pk, status=Deduction.Status.CREATED).update(
+            status=Deduction.Status.PROCESSING, sent_at=now, updated_at=now
+        )
+    deduction.refresh_from_db()
+    return bool(claimed)
+
+
+def refused(deduction: Deduction, exc: WeChatPayError) -> None:
+    """Record a failed deduct call: FAILED only for WeChat Pay's signed refusal, otherwise still PROCESSING."""
+    if is_refusal(exc):
+        finish(deduction, Deduction.Status.FAILED, error=str(exc))
+        if exc.code == wechatpay.CONTRACT_NOT_EXIST:
+            _requery_contract(deduction.contract)
+    else:
+        record_error(deduction, exc)
+    logger.warning("deduction %s: %s", deduction, exc)
+
+
+def is_refusal(exc: WeChatPayError) -> bool:
+    """True when WeChat Pay surely did not charge: a 4xx other than 429, carrying a valid signature.
+
+    An unsigned error answer may come from a gateway or anyone in between, and a 429 or 5xx says nothing
+    about whether the charge happened; those stay unknown, to be settled by a query.
+    """
+    return (exc.verified and exc.status is not None and 400 <= exc.status < 500
+            and exc.status not in UNKNOWN_STATUSES and not exc.retryable)
+
+
+def payload(deduction: Deduction) -> dict[str, Any]:
+    """The deduct request body, from what was stored."""
+    body: dict[str, Any] = {
+        "combine_appid": deduction.combine_appid,
+        "combine_mchid": deduction.combine_mchid,
+        "combine_out_trade_no": deduction.combine_out_trade_no,
+        "contract_id": deduction.contract.contract_id,
+        "sub_orders": [_sub_order_payload(sub_order) for sub_order in deduction.sub_orders.all()],
+    }
+    if deduction.risk_info:
+        body["risk_info"] = deduction.risk_info
+    return body
+
+
+def _sub_order_payload(sub_order: SubOrder) -> dict[str, Any]:
+    item: dict[str, Any] = {"mchid": sub_order.mchid, "sub_mchid": sub_order.sub_mchid}
+    if sub_order.sub_appid:
+        item["sub_appid"] = sub_order.sub_appid
+    item["out_trade_no"] = sub_order.out_trade_no
+    item["description"] = sub_order.description
+    if sub_order.attach:
+        item["attach"] = sub_order.attach
+    item["amount"] = {"total_amount": sub_order.amount, "currency": sub_order.currency}
+    settle_info = {
+        name: value for name, value in
+        (("profit_sharing", sub_order.profit_sharing), ("subsidy_amount", sub_order.subsidy_amount))
+        if value is not None
+    }
+    if settle_info:
+        item["settle_info"] = settle_info
+    return item
+
+
+# --- input -------------------------------------------------------------------------------------------
+
+
+def clean_sub_orders(sub_orders: Sequence[Mapping[str, Any]]) -> list[SubOrder]:
+    """Unsaved SubOrders for the caller's mappings, checked against WeChat Pay's rules; ValidationError if not."""
+    if isinstance(sub_orders, (str, bytes, Mapping)) or not isinstance(sub_orders, Sequence) \
+            or not 1 <= len(sub_orders) <= wechatpay.MAX_SUB_ORDERS:
+        raise ValidationError({"sub_orders": _("Give a list of 1 to %(max)d sub-orders.")
+                               % {"max": wechatpay.MAX_SUB_ORDERS}})
+    cleaned = [_clean_sub_order(number, item) for number, item in enumerate(sub_orders, 1)]
+    numbers = [sub_order.out_trade_no for sub_order in cleaned if sub_order.out_trade_no]
+    if len(set(numbers)) != len(numbers):
+        raise ValidationError({"sub_orders": _("Each sub-order needs its own out_trade_no.")})
+    return cleaned
+
+
+def _clean_sub_order(number: int, item: Mapping[str, Any]) -> SubOrder:
+    def refuse(message: str) -> ValidationError:
+        return ValidationError({"sub_orders": _("Sub-order %(n)d: %(problem)s") % {"n": number, "problem": message}})
+
+    if not isinstance(item, Mapping):
+        raise refuse(_("give a mapping of sub_mchid, description and amount."))
+    unknown = sorted(set(item) - {*REQUIRED_KEYS, *OPTIONAL_KEYS})
+    missing = [key for key in REQUIRED_KEYS if key not in item]
+    if unknown or missing:
+        raise refuse(_("unknown %(unknown)s, missing %(missing)s.")
+                     % {"unknown": ", ".join(unknown) or "-", "missing": ", ".join(missing) or "-"})
+    for key in ("amount", "subsidy_amount"):
+        value = item.get(key)
+        # A float or a Decimal is most likely yuan: 15.00 yuan is 1500 fen. Refuse rather than guess.
+        if value is not None and (type(value) is not int or value < (1 if key == "amount" else 0)):
+            raise refuse(_("%(key)s must be a whole number of fen (15.00 yuan is 1500), got %(value)r.")
+                         % {"key": key, "value": value})
+    if item.get("subsidy_amount") is not None and item["subsidy_amount"] > item["amount"]:
+        raise refuse(_("subsidy_amount is larger than amount."))
+    if item.get("profit_sharing") is not None and not isinstance(item["profit_sharing"], bool):
+        raise refuse(_("profit_sharing must be True or False."))
+    given = {key: item[key] for key in (*REQUIRED_KEYS, *OPTIONAL_KEYS) if item.get(key) is not None}
+    sub_order = SubOrder(mchid=conf.mchid(), currency=wechatpay.CURRENCY, **{"out_trade_no": "", **given})
+    # out_trade_no "" is generated when the sub-order is stored
+    if not (isinstance(sub_order.sub_mchid, str) and sub_order.sub_mchid.isascii() and sub_order.sub_mchid.isdigit()):
+        raise refuse(_("sub_mchid must be the sub-merchant's id (digits)."))
+    try:
+        sub_order.full_clean(exclude=["deduction"] if sub_order.out_trade_no else ["deduction", "out_trade_no"],
+                             validate_unique=False)
+    except ValidationError as exc:
+        raise refuse("; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())) from exc
+    return sub_order
+
+
+def _signed_with_contract_id(contract: Contract) -> Contract:
+    """The contract, signed and with its WeChat Pay contract_id (queried when the SIGN report lacked it)."""
+    if contract.status == Contract.Status.SIGNED and not contract.contract_id:
+        query(contract)  # a WeChatPayError here means nothing was sent for the charge
+    if contract.status != Contract.Status.SIGNED:
+        raise ContractStateError(
+            _("Contract %(code)s is %(status)s; only a signed contract can be charged.")
+            % {"code": contract.out_contract_code, "status": contract.get_status_display()}
+        )
+    if not contract.contract_id:
+        raise ContractStateError(_("WeChat Pay gave no contract_id for contract %(code)s; it cannot be charged yet.")
+                                 % {"code": contract.out_contract_code})
+    return contract
+
+
+def _create(
+    contract: Contract, sub_orders: list[SubOrder], number: str | None, risk_info: str, combine_appid: str | None
+) -> Deduction:
+    deduction = Deduction(
+        contract=contract, risk_info=risk_info, combine_mchid=conf.mchid(),
+        combine_appid=combine_appid or conf.combine_appid() or contract.appid or conf.appid(),
+    )
+    if number:
+        deduction.combine_out_trade_no = number
+    deduction.full_clean(exclude=["contract"], validate_unique=False)
+    try:
+        with transaction.atomic():
+            deduction.save()
+            for sub_order in sub_orders:
+                sub_order.deduction = deduction
+                sub_order.out_trade_no = sub_order.out_trade_no or new_trade_no()
+            SubOrder.objects.bulk_create(sub_orders)
+    except IntegrityError:
+        # A racing caller stored the same combine_out_trade_no first; or an out_trade_no is taken.
+        existing = _same_charge(number, contract, sub_orders) if number else None
+        if existing is None:
+            raise ValidationError({"sub_orders": _("An out_trade_no of these sub-orders is already used.")}) from None
+        return existing
+    return deduction
+
+
+def _same_charge(number: str, contract: Contract, sub_orders: list[SubOrder]) -> Deduction | None:
+    """The deduction stored under ``number``, if it is the very same charge; ValidationError if it is another."""
+    existing = Deduction.objects.filter(combine_out_trade_no=number).first()
+    if existing is None:
+        return None
+    stored = list(existing.sub_orders.all())
+    same = existing.contract_id == contract.pk and len(stored) == len(sub_orders) and all(
+        (old.sub_mchid, old.amount, old.description) == (new.sub_mchid, new.amount, new.description)
+        and new.out_trade_no in ("", old.out_trade_no)
+        for old, new in zip(stored, sub_orders, strict=True)
+    )
+    if not same:
+        raise ValidationError({"combine_out_trade_no": _(
+            "combine_out_trade_no %(number)s is already used for a different charge."
+        ) % {"number": number}})
+    return existing
+
+
+def _requery_contract(contract: Contract) -> None:
+    """CONTRACT_NOT_EXIST: the contract was terminated; ask WeChat Pay so ours says so too."""
+    try:
+        query(contract)
+    except WeChatPayError as exc:
+        logger.warning("contract %s could not be queried after CONTRACT_NOT_EXIST: %s", contract, exc)

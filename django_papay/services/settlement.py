@@ -1,0 +1,190 @@
+"""Settle what a deduct call left open: ask WeChat Pay, and reverse (撤销) what never finished.
+
+For each PROCESSING deduction ``settle`` queries ``GET …/transactions/{combine_out_trade_no}``:
+
+- the sub-orders' states are stored; all paid → SUCCEEDED, all refused → FAILED (its signal, once);
+- still NOTPAY/USERPAYING/ACCEPT: within WeChat Pay's 1-minute window it waits (still PROCESSING); after it,
+  every sub-order is reversed → REVERSED, then queried once more to store their final states;
+- 404, WeChat Pay has no such order [I]: within the window it waits (the charge may still be arriving);
+  after it → FAILED, WeChat Pay never received it;
+- anything else (no answer, 5xx, a bad signature) is recorded and raised; the deduction stays PROCESSING.
+
+Several hosts may settle at once: a query moves nothing by itself, every move takes the row lock and
+happens once, and a reverse is claimed first (``reverse_requested_at``) so two hosts do not send it together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import wechatpay
+from ..client import Answer
+from ..exceptions import DeductionStateError, WeChatPayError
+from ..models import Deduction
+from .deduction_records import apply_answer, finish, record_error
+from .deductions import is_refusal
+from .operations import Call, send_all
+
+logger = logging.getLogger("django_papay.deductions")
+
+# How long a claimed reverse keeps other hosts from sending it again (after a crash, it is claimed anew).
+REVERSE_LEASE = timedelta(seconds=30)
+NOT_FOUND_CODES = frozenset({wechatpay.ORDER_NOT_EXIST, wechatpay.RESOURCE_NOT_EXISTS})
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What settling did to one deduction: ``error`` is None when WeChat Pay answered."""
+
+    deduction: Deduction
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def settle(deduction: Deduction, now: datetime | None = None) -> Deduction:
+    """Ask WeChat Pay about a PROCESSING deduction and act on it (see the module docstring).
+
+    Returns the deduction (any status: a settled one is returned as it is). Raises WeChatPayError, after
+    recording it, when WeChat Pay could not tell.
+    """
+    (settled,) = settle_many([deduction], now=now)
+    if settled.error is not None:
+        raise settled.error
+    return settled.deduction
+
+
+def settle_many(
+    deductions: Sequence[Deduction], *, now: datetime | None = None, concurrency: int | None = None
+) -> list[Settled]:
+    """``settle`` for each deduction, calls in flight concurrently; never raises for one deduction's error."""
+    now = now or timezone.now()
+    errors: dict[int, Exception] = {}
+    for deduction in deductions:
+        deduction.refresh_from_db()
+    open_ = [d for d in deductions if d.status == Deduction.Status.PROCESSING]
+
+    to_reverse = []
+    for deduction, result in _sent(open_, _query, concurrency):
+        try:
+            if _after_query(deduction, result, now):
+                to_reverse.append(deduction)
+        except WeChatPayError as exc:
+            errors[deduction.pk] = exc
+    claimed = [d for d in to_reverse if _claim_reverse(d, now)]
+    for deduction, result in _sent(claimed, _reverse, concurrency):
+        try:
+            _after_reverse(deduction, result)
+        except WeChatPayError as exc:
+            errors[deduction.pk] = exc
+    reversed_ = [d for d in claimed if d.status == Deduction.Status.REVERSED]
+    for deduction, result in _sent(reversed_, _query, concurrency):
+        if isinstance(result, Answer):  # the final states, for the record; the status is final already
+            _store_quietly(deduction, result)
+    return [Settled(deduction, errors.get(deduction.pk)) for deduction in deductions]
+
+
+def _sent(
+    deductions: list[Deduction], call: Callable[[Deduction], Call], concurrency: int | None
+) -> Iterator[tuple[Deduction, Answer | WeChatPayError]]:
+    """Each deduction with the result of its ``call``, the calls sent concurrently."""
+    return zip(deductions, send_all([call(d) for d in deductions], concurrency=concurrency), strict=True)
+
+
+def reverse_deduction(deduction: Deduction, now: datetime | None = None) -> Deduction:
+    """Reverse (撤销) a PROCESSING deduction with every one of its sub-orders; it becomes REVERSED.
+
+    Raises DeductionStateError when it is not PROCESSING (or another process is reversing it), and
+    WeChatPayError, after recording it, when WeChat Pay did not confirm.
+    """
+    now = now or timezone.now()
+    deduction.refresh_from_db()
+    if deduction.status != Deduction.Status.PROCESSING:
+        raise DeductionStateError(
+            _("Deduction %(number)s is %(status)s; only a processing deduction can be reversed.")
+            % {"number": deduction.combine_out_trade_no, "status": deduction.get_status_display()}
+        )
+    if not _claim_reverse(deduction, now):
+        raise DeductionStateError(_("Deduction %(number)s is being reversed already.")
+                                  % {"number": deduction.combine_out_trade_no})
+    for _deduction, result in _sent([deduction], _reverse, None):
+        _after_reverse(deduction, result)
+    for _deduction, result in _sent([deduction], _query, None):
+        if isinstance(result, Answer):
+            _store_quietly(deduction, result)
+    return deduction
+
+
+def _query(deduction: Deduction) -> Call:
+    return Call("GET", wechatpay.path(wechatpay.DEDUCTION_PATH, combine_out_trade_no=deduction.combine_out_trade_no))
+
+
+def _reverse(deduction: Deduction) -> Call:
+    """Every sub-order of the original, unchanged [I]; no contract_id (the documentation has none)."""
+    sub_orders = []
+    for sub_order in deduction.sub_orders.all():
+        item = {"mchid": sub_order.mchid, "sub_mchid": sub_order.sub_mchid, "out_trade_no": sub_order.out_trade_no}
+        if sub_order.sub_appid:
+            item["sub_appid"] = sub_order.sub_appid
+        sub_orders.append(item)
+    return Call("POST", wechatpay.path(wechatpay.REVERSE_PATH, combine_out_trade_no=deduction.combine_out_trade_no),
+                {"combine_appid": deduction.combine_appid, "sub_orders": sub_orders})
+
+
+def _window_passed(deduction: Deduction, now: datetime) -> bool:
+    return deduction.sent_at is None or now >= deduction.sent_at + wechatpay.DEDUCT_WINDOW
+
+
+def _after_query(deduction: Deduction, result: Answer | WeChatPayError, now: datetime) -> bool:
+    """Apply the query's result; True when the deduction is due to be reversed."""
+    if isinstance(result, WeChatPayError):
+        if not (is_refusal(result) and result.status == 404 and result.code in NOT_FOUND_CODES):
+            record_error(deduction, result)
+            raise result
+        if _window_passed(deduction, now):
+            finish(deduction, Deduction.Status.FAILED,
+                   error=_("WeChat Pay never received this charge: %(error)s") % {"error": result})
+        else:
+            record_error(deduction, result)  # not there yet; settled again after the minute
+        return False
+    try:
+        apply_answer(deduction, result)
+    except WeChatPayError as exc:
+        record_error(deduction, exc)
+        raise
+    states = set(deduction.sub_orders.values_list("trade_state", flat=True))
+    return (deduction.status == Deduction.Status.PROCESSING and _window_passed(deduction, now)
+            and bool(states & wechatpay.TRADE_NOT_FINAL))
+
+
+def _claim_reverse(deduction: Deduction, now: datetime) -> bool:
+    free = Q(reverse_requested_at__isnull=True) | Q(reverse_requested_at__lt=now - REVERSE_LEASE)
+    return bool(
+        Deduction.objects.filter(free, pk=deduction.pk, status=Deduction.Status.PROCESSING)
+        .update(reverse_requested_at=now)
+    )
+
+
+def _after_reverse(deduction: Deduction, result: Answer | WeChatPayError) -> None:
+    if isinstance(result, WeChatPayError):
+        record_error(deduction, result)
+        logger.warning("deduction %s not reversed: %s", deduction, result)
+        raise result
+    finish(deduction, Deduction.Status.REVERSED)
+    logger.info("deduction %s reversed", deduction)
+
+
+def _store_quietly(deduction: Deduction, answer: Answer) -> None:
+    try:
+        apply_answer(deduction, answer)
+    except WeChatPayError as exc:
+        logger.warning("deduction %s: the query after reversing was not stored: %s", deduction, exc)
