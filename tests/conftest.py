@@ -7,19 +7,17 @@ Plain helpers (constants, ``deliver``, ``run_action``, ...) live in helpers.py; 
 from __future__ import annotations
 
 import itertools
-import secrets
-import string
 from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 from django_papay.models import Contract
 from django_papay.sandbox import Sandbox
 from django_papay.services import presign, query
-from django_papay.signals import contract_signed, contract_terminated
+from django_papay.signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
 
 from .helpers import (
     APPID,
@@ -47,11 +45,10 @@ __all__ = ["APPID", "MCHID", "MERCHANT_SERIAL_NO", "NOTIFY_URL", "WECHATPAY_PUBL
 
 @pytest.fixture(scope="session")
 def keys() -> Keys:
-    alphabet = string.ascii_letters + string.digits
     return Keys(
         merchant=crypto.generate_private_key(),
         wechatpay=crypto.generate_private_key(),
-        apiv3_key="".join(secrets.choice(alphabet) for _ in range(32)),
+        apiv3_key=wechatpay.nonce(crypto.APIV3_KEY_BYTES),
         stranger=crypto.generate_private_key(),
     )
 
@@ -115,6 +112,13 @@ def signed_contract(presigned_contract: Contract, sandbox: Sandbox) -> Contract:
 def signals() -> Iterator[list[Fired]]:
     """contract_signed and contract_terminated as sent: ``("signed" | "terminated", contract pk, notification)``."""
     with SignalRecorder(signed=contract_signed, terminated=contract_terminated) as received:
+        yield received
+
+
+@pytest.fixture
+def charges() -> Iterator[list[Fired]]:
+    """deduction_succeeded and deduction_failed as sent: ``("succeeded" | "failed", deduction pk, None)``."""
+    with SignalRecorder(succeeded=deduction_succeeded, failed=deduction_failed) as received:
         yield received
 
 

@@ -21,7 +21,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 from django_papay.sandbox import Sandbox
 
 # --- this run's merchant --------------------------------------------------------------------
@@ -33,8 +33,8 @@ APPID = "wxd678efh567hg6787"
 NOTIFY_URL = "https://merchant.example/papay/notify/"
 PLAN_ID = 12535  # the 委托代扣协议模板 the suite's contracts are signed under
 
-PRESIGN = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"
-CERTIFICATES = "/v3/certificates"
+PRESIGN = wechatpay.APP_PRESIGN_PATH
+CERTIFICATES = wechatpay.CERTIFICATES_PATH
 
 
 @dataclass(frozen=True)
@@ -160,11 +160,12 @@ def messages(response: HttpResponse) -> list[str]:
 
 
 class Fired(NamedTuple):
-    """One sending of a watched signal: the name it was watched under, the contract's pk, the notification
-    that caused it (None when a query or an API call did)."""
+    """One sending of a watched signal: the name it was watched under, the pk of its contract (contract
+    signals) or deduction (deduction signals), the notification that caused it (None when a query or an API
+    call did, and always for deductions)."""
 
     signal: str
-    contract_pk: int | None
+    pk: int | None
     notification: Any
 
 
@@ -184,9 +185,9 @@ class SignalRecorder:
 
     def _receiver(self, name: str):
         def receive(sender: Any, **kwargs: Any) -> None:
-            contract = kwargs.get("contract")
+            subject = kwargs.get("contract", kwargs.get("deduction"))
             with self._lock:
-                self.received.append(Fired(name, getattr(contract, "pk", None), kwargs.get("notification")))
+                self.received.append(Fired(name, getattr(subject, "pk", None), kwargs.get("notification")))
 
         return receive
 

@@ -5,23 +5,28 @@ import pytest
 from django_papay import wechatpay
 from django_papay.exceptions import WeChatPayError
 from django_papay.models import Contract
-from django_papay.services import presign, query
 from django_papay.services.client import get_client
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def charge(papay, sandbox):
+def charge(papay, signed_contract):
     """A valid deduct body for a contract the sandbox knows as signed."""
-    contract = presign(Contract.objects.create(plan_id=12535, contract_display_account="a"))
-    sandbox.sign_contract(contract.out_contract_code, drop=True)
-    query(contract)
     return {
-        "combine_appid": papay["APPID"], "combine_mchid": papay["MCHID"], "combine_out_trade_no": "C1",
-        "contract_id": contract.contract_id,
-        "sub_orders": [{"mchid": papay["MCHID"], "sub_mchid": "1900000201", "out_trade_no": "S1",
-                        "description": "会员月费", "amount": {"total_amount": 1500, "currency": "CNY"}}],
+        "combine_appid": papay["APPID"],
+        "combine_mchid": papay["MCHID"],
+        "combine_out_trade_no": "C1",
+        "contract_id": signed_contract.contract_id,
+        "sub_orders": [
+            {
+                "mchid": papay["MCHID"],
+                "sub_mchid": "1900000201",
+                "out_trade_no": "S1",
+                "description": "会员月费",
+                "amount": {"total_amount": 1500, "currency": "CNY"},
+            }
+        ],
     }
 
 
@@ -46,16 +51,43 @@ def test_a_number_received_before_is_refused_and_every_post_counted(charge, sand
     assert sandbox.deductions.posts == {"C1": 2, "C2": 1}
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"combine_out_trade_no": "has space"}, "combine_out_trade_no"),
-    ({"sub_orders": []}, "sub_orders"),
-    ({"contract_id": 42}, "contract_id"),
-    ({"risk_info": "x" * 256}, "risk_info"),
-    ({"sub_orders": [{"mchid": "1", "sub_mchid": "2", "out_trade_no": "S", "description": "d",
-                      "amount": {"total_amount": 1.5, "currency": "CNY"}}]}, "sub_orders"),
-    ({"sub_orders": [{"mchid": "1", "sub_mchid": "2", "out_trade_no": "S", "description": "d",
-                      "amount": {"total_amount": 100, "currency": "USD"}}]}, "sub_orders"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"combine_out_trade_no": "has space"}, "combine_out_trade_no"),
+        ({"sub_orders": []}, "sub_orders"),
+        ({"contract_id": 42}, "contract_id"),
+        ({"risk_info": "x" * 256}, "risk_info"),
+        (
+            {
+                "sub_orders": [
+                    {
+                        "mchid": "1",
+                        "sub_mchid": "2",
+                        "out_trade_no": "S",
+                        "description": "d",
+                        "amount": {"total_amount": 1.5, "currency": "CNY"},
+                    }
+                ]
+            },
+            "sub_orders",
+        ),
+        (
+            {
+                "sub_orders": [
+                    {
+                        "mchid": "1",
+                        "sub_mchid": "2",
+                        "out_trade_no": "S",
+                        "description": "d",
+                        "amount": {"total_amount": 100, "currency": "USD"},
+                    }
+                ]
+            },
+            "sub_orders",
+        ),
+    ],
+)
 def test_each_field_is_checked(charge, change, field):
     error = _refused({**charge, **change}, 400, "PARAM_ERROR")
     assert error.detail["field"] == field
@@ -69,9 +101,12 @@ def test_a_terminated_or_unknown_contract_answers_contract_not_exist(charge, san
 
 
 def test_query_and_reverse_of_an_unknown_number_answer_404(charge):
-    for call in (lambda: get_client().get(wechatpay.path(wechatpay.DEDUCTION_PATH, combine_out_trade_no="NO")),
-                 lambda: get_client().post(wechatpay.path(wechatpay.REVERSE_PATH, combine_out_trade_no="NO"),
-                                           {"combine_appid": "a", "sub_orders": []})):
+    for call in (
+        lambda: get_client().get(wechatpay.path(wechatpay.DEDUCTION_PATH, combine_out_trade_no="NO")),
+        lambda: get_client().post(
+            wechatpay.path(wechatpay.REVERSE_PATH, combine_out_trade_no="NO"), {"combine_appid": "a", "sub_orders": []}
+        ),
+    ):
         with pytest.raises(WeChatPayError) as raised:
             call()
         assert (raised.value.status, raised.value.code) == (404, "ORDER_NOT_EXIST")

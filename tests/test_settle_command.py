@@ -6,8 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from django_papay.models import Contract, Deduction
-from django_papay.services import deduct, presign, query
+from django_papay.models import Deduction
+from django_papay.services import deduct
 
 pytestmark = pytest.mark.django_db
 
@@ -20,26 +20,19 @@ def _run(*args):
     return out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def signed(papay, sandbox):
-    contract = presign(Contract.objects.create(plan_id=12535, contract_display_account="a"))
-    sandbox.sign_contract(contract.out_contract_code, drop=True)
-    return query(contract)
-
-
-def _open(signed, sandbox, fault, seconds_ago):
+def _open(signed_contract, sandbox, fault, seconds_ago):
     sandbox.fail_next(fault)
-    deduction = deduct(signed, [MEMBERSHIP])
+    deduction = deduct(signed_contract, [MEMBERSHIP])
     Deduction.objects.filter(pk=deduction.pk).update(sent_at=deduction.sent_at - timedelta(seconds=seconds_ago))
     deduction.refresh_from_db()
     assert deduction.status == Deduction.Status.PROCESSING
     return deduction
 
 
-def test_settle_resolves_what_is_due_and_leaves_recent_ones(signed, sandbox):
-    taken = _open(signed, sandbox, "system_error_after", 120)  # charged, answered 500
-    lost = _open(signed, sandbox, "system_error", 120)  # never received
-    recent = _open(signed, sandbox, "system_error_after", 5)
+def test_settle_resolves_what_is_due_and_leaves_recent_ones(signed_contract, sandbox):
+    taken = _open(signed_contract, sandbox, "system_error_after", 120)  # charged, answered 500
+    lost = _open(signed_contract, sandbox, "system_error", 120)  # never received
+    recent = _open(signed_contract, sandbox, "system_error_after", 5)
     out, err = _run()
     assert f"{taken}: processing → succeeded" in out and f"{lost}: processing → failed" in out
     assert str(recent) not in out and err == ""
@@ -48,15 +41,15 @@ def test_settle_resolves_what_is_due_and_leaves_recent_ones(signed, sandbox):
     assert recent.status == Deduction.Status.PROCESSING
 
 
-def test_settle_named_numbers_reports_what_must_still_wait(signed, sandbox):
-    waiting = _open(signed, sandbox, "system_error", 10)  # not found, but the minute is not over
+def test_settle_named_numbers_reports_what_must_still_wait(signed_contract, sandbox):
+    waiting = _open(signed_contract, sandbox, "system_error", 10)  # not found, but the minute is not over
     out, _ = _run(str(waiting))
     assert f"{waiting}: processing (unchanged) — " in out and "ORDER_NOT_EXIST" in out
     assert "1 deductions: 0 settled, 1 still open, 0 unreachable" in out
 
 
-def test_settle_exits_non_zero_when_wechatpay_cannot_be_asked(signed, sandbox):
-    deduction = _open(signed, sandbox, "reset", 120)
+def test_settle_exits_non_zero_when_wechatpay_cannot_be_asked(signed_contract, sandbox):
+    deduction = _open(signed_contract, sandbox, "reset", 120)
     sandbox.fail_next("unavailable")
     with pytest.raises(CommandError, match="1 unreachable"):
         _run()
