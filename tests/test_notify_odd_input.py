@@ -33,6 +33,19 @@ def test_lone_surrogate_and_nul_in_the_envelope_are_logged_escaped(papay):
     assert (delivery.notification_id, delivery.event_type) == ("\\ud800", "\\x00SIGN")
 
 
+@pytest.mark.parametrize("escaped_id, stored", [(b"\\ud800", "\\ud800"), (b"a\\u0000b", "a\\x00b")])
+def test_a_signed_id_the_database_cannot_hold_as_sent_is_applied_and_stored_escaped(
+    presigned_contract, sandbox, escaped_id, stored
+):
+    genuine = sandbox.sign_notification(presigned_contract.out_contract_code)
+    body = genuine.body.replace(genuine.id.encode(), escaped_id)  # a JSON escape, inside the signed body
+    assert deliver(sandbox.notification(genuine.event_type, genuine.resource, body=body)).status_code == 204
+    delivery = Notification.objects.get()
+    assert (delivery.notification_id, delivery.result) == (stored, "applied")
+    assert deliver(sandbox.notification(genuine.event_type, genuine.resource, body=body)).status_code == 204
+    assert Notification.objects.latest("pk").result == "duplicate"
+
+
 def test_nul_in_a_header_is_logged_escaped(presigned_contract, sandbox):
     notification = sandbox.sign_notification(presigned_contract.out_contract_code)
     assert deliver(notification, **{"Wechatpay-Nonce": "a\x00b"}).status_code == 401

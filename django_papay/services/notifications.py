@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from .. import conf, notifications
 from ..exceptions import InvalidNotification, NotReprocessable
-from ..models import Contract, Notification
+from ..models import Contract, Notification, storable
 from ..notifications import ContractEvent
 from ..wechatpay import SIGN_EVENT, TERMINATE_EVENT
 from . import state
@@ -63,7 +63,9 @@ def _receive(delivery: Notification, headers: Mapping[str, str], body: bytes) ->
         logger.exception("notification delivery #%s could not be verified", delivery.pk)
         raise
     delivery.verified = True
-    delivery.notification_id, delivery.event_type = verified.id[:64], verified.event_type[:64]
+    # As stored (``storable``: a signed id may still carry NUL or a lone surrogate), so that the duplicate
+    # check below compares what the database holds.
+    delivery.notification_id, delivery.event_type = storable(verified.id)[:64], storable(verified.event_type)[:64]
     delivery.resource = verified.resource
     _process(delivery, verified)  # its _finish saves these fields with the result
 
