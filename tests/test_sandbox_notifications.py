@@ -21,7 +21,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from django_papay import crypto
-from django_papay.sandbox import Delivery, Notification, Sandbox
+from django_papay.sandbox import Delivery, OutgoingNotification, Sandbox
 
 MCHID = "1900000109"
 SERIAL_NO = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
@@ -547,5 +547,5 @@ def test_control_lists_presigned_contracts(sandbox: Sandbox, receiver: Receiver)
     assert contracts[0]["delivered_to"] == receiver.url + "/papay/notify/"
 
 
-def test_notification_is_importable_from_the_package() -> None:
-    assert Notification.__name__ == "Notification"
+def test_outgoing_notification_is_importable_from_the_package() -> None:
+    assert OutgoingNotification.__name__ == "OutgoingNotification"
