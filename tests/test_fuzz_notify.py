@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from django_papay import crypto, views
 from django_papay.models import Contract, Notification
-from django_papay.sandbox.notifications import Notification as Built
-from django_papay.sandbox.notifications import compact_json
+from django_papay.sandbox.outgoing import OutgoingNotification as Built
+from django_papay.sandbox.outgoing import compact_json
 from django_papay.wechatpay import SIGNED_HEADERS as REQUIRED_HEADERS
 
 from . import notify_mutations as mutate

@@ -21,31 +21,24 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from django_papay import crypto
-from django_papay.sandbox import Delivery, Notification, Sandbox
+from django_papay.sandbox import Delivery, OutgoingNotification, Sandbox
 
-MCHID = "1900000109"
-SERIAL_NO = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
-PUBLIC_KEY_ID = "PUB_KEY_ID_0119000001092025010100000000000001"
-APIV3_KEY = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb"
+from .conftest import APPID, MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox
+from .sandbox_merchant import PRESIGN_PATH, Merchant
+
 OTHER_APIV3_KEY = "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp"
-PRESIGN_PATH = "/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"
-APPID = "wxd678efh567hg6787"
 PLAN_ID = 12535
 CODE = "C20250101A1"
 SITE = "https://papay.example/"
 NOTIFY_URL = SITE + "papay/notify/"
 
-MERCHANT_KEY = crypto.generate_private_key()
-WECHATPAY_KEY = crypto.generate_private_key()
-STRANGER_KEY = crypto.generate_private_key()
-
 
 # --- the merchant's site --------------------------------------------------------------------
 
 
-def signature_verifies(headers: Any, body: bytes, public_key: Any = None) -> bool:
+def signature_verifies(headers: Any, body: bytes, public_key: Any) -> bool:
     message = crypto.response_message(headers["Wechatpay-Timestamp"], headers["Wechatpay-Nonce"], body)
-    return crypto.verify(public_key or WECHATPAY_KEY.public_key(), message, headers["Wechatpay-Signature"])
+    return crypto.verify(public_key, message, headers["Wechatpay-Signature"])
 
 
 @dataclass(frozen=True)
@@ -53,16 +46,20 @@ class Received:
     path: str
     headers: CaseInsensitiveDict[str]
     body: bytes
+    keys: Keys  # this run's: WeChat Pay's key verifies, the APIv3 key opens
 
     def verifies(self, public_key: Any = None) -> bool:
-        return signature_verifies(self.headers, self.body, public_key)
+        return signature_verifies(self.headers, self.body, public_key or self.keys.wechatpay.public_key())
 
     def envelope(self) -> dict[str, Any]:
         return json.loads(self.body)
 
-    def resource(self, apiv3_key: str = APIV3_KEY) -> dict[str, Any]:
+    def resource(self, apiv3_key: str | None = None) -> dict[str, Any]:
         sealed = self.envelope()["resource"]
-        return json.loads(crypto.decrypt(apiv3_key, sealed["nonce"], sealed["ciphertext"], sealed["associated_data"]))
+        plaintext = crypto.decrypt(
+            apiv3_key or self.keys.apiv3_key, sealed["nonce"], sealed["ciphertext"], sealed["associated_data"]
+        )
+        return json.loads(plaintext)
 
 
 class Receiver:
@@ -71,7 +68,7 @@ class Receiver:
     With ``call_back`` set, it first GETs that URL, as a site asking WeChat Pay about the contract would.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keys: Keys) -> None:
         self.status = 204
         self.call_back: str | None = None
         self.call_back_statuses: list[int] = []
@@ -81,7 +78,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.received.append(Received(self.path, CaseInsensitiveDict(self.headers.items()), body))
+                headers = CaseInsensitiveDict(self.headers.items())
+                receiver.received.append(Received(self.path, headers, body, keys))
                 if receiver.call_back:
                     receiver.call_back_statuses.append(requests.get(receiver.call_back, timeout=2).status_code)
                 self.send_response(receiver.status)
@@ -105,24 +103,23 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    site = Receiver()
+def receiver(keys: Keys) -> Iterator[Receiver]:
+    site = Receiver(keys)
     yield site
     site.server.shutdown()
     site.server.server_close()
 
 
 @pytest.fixture(scope="module")
-def running_sandbox() -> Iterator[Sandbox]:
-    with Sandbox(
-        mchid=MCHID,
-        merchant_serial_no=SERIAL_NO,
-        merchant_public_key=MERCHANT_KEY.public_key(),
-        wechatpay_private_key=WECHATPAY_KEY,
-        wechatpay_public_key_id=PUBLIC_KEY_ID,
-        apiv3_key=APIV3_KEY,
-    ) as sandbox:
+def running_sandbox(keys: Keys) -> Iterator[Sandbox]:
+    with make_sandbox(keys) as sandbox:
         yield sandbox
+
+
+@pytest.fixture(scope="module")
+def stranger_key() -> Any:
+    """A key WeChat Pay never published."""
+    return crypto.generate_private_key()
 
 
 @pytest.fixture
@@ -137,13 +134,18 @@ def sandbox(running_sandbox: Sandbox, receiver: Receiver) -> Sandbox:
     return running_sandbox
 
 
-def presign(sandbox: Sandbox, code: str = CODE, **changes: Any) -> None:
+@pytest.fixture
+def merchant(sandbox: Sandbox, keys: Keys) -> Merchant:
+    return Merchant(sandbox, keys)
+
+
+def presign(merchant: Merchant, code: str = CODE, **changes: Any) -> None:
     """A real pre-sign, signed by the merchant, so the sandbox knows the contract."""
-    response = presign_response(sandbox, code, **changes)
+    response = presign_response(merchant, code, **changes)
     assert response.status_code == 200, response.text
 
 
-def presign_response(sandbox: Sandbox, code: str = CODE, **changes: Any) -> requests.Response:
+def presign_response(merchant: Merchant, code: str = CODE, **changes: Any) -> requests.Response:
     payload = {
         "appid": APPID,
         "plan_id": PLAN_ID,
@@ -152,12 +154,7 @@ def presign_response(sandbox: Sandbox, code: str = CODE, **changes: Any) -> requ
         "notify_url": NOTIFY_URL,
         **changes,
     }
-    body = json.dumps(payload).encode()
-    authorization = crypto.authorization(
-        mchid=MCHID, serial_no=SERIAL_NO, private_key=MERCHANT_KEY, method="POST", url=PRESIGN_PATH, body=body
-    )
-    headers = {"Authorization": authorization, "Accept": "application/json", "Content-Type": "application/json"}
-    return requests.post(sandbox.url + PRESIGN_PATH, data=body, headers=headers, timeout=5)
+    return merchant.post(payload)
 
 
 def free_port() -> int:
@@ -169,8 +166,10 @@ def free_port() -> int:
 # --- SIGN and TERMINATE as WeChat Pay sends them --------------------------------------------
 
 
-def test_sign_is_delivered_to_the_rewritten_notify_url_signed_and_sealed(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox, attach="order 42")
+def test_sign_is_delivered_to_the_rewritten_notify_url_signed_and_sealed(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant, attach="order 42")
 
     (delivery,) = sandbox.sign_contract(CODE)
 
@@ -178,7 +177,7 @@ def test_sign_is_delivered_to_the_rewritten_notify_url_signed_and_sealed(sandbox
     assert received.path == "/papay/notify/"
     assert delivery.status == 204 and delivery.ok and delivery.error == ""
     assert delivery.url == receiver.url + "/papay/notify/"
-    assert received.headers["Wechatpay-Serial"] == PUBLIC_KEY_ID
+    assert received.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
     assert received.verifies()
     resource = received.resource()
     assert resource["mchid"] == MCHID
@@ -190,8 +189,8 @@ def test_sign_is_delivered_to_the_rewritten_notify_url_signed_and_sealed(sandbox
     assert sandbox.deliveries == [delivery]
 
 
-def test_sign_envelope_has_wechat_pay_shape(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_sign_envelope_has_wechat_pay_shape(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    presign(merchant)
     sandbox.sign_contract(CODE)
 
     received = receiver.received[0]
@@ -208,8 +207,10 @@ def test_sign_envelope_has_wechat_pay_shape(sandbox: Sandbox, receiver: Receiver
     assert len(sealed["nonce"]) == 12 and sealed["nonce"].isalnum()
 
 
-def test_notification_headers_are_what_wechat_pay_sends(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_notification_headers_are_what_wechat_pay_sends(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant)
     sandbox.sign_contract(CODE)
 
     headers = receiver.received[0].headers
@@ -220,8 +221,8 @@ def test_notification_headers_are_what_wechat_pay_sends(sandbox: Sandbox, receiv
     assert crypto.timestamp_is_fresh(headers["Wechatpay-Timestamp"])
 
 
-def test_sign_times_are_rfc3339_and_the_contract_lasts_five_years(sandbox: Sandbox) -> None:
-    presign(sandbox)
+def test_sign_times_are_rfc3339_and_the_contract_lasts_five_years(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
 
     resource = sandbox.sign_notification(CODE, operate_time=datetime(2024, 2, 29, 9, 30, 5)).resource
 
@@ -231,9 +232,9 @@ def test_sign_times_are_rfc3339_and_the_contract_lasts_five_years(sandbox: Sandb
     assert len(default["operate_time"]) == 25 and default["operate_time"].endswith("+08:00")
 
 
-def test_openid_and_contract_id_are_stable_per_contract(sandbox: Sandbox) -> None:
-    presign(sandbox)
-    presign(sandbox, code="C20250101B2")
+def test_openid_and_contract_id_are_stable_per_contract(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
+    presign(merchant, code="C20250101B2")
 
     first, again = sandbox.sign_notification(CODE).resource, sandbox.terminate_notification(CODE).resource
     other = sandbox.sign_notification("C20250101B2").resource
@@ -242,19 +243,19 @@ def test_openid_and_contract_id_are_stable_per_contract(sandbox: Sandbox) -> Non
     assert first["openid"] != other["openid"] and first["contract_id"] != other["contract_id"]
 
 
-def test_attach_is_left_out_when_the_presign_had_none(sandbox: Sandbox) -> None:
-    presign(sandbox)
+def test_attach_is_left_out_when_the_presign_had_none(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
     assert "attach" not in sandbox.sign_notification(CODE).resource
 
 
-def test_empty_contract_id_leaves_the_field_out(sandbox: Sandbox) -> None:
-    presign(sandbox)
+def test_empty_contract_id_leaves_the_field_out(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
     assert "contract_id" not in sandbox.sign_notification(CODE, contract_id="").resource
     assert "contract_id" not in sandbox.terminate_notification(CODE, contract_id="").resource
 
 
-def test_resource_overrides_replace_or_remove_fields(sandbox: Sandbox) -> None:
-    presign(sandbox, attach="order 42")
+def test_resource_overrides_replace_or_remove_fields(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant, attach="order 42")
 
     notification = sandbox.sign_notification(CODE, plan_id=999, mchid="1900000999", attach=None, openid="oX")
 
@@ -264,8 +265,8 @@ def test_resource_overrides_replace_or_remove_fields(sandbox: Sandbox) -> None:
     assert "attach" not in notification.resource
 
 
-def test_terminate_carries_the_mode(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_terminate_carries_the_mode(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    presign(merchant)
 
     sandbox.terminate_contract(CODE, mode="MCH_API_TERMINATE")
 
@@ -278,8 +279,10 @@ def test_terminate_carries_the_mode(sandbox: Sandbox, receiver: Receiver) -> Non
     assert resource["plan_id"] == PLAN_ID and resource["contract_id"]
 
 
-def test_terminate_goes_to_the_template_termination_url(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_terminate_goes_to_the_template_termination_url(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant)
     sandbox.termination_notify_url = SITE + "papay/terminated/"
 
     sandbox.terminate_contract(CODE)
@@ -288,8 +291,8 @@ def test_terminate_goes_to_the_template_termination_url(sandbox: Sandbox, receiv
     assert [received.path for received in receiver.received] == ["/papay/terminated/", "/papay/notify/"]
 
 
-def test_without_a_matching_rewrite_the_url_is_kept(sandbox: Sandbox) -> None:
-    presign(sandbox)
+def test_without_a_matching_rewrite_the_url_is_kept(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
     sandbox.notify_rewrite = {"https://elsewhere.example/": "http://127.0.0.1:1/"}
     assert sandbox.sign_notification(CODE).url == NOTIFY_URL
 
@@ -311,8 +314,10 @@ def test_contract_signed_through_another_channel_needs_plan_id_appid_and_url(san
 # --- redeliveries and timing ----------------------------------------------------------------
 
 
-def test_repeat_redelivers_the_same_body_with_fresh_signatures(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_repeat_redelivers_the_same_body_with_fresh_signatures(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant)
 
     deliveries = sandbox.sign_contract(CODE, repeat=3)
 
@@ -325,8 +330,10 @@ def test_repeat_redelivers_the_same_body_with_fresh_signatures(sandbox: Sandbox,
     assert received[0].envelope()["id"] == deliveries[0].notification_id
 
 
-def test_delayed_delivery_without_waiting_arrives_later(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_delayed_delivery_without_waiting_arrives_later(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant)
 
     assert sandbox.sign_contract(CODE, delay=0.3, wait=False) == []
     assert receiver.received == [] and sandbox.deliveries == []
@@ -338,8 +345,10 @@ def test_delayed_delivery_without_waiting_arrives_later(sandbox: Sandbox, receiv
     assert sandbox.deliveries[0].ok
 
 
-def test_reset_cancels_pending_deliveries_and_forgets_past_ones(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_reset_cancels_pending_deliveries_and_forgets_past_ones(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant)
     sandbox.sign_contract(CODE)
     sandbox.sign_contract(CODE, delay=0.2, wait=False)
 
@@ -349,8 +358,8 @@ def test_reset_cancels_pending_deliveries_and_forgets_past_ones(sandbox: Sandbox
     assert sandbox.deliveries == [] and len(receiver.received) == 1
 
 
-def test_deliver_out_of_order_sends_the_second_first(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_deliver_out_of_order_sends_the_second_first(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    presign(merchant)
     sign, terminate = sandbox.sign_notification(CODE), sandbox.terminate_notification(CODE)
 
     deliveries = sandbox.deliver_out_of_order(sign, terminate)
@@ -359,8 +368,8 @@ def test_deliver_out_of_order_sends_the_second_first(sandbox: Sandbox, receiver:
     assert [item.envelope()["id"] for item in receiver.received] == [terminate.id, sign.id]
 
 
-def test_signed_again_keeps_the_body_with_a_fresh_nonce(sandbox: Sandbox) -> None:
-    presign(sandbox)
+def test_signed_again_keeps_the_body_with_a_fresh_nonce(sandbox: Sandbox, merchant: Merchant, keys: Keys) -> None:
+    presign(merchant)
     notification = sandbox.sign_notification(CODE, timestamp=int(time.time()) - 600)
 
     again = notification.signed_again()
@@ -368,19 +377,19 @@ def test_signed_again_keeps_the_body_with_a_fresh_nonce(sandbox: Sandbox) -> Non
     assert again.body == notification.body and again.id == notification.id
     assert again.headers["Wechatpay-Nonce"] != notification.headers["Wechatpay-Nonce"]
     assert crypto.timestamp_is_fresh(again.headers["Wechatpay-Timestamp"])
-    assert signature_verifies(again.headers, again.body)
+    assert signature_verifies(again.headers, again.body, keys.wechatpay.public_key())
 
 
 # --- broken notifications on purpose --------------------------------------------------------
 
 
-def sign_resource(sandbox: Sandbox) -> dict[str, Any]:
-    presign(sandbox)
-    return sandbox.sign_notification(CODE).resource
+def sign_resource(merchant: Merchant) -> dict[str, Any]:
+    presign(merchant)
+    return merchant.sandbox.sign_notification(CODE).resource
 
 
-def test_apiv3_key_override_seals_with_another_key(sandbox: Sandbox, receiver: Receiver) -> None:
-    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(sandbox), apiv3_key=OTHER_APIV3_KEY))
+def test_apiv3_key_override_seals_with_another_key(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), apiv3_key=OTHER_APIV3_KEY))
 
     received = receiver.received[0]
     assert received.verifies()
@@ -389,33 +398,35 @@ def test_apiv3_key_override_seals_with_another_key(sandbox: Sandbox, receiver: R
     assert received.resource(OTHER_APIV3_KEY)["out_contract_code"] == CODE
 
 
-def test_private_key_override_signs_with_another_key(sandbox: Sandbox, receiver: Receiver) -> None:
-    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(sandbox), private_key=STRANGER_KEY))
+def test_private_key_override_signs_with_another_key(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant, stranger_key: Any
+) -> None:
+    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), private_key=stranger_key))
 
     received = receiver.received[0]
-    assert received.headers["Wechatpay-Serial"] == PUBLIC_KEY_ID
+    assert received.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
     assert not received.verifies()
-    assert received.verifies(STRANGER_KEY.public_key())
+    assert received.verifies(stranger_key.public_key())
 
 
-def test_serial_override_names_another_key(sandbox: Sandbox, receiver: Receiver) -> None:
+def test_serial_override_names_another_key(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
     serial = "PUB_KEY_ID_0000000000000000000000000000UNKNOWN"
-    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(sandbox), serial=serial))
+    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), serial=serial))
     assert receiver.received[0].headers["Wechatpay-Serial"] == serial
     assert receiver.received[0].verifies()
 
 
-def test_timestamp_override_is_signed_as_given(sandbox: Sandbox, receiver: Receiver) -> None:
+def test_timestamp_override_is_signed_as_given(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
     stale = int(time.time()) - 600
-    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(sandbox), timestamp=stale))
+    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), timestamp=stale))
     received = receiver.received[0]
     assert received.headers["Wechatpay-Timestamp"] == str(stale)
     assert received.verifies()
 
 
-def test_signature_override_sends_a_signtest_probe(sandbox: Sandbox, receiver: Receiver) -> None:
+def test_signature_override_sends_a_signtest_probe(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
     probe = crypto.SIGNTEST_PREFIX + "bm90IGEgc2lnbmF0dXJl"
-    notification = sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(sandbox), signature=probe)
+    notification = sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), signature=probe)
 
     sandbox.deliver(notification, repeat=2)  # the probe, then the real notification, as WeChat Pay does
 
@@ -424,8 +435,8 @@ def test_signature_override_sends_a_signtest_probe(sandbox: Sandbox, receiver: R
     assert real.verifies() and real.body == probe_received.body
 
 
-def test_body_override_is_sent_and_signed_as_given(sandbox: Sandbox, receiver: Receiver) -> None:
-    notification = sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(sandbox), body=b"<xml>not json</xml>")
+def test_body_override_is_sent_and_signed_as_given(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    notification = sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), body=b"<xml>not json</xml>")
 
     sandbox.deliver(notification)
 
@@ -435,21 +446,22 @@ def test_body_override_is_sent_and_signed_as_given(sandbox: Sandbox, receiver: R
     assert received.verifies()
 
 
-def test_notification_id_and_associated_data_overrides(sandbox: Sandbox) -> None:
+def test_notification_id_and_associated_data_overrides(sandbox: Sandbox, merchant: Merchant, keys: Keys) -> None:
     notification = sandbox.notification(
-        "ECOMMERCE_ENTRUST.SIGN", sign_resource(sandbox), notification_id="fixed-id", associated_data=""
+        "ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), notification_id="fixed-id", associated_data=""
     )
     assert notification.id == "fixed-id"
     sealed = notification.envelope["resource"]
     assert sealed["associated_data"] == ""
-    assert json.loads(crypto.decrypt(APIV3_KEY, sealed["nonce"], sealed["ciphertext"], ""))["out_contract_code"] == CODE
+    plaintext = crypto.decrypt(keys.apiv3_key, sealed["nonce"], sealed["ciphertext"], "")
+    assert json.loads(plaintext)["out_contract_code"] == CODE
 
 
 # --- delivery outcomes ----------------------------------------------------------------------
 
 
-def test_unreachable_receiver_is_a_delivery_without_status(sandbox: Sandbox) -> None:
-    presign(sandbox)
+def test_unreachable_receiver_is_a_delivery_without_status(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
     sandbox.notify_rewrite = {SITE: f"http://127.0.0.1:{free_port()}/"}
 
     (delivery,) = sandbox.sign_contract(CODE)
@@ -458,15 +470,15 @@ def test_unreachable_receiver_is_a_delivery_without_status(sandbox: Sandbox) -> 
     assert delivery.status is None and not delivery.ok and delivery.error
 
 
-def test_receiver_failure_is_recorded_not_raised(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_receiver_failure_is_recorded_not_raised(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    presign(merchant)
     receiver.status = 500
     (delivery,) = sandbox.sign_contract(CODE)
     assert delivery.status == 500 and not delivery.ok
 
 
-def test_redirects_are_not_followed(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_redirects_are_not_followed(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    presign(merchant)
     receiver.status = 302
     (delivery,) = sandbox.sign_contract(CODE)
     assert delivery.status == 302 and len(receiver.received) == 1
@@ -475,8 +487,10 @@ def test_redirects_are_not_followed(sandbox: Sandbox, receiver: Receiver) -> Non
 # --- control endpoints ----------------------------------------------------------------------
 
 
-def test_control_sign_delivers_without_merchant_authorization(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox, attach="order 42")
+def test_control_sign_delivers_without_merchant_authorization(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant, attach="order 42")
 
     response = requests.post(sandbox.url + f"/sandbox/contracts/{CODE}/sign", timeout=5)
 
@@ -489,8 +503,8 @@ def test_control_sign_delivers_without_merchant_authorization(sandbox: Sandbox, 
     assert [request.path for request in sandbox.requests] == [PRESIGN_PATH]  # controls are not recorded
 
 
-def test_control_terminate_takes_mode_and_repeat(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_control_terminate_takes_mode_and_repeat(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    presign(merchant)
 
     options = {"mode": "WEPAY_WEB_TERMINATE", "repeat": 2}
     response = requests.post(sandbox.url + f"/sandbox/contracts/{CODE}/terminate", json=options, timeout=5)
@@ -499,8 +513,10 @@ def test_control_terminate_takes_mode_and_repeat(sandbox: Sandbox, receiver: Rec
     assert [item.resource()["contract_termination_mode"] for item in receiver.received] == ["WEPAY_WEB_TERMINATE"] * 2
 
 
-def test_sandbox_keeps_serving_while_a_control_request_delivers(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_sandbox_keeps_serving_while_a_control_request_delivers(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant)
     receiver.call_back = sandbox.url + "/sandbox/contracts"
 
     response = requests.post(sandbox.url + f"/sandbox/contracts/{CODE}/sign", timeout=5)
@@ -509,8 +525,8 @@ def test_sandbox_keeps_serving_while_a_control_request_delivers(sandbox: Sandbox
     assert receiver.call_back_statuses == [200]
 
 
-def test_control_delay_delivers_in_the_background(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_control_delay_delivers_in_the_background(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    presign(merchant)
 
     response = requests.post(sandbox.url + f"/sandbox/contracts/{CODE}/sign", json={"delay": 0.2}, timeout=5)
 
@@ -524,22 +540,22 @@ def test_control_for_a_contract_never_presigned_is_resource_not_exists(sandbox: 
     assert response.status_code == 404 and response.json()["code"] == "RESOURCE_NOT_EXISTS"
 
 
-def test_control_refuses_a_bad_repeat(sandbox: Sandbox) -> None:
-    presign(sandbox)
+def test_control_refuses_a_bad_repeat(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
     response = requests.post(sandbox.url + f"/sandbox/contracts/{CODE}/sign", json={"repeat": 0}, timeout=5)
     assert response.status_code == 400 and response.json()["code"] == "PARAM_ERROR"
 
 
-def test_control_takes_no_queued_fault(sandbox: Sandbox) -> None:
-    presign(sandbox)
+def test_control_takes_no_queued_fault(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
     sandbox.fail_next("system_error")
 
     assert requests.post(sandbox.url + f"/sandbox/contracts/{CODE}/sign", timeout=5).status_code == 200
-    assert presign_response(sandbox).status_code == 500  # the fault waited for the merchant's next request
+    assert presign_response(merchant).status_code == 500  # the fault waited for the merchant's next request
 
 
-def test_control_lists_presigned_contracts(sandbox: Sandbox, receiver: Receiver) -> None:
-    presign(sandbox)
+def test_control_lists_presigned_contracts(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
+    presign(merchant)
 
     contracts = requests.get(sandbox.url + "/sandbox/contracts", timeout=5).json()
 
@@ -547,5 +563,6 @@ def test_control_lists_presigned_contracts(sandbox: Sandbox, receiver: Receiver)
     assert contracts[0]["delivered_to"] == receiver.url + "/papay/notify/"
 
 
-def test_notification_is_importable_from_the_package() -> None:
-    assert Notification.__name__ == "Notification"
+def test_outgoing_notification_is_importable_from_the_package(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
+    assert isinstance(sandbox.sign_notification(CODE), OutgoingNotification)

@@ -27,7 +27,7 @@ def rewrite_rule(value: str) -> tuple[str, str]:
     return prefix, replacement
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m django_papay.sandbox", description=__doc__)
     parser.add_argument("--keys-dir", required=True, help="folder of demo keys, created if missing")
     parser.add_argument("--host", type=loopback_host, default="127.0.0.1", help="loopback address to bind")
@@ -53,10 +53,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "DIR/sandbox-cert.pem (django-papay: PAPAY[\"CA_BUNDLE\"])",
     )
     parser.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep pre-signs and contracts in this JSON file, saved after each change and loaded at start, "
+        "so a restarted sandbox still knows them (default: in memory only)",
+    )
+    parser.add_argument(
         "--response-delay", type=float, default=0.0, metavar="SECONDS",
         help="wait this long before every answer, like WeChat Pay's distance from you (default 0)",
     )
-    options = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parser().parse_args(argv)
 
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -64,12 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     keys = ensure_demo_keys(options.keys_dir)
     tls = self_signed_certificate(options.tls) if options.tls else None
-    sandbox = keys.sandbox(host=options.host, port=options.port, tls=tls)
+    sandbox = keys.sandbox(host=options.host, port=options.port, tls=tls, state_file=options.state)
     sandbox.notify_rewrite = dict(options.notify_rewrite)
     sandbox.termination_notify_url = options.termination_notify_url
     sandbox.response_delay = options.response_delay
     with sandbox:
         print(f"WeChat Pay sandbox for mchid {keys.mchid} listening on {sandbox.url}", flush=True)
+        if options.state:
+            print(f"keeping pre-signs and contracts in {options.state}", flush=True)
         if tls is not None:
             print(f"its certificate (trust it as a CA bundle): {tls.certfile}", flush=True)
         print(

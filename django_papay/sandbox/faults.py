@@ -1,7 +1,10 @@
 """Faults the sandbox can inject, so tests reach every failure a client must survive.
 
-A fault is queued with ``Sandbox.fail_next`` (or an error answer with ``Sandbox.answer_next``) and is
-consumed by the next request that reaches the handler, before any check, whatever the endpoint.
+A fault is queued with ``Sandbox.fail_next`` (or an error answer with ``Sandbox.answer_next``) and is taken
+by the next merchant-API request, before any check, whatever the endpoint. Each fault is an object that
+overrides the one step of answering its failure lives in — ``reply`` (what is answered), ``sign`` (which
+key, serial and timestamp sign it), ``transmit`` (what reaches the wire) — or ``serve`` as a whole; the
+HTTP server just calls ``fault.serve(...)``, with ``NO_FAULT`` when none is queued.
 
 | fault             | what the client sees                                        | request processed? |
 |-------------------|-------------------------------------------------------------|--------------------|
@@ -23,71 +26,193 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from .answers import Answer
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-UNKNOWN_SERIAL = "PUB_KEY_ID_0000000000000000000000000000UNKNOWN"
+from django_papay import crypto, wechatpay
+
+from .replies import Reply, signed_headers
+from .state import SandboxState
+
+UNKNOWN_SERIAL = wechatpay.PUBLIC_KEY_ID_PREFIX + "0000000000000000000000000000UNKNOWN"
 STALE_SECONDS = 600
 TRUNCATED_MISSING_BYTES = 64
 
-# Faults that replace the answer with a WeChat Pay error, without processing the request.
-ERROR_FAULTS: dict[str, tuple[int, str, str]] = {
-    "ratelimit": (429, "RATELIMIT_EXCEEDED", "请求频率超限，请降低频率后重试"),
-    "system_error": (500, "SYSTEM_ERROR", "系统错误，请使用相同参数重试"),
-    "unavailable": (503, "SERVICE_UNAVAILABLE", "服务暂不可用，请稍后重试"),
+
+class Wire(Protocol):
+    """The connection a reply goes out on (the HTTP server's side of it)."""
+
+    def send(
+        self, reply: Reply, headers: dict[str, str], *, body: bytes | None = None, content_length: int | None = None
+    ) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class Fault:
+    """No fault: the endpoint's reply, signed as WeChat Pay signs, sent whole. Faults override one step."""
+
+    name = "none"
+
+    def serve(self, state: SandboxState, run: Callable[[], Reply], wire: Wire) -> None:
+        reply = self.reply(state, run)
+        self.transmit(wire, reply, self.sign(state, reply))
+
+    def reply(self, state: SandboxState, run: Callable[[], Reply]) -> Reply:
+        """What is answered; ``run()`` processes the request and gives the endpoint's reply."""
+        return run()
+
+    def sign(self, state: SandboxState, reply: Reply) -> dict[str, str]:
+        return signed_headers(reply.body, *state.signer())
+
+    def transmit(self, wire: Wire, reply: Reply, headers: dict[str, str]) -> None:
+        wire.send(reply, headers)
+
+    def __repr__(self) -> str:
+        return f"<fault {self.name}>"
+
+
+NO_FAULT = Fault()
+
+
+class ErrorAnswer(Fault):
+    """A signed WeChat Pay error instead of processing the request (``answer_next`` queues any one)."""
+
+    def __init__(self, status: int, code: str, message: str, detail: dict[str, Any] | None = None) -> None:
+        self.name = code.lower()
+        self._reply = Reply.error(status, code, message, detail)
+
+    def reply(self, state: SandboxState, run: Callable[[], Reply]) -> Reply:
+        return self._reply
+
+
+class NotJson(Fault):
+    name = "not_json"
+
+    def reply(self, state: SandboxState, run: Callable[[], Reply]) -> Reply:
+        return Reply(200, b"<html>upstream error</html>", "text/html; charset=utf-8")
+
+
+class Timeout(Fault):
+    name = "timeout"
+
+    def reply(self, state: SandboxState, run: Callable[[], Reply]) -> Reply:
+        reply = run()
+        time.sleep(state.fault_delay)
+        return reply
+
+
+class OtherContract(Fault):
+    """A correctly signed answer that belongs to someone else's contract or charge (a mix-up a client must catch)."""
+
+    name = "other_contract"
+
+    def reply(self, state: SandboxState, run: Callable[[], Reply]) -> Reply:
+        reply = run()
+        if reply.status != 200:
+            return reply
+        payload = json.loads(reply.body)
+        number = "combine_out_trade_no" if "combine_out_trade_no" in payload else "out_contract_code"
+        payload[number] = "OTHER" + str(payload.get(number, ""))[:27]
+        return Reply.json(200, payload)
+
+
+class SystemErrorAfter(Fault):
+    """The request is processed (a charge is taken), then answered 500: the outcome a client cannot know."""
+
+    name = "system_error_after"
+
+    def reply(self, state: SandboxState, run: Callable[[], Reply]) -> Reply:
+        run()
+        return FAULTS["system_error"].reply(state, run)
+
+
+class BadSignature(Fault):
+    name = "bad_signature"
+
+    def sign(self, state: SandboxState, reply: Reply) -> dict[str, str]:
+        return signed_headers(reply.body + b" ", *state.signer())  # a valid signature, of a different body
+
+
+class UnknownSerial(Fault):
+    name = "unknown_serial"
+    _lock = threading.Lock()
+    _stranger: rsa.RSAPrivateKey | None = None
+
+    def sign(self, state: SandboxState, reply: Reply) -> dict[str, str]:
+        return signed_headers(reply.body, self._stranger_key(), UNKNOWN_SERIAL)
+
+    @classmethod
+    def _stranger_key(cls) -> rsa.RSAPrivateKey:
+        """A key WeChat Pay never published (made once, on first use: RSA keys are slow to make)."""
+        with cls._lock:
+            if cls._stranger is None:
+                cls._stranger = crypto.generate_private_key()
+            return cls._stranger
+
+
+class StaleTimestamp(Fault):
+    name = "stale_timestamp"
+
+    def sign(self, state: SandboxState, reply: Reply) -> dict[str, str]:
+        key, serial = state.signer()
+        return signed_headers(reply.body, key, serial, timestamp=int(time.time()) - STALE_SECONDS)
+
+
+class Truncated(Fault):
+    name = "truncated"
+
+    def transmit(self, wire: Wire, reply: Reply, headers: dict[str, str]) -> None:
+        length = len(reply.body) + TRUNCATED_MISSING_BYTES
+        wire.send(reply, headers, body=reply.body[: len(reply.body) // 2], content_length=length)
+
+
+class Reset(Fault):
+    name = "reset"
+
+    def serve(self, state: SandboxState, run: Callable[[], Reply], wire: Wire) -> None:
+        wire.reset()
+
+
+FAULTS: dict[str, Fault] = {
+    "ratelimit": ErrorAnswer(429, wechatpay.RATELIMIT_EXCEEDED, "请求频率超限，请降低频率后重试"),
+    "system_error": ErrorAnswer(500, wechatpay.SYSTEM_ERROR, "系统错误，请使用相同参数重试"),
+    "unavailable": ErrorAnswer(503, wechatpay.SERVICE_UNAVAILABLE, "服务暂不可用，请稍后重试"),
+    **{fault.name: fault for fault in (Timeout(), Reset(), BadSignature(), UnknownSerial(), NotJson(), Truncated(),
+                                       StaleTimestamp(), OtherContract(), SystemErrorAfter())},
 }
-# Faults that change how the normal answer is delivered or signed.
-DELIVERY_FAULTS = frozenset(
-    {"timeout", "reset", "bad_signature", "unknown_serial", "not_json", "truncated", "stale_timestamp",
-     "other_contract", "system_error_after"}
-)
-FAULTS = frozenset(ERROR_FAULTS) | DELIVERY_FAULTS
 
 
-def not_json_answer() -> Answer:
-    return Answer(200, b"<html>upstream error</html>", "text/html; charset=utf-8")
-
-
-def error_fault_answer(name: str) -> Answer:
-    return Answer.error(*ERROR_FAULTS[name])
-
-
-def other_contract_answer(answer: Answer) -> Answer:
-    """A correctly signed answer that belongs to someone else's contract (a mix-up a client must catch)."""
-    if answer.status != 200:
-        return answer
-    payload = json.loads(answer.body)
-    for number in ("out_contract_code", "combine_out_trade_no"):
-        if number in payload or number == "out_contract_code":
-            payload[number] = "OTHER" + str(payload.get(number, ""))[:27]
-    return Answer.json(200, payload)
+def named(name: str) -> Fault:
+    """The fault called ``name``; ValueError naming the choices when there is none."""
+    try:
+        return FAULTS[name]
+    except KeyError:
+        raise ValueError(f"unknown fault {name!r}; choose one of {', '.join(sorted(FAULTS))}") from None
 
 
 class FaultQueue:
-    """Pending faults, first in first out; each request takes at most one. Thread-safe."""
+    """Pending faults, first in first out; each merchant-API request takes at most one. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: deque[str | Answer] = deque()
+        self._pending: deque[Fault] = deque()
 
-    def push(self, fault: str | Answer, times: int = 1) -> None:
-        """Queue a fault name (checked against ``FAULTS``) or a ready error answer ``times`` times."""
-        if isinstance(fault, str) and fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(sorted(FAULTS))}")
+    def push(self, fault: Fault, times: int = 1) -> None:
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
             self._pending.extend([fault] * times)
 
-    def pop(self) -> str | Answer | None:
+    def pop(self) -> Fault:
+        """The next fault, or ``NO_FAULT``."""
         with self._lock:
-            return self._pending.popleft() if self._pending else None
+            return self._pending.popleft() if self._pending else NO_FAULT
 
     def clear(self) -> None:
         with self._lock:
             self._pending.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._pending)

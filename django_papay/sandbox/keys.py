@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 
-from .server import Sandbox
+from .facade import Sandbox
 from .tls import TLSFiles
 
 DEMO_MCHID = "1900000109"
@@ -26,6 +25,7 @@ WECHATPAY_PRIVATE_KEY_FILE = "wechatpay_private_key.pem"
 WECHATPAY_PUBLIC_KEY_FILE = "wechatpay_public_key.pem"
 IDENTITY_FILE = "demo.json"  # holds the APIv3 key, so it is private (0600) too
 IDENTITY_FIELDS = ("mchid", "merchant_serial_no", "wechatpay_public_key_id", "apiv3_key")
+STATE_FILE = "sandbox-state.json"  # the sandbox's pre-signs and contracts, for DemoKeys.state_file
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,20 @@ class DemoKeys:
         # Keep the APIv3 key out of logs and tracebacks.
         return f"DemoKeys(mchid={self.mchid!r}, merchant_serial_no={self.merchant_serial_no!r}, ...)"
 
-    def sandbox(self, host: str = "127.0.0.1", port: int = 0, tls: TLSFiles | None = None) -> Sandbox:
-        """A Sandbox configured with these keys, not started; https with ``tls``."""
+    @property
+    def state_file(self) -> str:
+        """``sandbox-state.json`` next to the keys: where a sandbox of these keys may keep its contracts."""
+        return str(Path(self.merchant_private_key_path).with_name(STATE_FILE))
+
+    def sandbox(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: TLSFiles | None = None,
+        state_file: str | os.PathLike[str] | None = None,
+    ) -> Sandbox:
+        """A Sandbox configured with these keys, not started; https with ``tls``; its pre-signs and contracts
+        kept in ``state_file`` (e.g. ``self.state_file``) across restarts."""
         return Sandbox(
             mchid=self.mchid,
             merchant_serial_no=self.merchant_serial_no,
@@ -57,23 +69,23 @@ class DemoKeys:
             host=host,
             port=port,
             tls=tls,
+            state_file=state_file,
         )
 
 
 def new_merchant_serial_no() -> str:
     """40 upper-case hex characters, the shape of a merchant API certificate serial."""
-    return secrets.token_hex(20).upper()
+    return wechatpay.nonce(40, wechatpay.UPPER_HEX)
 
 
 def new_wechatpay_public_key_id(mchid: str) -> str:
     """``PUB_KEY_ID_`` + 34 digits, shaped like the real ones: ``01``, mchid, date, a running number."""
     digits = f"01{mchid}{time.strftime('%Y%m%d')}{secrets.randbelow(10**14):014d}"
-    return "PUB_KEY_ID_" + digits
+    return wechatpay.PUBLIC_KEY_ID_PREFIX + digits
 
 
 def new_apiv3_key() -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(crypto.APIV3_KEY_BYTES))
+    return wechatpay.nonce(crypto.APIV3_KEY_BYTES)
 
 
 def _create_if_missing(path: Path, content: str, mode: int) -> None:

@@ -1,55 +1,40 @@
 """The sandbox plays the WeChat user: signing or ending a contract makes WeChat Pay notify the merchant.
 
-``UserActions`` is the part of ``Sandbox`` that builds ECOMMERCE_ENTRUST.SIGN and .TERMINATE
-notifications from the accepted pre-signs (``notifications``) and delivers them over HTTP
-(``delivery``). The pre-sign of an ``out_contract_code`` supplies appid, plan_id, attach and the
-``notify_url``; keyword overrides replace any resource field, so tests can also describe a contract
-signed through another channel, or one whose notification does not match the merchant's records.
+``WeChatUser`` works on a ``SandboxState``: it builds ECOMMERCE_ENTRUST.SIGN and .TERMINATE notifications
+from the accepted pre-signs (``outgoing``), records what the user did in the contract book, and delivers
+them over HTTP (``delivery``). The pre-sign of an ``out_contract_code`` supplies appid, plan_id, attach
+and the ``notify_url``; keyword overrides replace any resource field, so tests can also describe a
+contract signed through another channel, or one whose notification does not match the merchant's records.
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 
-from . import notifications
-from .contracts import ContractBook
-from .delivery import Courier, Delivery
-from .notifications import SIGN_EVENT, TERMINATE_EVENT, Notification
+from . import outgoing
+from .delivery import Courier
+from .outgoing import OutgoingNotification
+from .records import Delivery
+from .state import SandboxState
 
-DEFAULT_TERMINATION_MODE = "USER_TERMINATE"
 
+class WeChatUser:
+    """What the user (and WeChat Pay's notifier) does to the contracts in ``state``. Holds nothing of its own:
+    make one whenever needed. Where notifications go follows ``state.notify_rewrite`` and
+    ``state.termination_notify_url``."""
 
-class UserActions:
-    """Notification building and delivery for ``Sandbox`` (which provides the attributes below).
-
-    ``notify_rewrite`` maps URL prefixes to replacements, applied when a notification is built: it plays
-    the TLS-terminating proxy in front of the merchant's site, e.g.
-    ``{"https://papay.example/": "http://127.0.0.1:8000/"}``. ``termination_notify_url`` is the
-    termination URL of the deduction template; None sends TERMINATE to the pre-sign ``notify_url``.
-    """
-
-    mchid: str
-    apiv3_key: str
-    wechatpay_public_key_id: str
-    presigns: dict[str, dict[str, Any]]
-    contracts: ContractBook
-    notify_rewrite: dict[str, str]
-    termination_notify_url: str | None
-    _wechatpay_private_key: rsa.RSAPrivateKey
-    _lock: threading.Lock
-    _courier: Courier
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self._courier = Courier(state.deliveries)
 
     def presign_for(self, out_contract_code: str) -> dict[str, Any] | None:
         """The latest accepted pre-sign of ``out_contract_code``, or None if the sandbox never had one."""
-        with self._lock:
-            matches = [p for p in self.presigns.values() if p.get("out_contract_code") == out_contract_code]
-        return matches[-1] if matches else None
+        return self.state.contracts.latest_presign(out_contract_code)
 
     # --- building -----------------------------------------------------------------------------
 
@@ -63,34 +48,34 @@ class UserActions:
         contract_id: str | None = None,
         url: str | None = None,
         **resource_overrides: Any,
-    ) -> Notification:
+    ) -> OutgoingNotification:
         """ECOMMERCE_ENTRUST.SIGN for the user signing ``out_contract_code`` (nothing is sent).
 
         ``operate_time`` defaults to now, ``contract_expired_time`` to five years later; ``contract_id=""``
         leaves that field out (WeChat Pay's documentation does not list it). An override set to None
         removes its field.
         """
-        operated = notifications.rfc3339(operate_time)
+        operated = outgoing.rfc3339(operate_time)
         resource = self._entrust_resource(out_contract_code, openid, operated, contract_id, resource_overrides)
-        expires = contract_expired_time if contract_expired_time is not None else notifications.years_after(operated)
-        resource = _with(resource, {"contract_expired_time": notifications.rfc3339(expires)}, resource_overrides)
-        return self.notification(SIGN_EVENT, resource, url=url)
+        expires = contract_expired_time if contract_expired_time is not None else outgoing.years_after(operated)
+        resource = _with(resource, {"contract_expired_time": outgoing.rfc3339(expires)}, resource_overrides)
+        return self.notification(wechatpay.SIGN_EVENT, resource, url=url)
 
     def terminate_notification(
         self,
         out_contract_code: str,
         *,
-        mode: str = DEFAULT_TERMINATION_MODE,
+        mode: str = wechatpay.USER_TERMINATE,
         operate_time: datetime | str | None = None,
         url: str | None = None,
         **resource_overrides: Any,
-    ) -> Notification:
+    ) -> OutgoingNotification:
         """ECOMMERCE_ENTRUST.TERMINATE for the contract ending in ``mode`` (``contract_termination_mode``)."""
-        operated = notifications.rfc3339(operate_time)
+        operated = outgoing.rfc3339(operate_time)
         contract_id = resource_overrides.pop("contract_id", None)
         resource = self._entrust_resource(out_contract_code, None, operated, contract_id, resource_overrides)
         resource = _with(resource, {"contract_termination_mode": mode}, resource_overrides)
-        return self.notification(TERMINATE_EVENT, resource, url=url)
+        return self.notification(wechatpay.TERMINATE_EVENT, resource, url=url)
 
     def notification(
         self,
@@ -105,8 +90,8 @@ class UserActions:
         timestamp: int | str | None = None,
         signature: str | None = None,
         body: bytes | None = None,
-        associated_data: str | None = notifications.ASSOCIATED_DATA,
-    ) -> Notification:
+        associated_data: str | None = wechatpay.ENTRUST_ASSOCIATED_DATA,
+    ) -> OutgoingNotification:
         """Any notification, sealed with ``apiv3_key`` and signed with ``private_key`` (the sandbox's own
         by default); every argument overrides one thing WeChat Pay would get right.
 
@@ -117,12 +102,12 @@ class UserActions:
         if isinstance(private_key, (str, bytes)):
             private_key = crypto.load_private_key(private_key)
         target = self._target(event_type, resource.get("out_contract_code"), url)
-        signing_key, signing_serial = self._signer()  # the public key, or the current certificate
-        return notifications.build(
+        signing_key, signing_serial = self.state.signer()  # the public key, or the current certificate
+        return outgoing.build(
             event_type,
             resource,
-            url=self._rewrite(target),
-            apiv3_key=self.apiv3_key if apiv3_key is None else apiv3_key,
+            url=self.state.rewrite(target),
+            apiv3_key=self.state.apiv3_key if apiv3_key is None else apiv3_key,
             private_key=private_key or signing_key,
             serial=signing_serial if serial is None else serial,
             notification_id=notification_id,
@@ -134,13 +119,8 @@ class UserActions:
 
     # --- delivering ---------------------------------------------------------------------------
 
-    @property
-    def deliveries(self) -> list[Delivery]:
-        """Every delivery attempt made since the last ``reset()``, oldest first (a snapshot)."""
-        return self._courier.deliveries
-
     def deliver(
-        self, notification: Notification, *, repeat: int = 1, delay: float = 0.0, wait: bool = True
+        self, notification: OutgoingNotification, *, repeat: int = 1, delay: float = 0.0, wait: bool = True
     ) -> list[Delivery]:
         """POST ``notification`` ``repeat`` times after ``delay`` seconds; each redelivery is re-signed with
         a fresh timestamp and nonce, same id and body, as WeChat Pay retries. ``wait=False`` returns ``[]``
@@ -180,19 +160,19 @@ class UserActions:
         self.record(notification)
         return [] if drop else self.deliver(notification, repeat=repeat, delay=delay, wait=wait)
 
-    def record(self, notification: Notification) -> None:
+    def record(self, notification: OutgoingNotification) -> None:
         """WeChat Pay's own record follows what the user did, whether or not the notification arrives."""
         resource = notification.resource
-        if notification.event_type == SIGN_EVENT:
-            self.contracts.signed(resource)
-        elif notification.event_type == TERMINATE_EVENT:
-            self.contracts.terminated(
+        if notification.event_type == wechatpay.SIGN_EVENT:
+            self.state.contracts.signed(resource)
+        elif notification.event_type == wechatpay.TERMINATE_EVENT:
+            self.state.contracts.terminated(
                 resource["out_contract_code"], mode=resource["contract_termination_mode"],
                 at=resource["operate_time"], plan_id=resource.get("plan_id"), appid=resource.get("appid"),
                 openid=resource.get("openid"),
             )
 
-    def deliver_out_of_order(self, first: Notification, second: Notification) -> list[Delivery]:
+    def deliver_out_of_order(self, first: OutgoingNotification, second: OutgoingNotification) -> list[Delivery]:
         """Send ``second`` and then ``first`` (e.g. TERMINATE before the SIGN it follows); one attempt each."""
         return self._courier.deliver_in_order([second, first])
 
@@ -216,15 +196,15 @@ class UserActions:
                 "notify about a contract signed through another channel"
             )
         resource: dict[str, Any] = {
-            "mchid": self.mchid,
+            "mchid": self.state.mchid,
             "out_contract_code": out_contract_code,
             "plan_id": presign.get("plan_id"),
             "appid": presign.get("appid"),
-            "openid": openid if openid is not None else notifications.fake_openid(out_contract_code),
+            "openid": openid if openid is not None else outgoing.fake_openid(out_contract_code),
             "operate_time": operate_time,
         }
         if contract_id is None:
-            contract_id = notifications.fake_contract_id(self.mchid, out_contract_code)
+            contract_id = outgoing.fake_contract_id(self.state.mchid, out_contract_code)
         if contract_id != "":
             resource["contract_id"] = contract_id
         if "attach" in presign:
@@ -236,18 +216,10 @@ class UserActions:
         TERMINATE, else the pre-sign's ``notify_url``, else nowhere ("": it can be built, not delivered)."""
         if url is not None:
             return url
-        if event_type == TERMINATE_EVENT and self.termination_notify_url:
-            return self.termination_notify_url
+        if event_type == wechatpay.TERMINATE_EVENT and self.state.termination_notify_url:
+            return self.state.termination_notify_url
         presign = self.presign_for(out_contract_code) if isinstance(out_contract_code, str) else None
         return str(presign["notify_url"]) if presign is not None else ""
-
-    def _rewrite(self, url: str) -> str:
-        """Apply the longest matching ``notify_rewrite`` prefix."""
-        prefixes = [prefix for prefix in self.notify_rewrite if url.startswith(prefix)]
-        if not prefixes:
-            return url
-        prefix = max(prefixes, key=len)
-        return self.notify_rewrite[prefix] + url[len(prefix) :]
 
 
 def _with(resource: dict[str, Any], fields: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -14,15 +14,14 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 
-from .answers import ApiError
+from .replies import ApiError
 
-PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
-TIMESTAMP_WINDOW = 300  # seconds; WeChat Pay refuses a request signed more than 5 minutes off
 INT64_MAX = 2**63 - 1
 
 _CONTRACT_CODE = re.compile(r"[0-9A-Za-z]+")
+_TRADE_NO_CHARACTERS = frozenset(wechatpay.ALPHANUMERIC + "_-|*@")
 
 
 def _media_types(value: str) -> list[str]:
@@ -33,17 +32,20 @@ def check_headers(method: str, headers: Mapping[str, str], *, wechatpay_public_k
     """``User-Agent``, ``Accept`` and ``Content-Type`` as WeChat Pay requires, and the serial the merchant
     asks its answers to be signed with."""
     if not headers.get("User-Agent", "").strip():
-        raise ApiError(400, "INVALID_REQUEST", "User-Agent is required")
+        raise ApiError(400, wechatpay.INVALID_REQUEST, "User-Agent is required")
     accept = headers.get("Accept", "")
     if not set(_media_types(accept)) & {"application/json", "application/*", "*/*"}:
-        raise ApiError(400, "INVALID_REQUEST", f"Accept must allow application/json, got {accept!r}")
+        raise ApiError(400, wechatpay.INVALID_REQUEST, f"Accept must allow application/json, got {accept!r}")
     if method == "POST":
         content_type = headers.get("Content-Type", "")
         if _media_types(content_type)[0] != "application/json":
-            raise ApiError(400, "INVALID_REQUEST", f"Content-Type must be application/json, got {content_type!r}")
-    serial = headers.get("Wechatpay-Serial", "")
-    if serial.startswith(PUBLIC_KEY_ID_PREFIX) and serial != wechatpay_public_key_id:
-        raise ApiError(400, "PARAM_ERROR", f"Wechatpay-Serial {serial} is not this merchant's WeChat Pay public key")
+            raise ApiError(
+                400, wechatpay.INVALID_REQUEST, f"Content-Type must be application/json, got {content_type!r}"
+            )
+    serial = headers.get(wechatpay.SERIAL_HEADER, "")
+    if serial.startswith(wechatpay.PUBLIC_KEY_ID_PREFIX) and serial != wechatpay_public_key_id:
+        message = f"Wechatpay-Serial {serial} is not this merchant's WeChat Pay public key"
+        raise ApiError(400, wechatpay.PARAM_ERROR, message)
 
 
 def check_authorization(
@@ -59,23 +61,27 @@ def check_authorization(
     """The ``Authorization`` header: schema, merchant, certificate serial, clock, nonce and signature."""
     header = headers.get("Authorization", "")
     if not header:
-        raise ApiError(401, "SIGN_ERROR", "Authorization header is missing")
+        raise ApiError(401, wechatpay.SIGN_ERROR, "Authorization header is missing")
     fields = crypto.parse_authorization(header)
     if not fields:
-        raise ApiError(401, "SIGN_ERROR", f'Authorization is not {crypto.AUTH_SCHEMA} key="value",... fields')
+        message = f'Authorization is not {wechatpay.SIGNATURE_TYPE} key="value",... fields'
+        raise ApiError(401, wechatpay.SIGN_ERROR, message)
     if fields.get("mchid") != mchid:
-        raise ApiError(401, "SIGN_ERROR", "Authorization mchid does not match the merchant")
+        raise ApiError(401, wechatpay.SIGN_ERROR, "Authorization mchid does not match the merchant")
     if fields.get("serial_no") != serial_no:
-        raise ApiError(401, "SIGN_ERROR", "Authorization serial_no is not the merchant's API certificate serial")
+        message = "Authorization serial_no is not the merchant's API certificate serial"
+        raise ApiError(401, wechatpay.SIGN_ERROR, message)
     timestamp = fields.get("timestamp", "")
-    if not timestamp.isdigit() or not crypto.timestamp_is_fresh(timestamp, window=TIMESTAMP_WINDOW):
-        raise ApiError(401, "SIGN_ERROR", f"Authorization timestamp is more than {TIMESTAMP_WINDOW} s off")
+    if not timestamp.isdigit() or not crypto.timestamp_is_fresh(timestamp, window=wechatpay.TIMESTAMP_WINDOW):
+        message = f"Authorization timestamp is more than {wechatpay.TIMESTAMP_WINDOW} s off"
+        raise ApiError(401, wechatpay.SIGN_ERROR, message)
     nonce = fields.get("nonce_str", "")
     if not nonce:
-        raise ApiError(401, "SIGN_ERROR", "Authorization nonce_str is missing")
+        raise ApiError(401, wechatpay.SIGN_ERROR, "Authorization nonce_str is missing")
     message = crypto.request_message(method, path, timestamp, nonce, body)
     if not crypto.verify(public_key, message, fields.get("signature", "")):
-        raise ApiError(401, "SIGN_ERROR", "Authorization signature does not verify with the merchant's key")
+        message = "Authorization signature does not verify with the merchant's key"
+        raise ApiError(401, wechatpay.SIGN_ERROR, message)
 
 
 # --- body rules -----------------------------------------------------------------------------
@@ -115,6 +121,27 @@ def non_negative_integer(value: Any) -> str:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
         return "must be a non-negative 64-bit integer"
     return ""
+
+
+def digits(value: Any) -> str:
+    """A merchant id: 1 to 32 ASCII digits."""
+    problem = string(1, 32)(value)
+    return problem or ("" if value.isascii() and value.isdigit() else "must be digits")
+
+
+def trade_no(value: Any) -> str:
+    """An order number: 1 to 32 of digits, letters and ``_-|*@``."""
+    problem = string(1, 32)(value)
+    if problem:
+        return problem
+    return "" if set(value) <= _TRADE_NO_CHARACTERS else "may contain only digits, letters and _-|*@"
+
+
+def one_of(*allowed: Any) -> Rule:
+    def check(value: Any) -> str:
+        return "" if value in allowed else f"must be one of {', '.join(map(str, allowed))}"
+
+    return check
 
 
 def object_of(rules: tuple[FieldRule, ...]) -> Rule:
@@ -172,17 +199,6 @@ def notify_url(value: Any) -> str:
     return ""
 
 
-PRESIGN_FIELDS = (
-    FieldRule("appid", string(1, 32)),
-    FieldRule("plan_id", positive_integer),
-    FieldRule("out_contract_code", contract_code),
-    FieldRule("contract_display_account", string(1, 32)),
-    FieldRule("notify_url", notify_url),
-    FieldRule("return_app", boolean, required=False),
-    FieldRule("attach", string(0, 255), required=False),
-)
-
-
 def check_body(body: bytes, rules: tuple[FieldRule, ...]) -> dict[str, Any]:
     """Parse a JSON object body and apply ``rules`` in order; the first failing field is reported.
 
@@ -193,7 +209,7 @@ def check_body(body: bytes, rules: tuple[FieldRule, ...]) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError):
         data = None
     if not isinstance(data, dict):
-        raise ApiError(400, "PARAM_ERROR", "请求参数错误：the body must be a JSON object")
+        raise ApiError(400, wechatpay.PARAM_ERROR, "请求参数错误：the body must be a JSON object")
     problem = first_problem(data, rules)
     if problem:
         name, issue = problem
@@ -216,4 +232,4 @@ def first_problem(data: dict[str, Any], rules: tuple[FieldRule, ...]) -> tuple[s
 
 def _refuse(name: str, value: Any, issue: str) -> None:
     detail = {"field": name, "value": value, "issue": issue, "location": "body"}
-    raise ApiError(400, "PARAM_ERROR", f"请求参数错误：{name} {issue}", detail)
+    raise ApiError(400, wechatpay.PARAM_ERROR, f"请求参数错误：{name} {issue}", detail)

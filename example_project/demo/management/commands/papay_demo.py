@@ -55,16 +55,21 @@ class Command(BaseCommand):
             sandbox.stop()
 
     def _start_sandbox(self, *, fixed_port: bool):
-        """The sandbox on PAPAY_SANDBOX_PORT (BASE_URL points there); for a one-off run any free port will do."""
+        """The sandbox on PAPAY_SANDBOX_PORT (BASE_URL points there); for a one-off run any free port will do.
+
+        It keeps its pre-signs and contracts in a state file next to the demo keys (git-ignored), so a
+        restarted demo's sandbox still knows the contracts in the demo database.
+        """
+        keys = settings.DEMO_KEYS
         try:
-            return settings.DEMO_KEYS.sandbox(port=settings.SANDBOX_PORT).start()
+            return keys.sandbox(port=settings.SANDBOX_PORT, state_file=keys.state_file).start()
         except OSError as exc:
             if fixed_port:
                 raise CommandError(
                     f"cannot start the sandbox on 127.0.0.1:{settings.SANDBOX_PORT} ({exc.strerror}); "
                     "set PAPAY_SANDBOX_PORT to a free port"
                 ) from exc
-        sandbox = settings.DEMO_KEYS.sandbox(port=0).start()
+        sandbox = keys.sandbox(port=0, state_file=keys.state_file).start()
         settings.PAPAY = {**settings.PAPAY, "BASE_URL": sandbox.url}  # this run only
         self.stdout.write(f"(port {settings.SANDBOX_PORT} is busy; this run's sandbox uses {sandbox.url})")
         return sandbox

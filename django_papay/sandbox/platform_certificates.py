@@ -1,4 +1,4 @@
-"""Platform certificates (平台证书) in the sandbox: issued, rotated, and served at ``GET /v3/certificates``.
+"""Platform certificates (平台证书) the sandbox's WeChat Pay has issued to its merchant: issued, rotated, listed.
 
 A new merchant has none: the sandbox then answers ``GET /v3/certificates`` with 404 RESOURCE_NOT_EXISTS,
 as WeChat Pay does for merchants that only have the WeChat Pay public key. ``issue()`` gives the merchant
@@ -17,31 +17,20 @@ By default the sandbox signs answers and notifications with the WeChat Pay publi
 
 from __future__ import annotations
 
-import re
 import secrets
-import string
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 
-from .answers import Answer, ApiError
-from .notifications import rfc3339
-
-if TYPE_CHECKING:
-    from .server import RecordedRequest, Sandbox
-
-ASSOCIATED_DATA = "certificate"
-ALGORITHM = "AEAD_AES_256_GCM"
 VALIDITY = timedelta(days=5 * 365)  # WeChat Pay's platform certificates last five years
-_NONCE_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True)
@@ -128,36 +117,21 @@ class PlatformCertificates:
             self._issued.clear()
         self.sign_with_certificate = False
 
-    def signer(self, public_key_signer: tuple[rsa.RSAPrivateKey, str]) -> tuple[rsa.RSAPrivateKey, str]:
-        """``(private key, Wechatpay-Serial)`` to sign the next answer or notification with."""
-        current = self.current
-        if not self.sign_with_certificate:
-            return public_key_signer
-        if current is None:
-            raise RuntimeError("sign_with_certificate is on but no certificate was issued; call issue() first")
-        return current.private_key, current.serial_no
-
     def listing(self, apiv3_key: str) -> dict[str, Any]:
         """The body of ``GET /v3/certificates``: every issued certificate, sealed with ``apiv3_key``."""
         data = []
         for issued in self.issued:
-            nonce = "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(crypto.GCM_NONCE_BYTES))
+            nonce = wechatpay.nonce(crypto.GCM_NONCE_BYTES)
             data.append({
                 "serial_no": issued.serial_no,
-                "effective_time": rfc3339(issued.effective_time),
-                "expire_time": rfc3339(issued.expire_time),
+                "effective_time": wechatpay.format_rfc3339(issued.effective_time),
+                "expire_time": wechatpay.format_rfc3339(issued.expire_time),
                 "encrypt_certificate": {
-                    "algorithm": ALGORITHM,
+                    "algorithm": wechatpay.AEAD_ALGORITHM,
                     "nonce": nonce,
-                    "associated_data": ASSOCIATED_DATA,
-                    "ciphertext": crypto.encrypt(apiv3_key, nonce, issued.pem, ASSOCIATED_DATA),
+                    "associated_data": wechatpay.CERTIFICATE_ASSOCIATED_DATA,
+                    "ciphertext": crypto.encrypt(apiv3_key, nonce, issued.pem, wechatpay.CERTIFICATE_ASSOCIATED_DATA),
                 },
             })
         return {"data": data}
 
-
-def download(sandbox: Sandbox, request: RecordedRequest, match: re.Match[str]) -> Answer:
-    """``GET /v3/certificates``: the merchant's platform certificates, or 404 for a public-key-only merchant."""
-    if not sandbox.certificates.issued:
-        raise ApiError(404, "RESOURCE_NOT_EXISTS", "无可用的平台证书，请使用微信支付公钥 (sandbox: none issued)")
-    return Answer.json(200, sandbox.certificates.listing(sandbox.apiv3_key))

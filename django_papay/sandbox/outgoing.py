@@ -1,10 +1,10 @@
-"""Notifications as WeChat Pay builds them: a sealed resource in a JSON envelope, with signed headers.
+"""Notifications WeChat Pay sends the merchant, as it builds them: a sealed resource in a JSON envelope, signed.
 
-Building only, nothing is sent (``delivery`` sends, ``user`` ties notifications to pre-signs):
+Building only, nothing is sent (``delivery`` sends, ``user`` builds them from what the state knows):
 
 - the resource (plain JSON) is sealed with AEAD_AES_256_GCM under the APIv3 key, AAD ``entrust``;
 - the envelope is compact UTF-8 JSON with Chinese left unescaped, exactly the bytes that are sent;
-- the headers sign ``TIMESTAMP\\nNONCE\\nBODY\\n`` with WeChat Pay's private key.
+- the headers sign ``TIMESTAMP\\nNONCE\\nBODY\\n`` with WeChat Pay's private key (``crypto.signature_headers``).
 
 Every step takes an override so tests can build the broken notifications a receiver must refuse.
 """
@@ -14,43 +14,32 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
-import string
-import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from django_papay import crypto, wechatpay
 
-from .answers import new_request_id
+from .replies import new_request_id
 
-SIGN_EVENT = "ECOMMERCE_ENTRUST.SIGN"
-TERMINATE_EVENT = "ECOMMERCE_ENTRUST.TERMINATE"
-SUMMARIES = {SIGN_EVENT: "签约成功", TERMINATE_EVENT: "解约成功"}
+SUMMARIES = {wechatpay.SIGN_EVENT: "签约成功", wechatpay.TERMINATE_EVENT: "解约成功"}
 DEFAULT_SUMMARY = "通知"
-
 RESOURCE_TYPE = "encrypt-resource"
 ORIGINAL_TYPE = "entrust"
-ALGORITHM = "AEAD_AES_256_GCM"
-ASSOCIATED_DATA = "entrust"
 CONTENT_TYPE = "application/json"
-SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 USER_AGENT = "Mozilla/4.0"  # WeChat Pay's notifier sends a fixed, old-fashioned User-Agent
 
-BEIJING = timezone(timedelta(hours=8))  # every WeChat Pay time is written in +08:00
 CONTRACT_YEARS = 5  # how long a fake contract lasts unless told otherwise
 FAKE_OPENID_PREFIX = "oUpF8u"  # openids are 28 characters of base64url; this keeps that shape
 
-_GCM_NONCE_ALPHABET = string.ascii_letters + string.digits
-
 
 @dataclass(frozen=True)
-class Notification:
-    """One notification, ready to POST: ``body`` and ``headers`` are exactly what goes on the wire.
+class OutgoingNotification:
+    """One notification from WeChat Pay to the merchant, ready to POST: ``body`` and ``headers`` are exactly
+    what goes on the wire.
 
     ``resource`` is the plaintext inside ``envelope["resource"]``; ``envelope`` is None when a ``body``
     override is not a JSON object. ``private_key`` (never shown) is the key that signs redeliveries.
@@ -76,7 +65,7 @@ class Notification:
         private_key: rsa.RSAPrivateKey | None = None,
         serial: str | None = None,
         signature: str | None = None,
-    ) -> Notification:
+    ) -> OutgoingNotification:
         """The same body, signed now with a fresh timestamp and nonce, as WeChat Pay signs each retry.
 
         The key and serial it was built with are kept; a ``timestamp`` or ``signature`` override is
@@ -88,7 +77,7 @@ class Notification:
         headers = signed_headers(
             self.body,
             private_key=key,
-            serial=self.headers["Wechatpay-Serial"] if serial is None else serial,
+            serial=self.headers[wechatpay.SERIAL_HEADER] if serial is None else serial,
             timestamp=timestamp,
             signature=signature,
         )
@@ -107,8 +96,8 @@ def build(
     timestamp: int | str | None = None,
     signature: str | None = None,
     body: bytes | None = None,
-    associated_data: str | None = ASSOCIATED_DATA,
-) -> Notification:
+    associated_data: str | None = wechatpay.ENTRUST_ASSOCIATED_DATA,
+) -> OutgoingNotification:
     """Seal ``resource``, wrap it in an envelope and sign the body.
 
     ``body`` replaces the envelope's bytes (still signed, unless ``signature`` is given too);
@@ -116,7 +105,7 @@ def build(
     """
     envelope: dict[str, Any] | None = {
         "id": notification_id if notification_id is not None else str(uuid.uuid4()),
-        "create_time": rfc3339(),
+        "create_time": wechatpay.format_rfc3339(),
         "resource_type": RESOURCE_TYPE,
         "event_type": event_type,
         "summary": SUMMARIES.get(event_type, DEFAULT_SUMMARY),
@@ -127,15 +116,15 @@ def build(
     else:
         envelope = _json_object(body)
     headers = signed_headers(body, private_key=private_key, serial=serial, timestamp=timestamp, signature=signature)
-    return Notification(event_type, dict(resource), envelope, body, headers, url, private_key)
+    return OutgoingNotification(event_type, dict(resource), envelope, body, headers, url, private_key)
 
 
 def seal(resource: dict[str, Any], apiv3_key: str | bytes, associated_data: str | None) -> dict[str, str]:
     """The envelope's ``resource``: the plaintext JSON encrypted with a fresh 12-character nonce."""
-    nonce = "".join(secrets.choice(_GCM_NONCE_ALPHABET) for _ in range(crypto.GCM_NONCE_BYTES))
+    nonce = wechatpay.nonce(crypto.GCM_NONCE_BYTES)
     sealed = {
         "original_type": ORIGINAL_TYPE,
-        "algorithm": ALGORITHM,
+        "algorithm": wechatpay.AEAD_ALGORITHM,
         "ciphertext": crypto.encrypt(apiv3_key, nonce, compact_json(resource), associated_data),
     }
     if associated_data is not None:
@@ -153,25 +142,15 @@ def signed_headers(
     signature: str | None = None,
 ) -> dict[str, str]:
     """The headers of one delivery; ``signature`` replaces the real one (e.g. a SIGNTEST probe)."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    nonce = wechatpay.nonce()
-    if signature is None:
-        signature = crypto.sign(private_key, crypto.response_message(timestamp, nonce, body))
+    signed = crypto.signature_headers(
+        body, private_key=private_key, serial=serial, timestamp=timestamp, signature=signature
+    )
     return {
-        "Wechatpay-Serial": serial,
-        "Wechatpay-Signature": signature,
-        "Wechatpay-Timestamp": str(timestamp),
-        "Wechatpay-Nonce": nonce,
-        "Wechatpay-Signature-Type": SIGNATURE_TYPE,
+        **signed,
         "Content-Type": CONTENT_TYPE,
-        "Request-ID": new_request_id(),
+        wechatpay.REQUEST_ID_HEADER: new_request_id(),
         "User-Agent": USER_AGENT,
     }
-
-
-def signtest_signature() -> str:
-    """A ``WECHATPAY/SIGNTEST/…`` probe signature: WeChat Pay sends it to check that receivers refuse it."""
-    return crypto.SIGNTEST_PREFIX + base64.b64encode(secrets.token_bytes(192)).decode("ascii")
 
 
 def compact_json(value: Any) -> bytes:
@@ -190,30 +169,22 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 
 def rfc3339(moment: datetime | str | None = None) -> str:
-    """``YYYY-MM-DDTHH:MM:SS+08:00`` for ``moment`` (now by default); a string is passed through as given.
-
-    A naive datetime is taken as Beijing wall-clock time, an aware one is converted to +08:00.
-    """
-    if isinstance(moment, str):
-        return moment
-    moment = datetime.now(BEIJING) if moment is None else moment
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=BEIJING)
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M:%S+08:00")
+    """``moment`` (now by default) as WeChat Pay writes times; a string is taken as already written."""
+    return moment if isinstance(moment, str) else wechatpay.format_rfc3339(moment)
 
 
 def years_after(moment: datetime | str, years: int = CONTRACT_YEARS) -> str:
     """``moment`` plus whole calendar years (29 February becomes 28 February), in RFC 3339."""
     if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{moment!r} is not an RFC 3339 time; pass contract_expired_time= too") from None
+        parsed = wechatpay.parse_rfc3339(moment)
+        if parsed is None:
+            raise ValueError(f"{moment!r} is not an RFC 3339 time; pass contract_expired_time= too")
+        moment = parsed
     try:
         later = moment.replace(year=moment.year + years)
     except ValueError:
         later = moment.replace(year=moment.year + years, day=28)
-    return rfc3339(later)
+    return wechatpay.format_rfc3339(later)
 
 
 def fake_openid(out_contract_code: str) -> str:
