@@ -23,8 +23,13 @@ setup(
     install_requires=["django>=4.2", "requests>=2.28", "cryptography>=41"],
     extras_require={
         "test": [
-            "pytest>=8", "pytest-django>=4.8", "psycopg[binary]>=3.1", "ruff>=0.6", "build>=1",
-            "hypothesis>=6.100", "selenium>=4.20",
+            "pytest>=8",
+            "pytest-django>=4.8",
+            "psycopg[binary]>=3.1",
+            "ruff>=0.6",
+            "build>=1",
+            "hypothesis>=6.100",
+            "selenium>=4.20",
         ],
         "bench": ["gunicorn>=22", "psycopg[binary]>=3.1"],
     },

@@ -48,9 +48,22 @@ POSTGRES_DATABASE = "papay_bench_presign"
 def start_sandbox(keys_dir: str, tls_dir: str, latency_ms: float) -> tuple[subprocess.Popen, str]:
     """The sandbox CLI in its own process (its own interpreter, so its crypto does not share our GIL)."""
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "django_papay.sandbox", "--keys-dir", keys_dir, "--port", "0", "--tls", tls_dir,
-         "--response-delay", str(latency_ms / 1000)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "django_papay.sandbox",
+            "--keys-dir",
+            keys_dir,
+            "--port",
+            "0",
+            "--tls",
+            tls_dir,
+            "--response-delay",
+            str(latency_ms / 1000),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     line = sandbox.stdout.readline() if sandbox.stdout else ""
     match = re.search(r"listening on (https://\S+)", line)
@@ -73,8 +86,12 @@ def stop_sandbox(sandbox: subprocess.Popen) -> None:
 
 
 def postgres_settings(dbname: str) -> dict:
-    return {"HOST": os.environ.get("PGHOST", "127.0.0.1"), "PORT": os.environ.get("PGPORT", "5432"),
-            "USER": os.environ.get("PGUSER", "postgres"), "NAME": dbname}
+    return {
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+        "USER": os.environ.get("PGUSER", "postgres"),
+        "NAME": dbname,
+    }
 
 
 @contextlib.contextmanager
@@ -86,8 +103,14 @@ def database(kind: str, folder: str):
     import psycopg
 
     server = postgres_settings("postgres")
-    admin = psycopg.connect(host=server["HOST"], port=server["PORT"], user=server["USER"], dbname="postgres",
-                            autocommit=True, connect_timeout=5)
+    admin = psycopg.connect(
+        host=server["HOST"],
+        port=server["PORT"],
+        user=server["USER"],
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=5,
+    )
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{POSTGRES_DATABASE}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{POSTGRES_DATABASE}"')
@@ -158,11 +181,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contracts", type=int, default=200, help="contracts per timed run (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating which way goes first")
-    parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres",
-                        help="where the contracts live (default postgres)")
-    parser.add_argument("--latency-ms", type=float, default=0.0,
-                        help="the sandbox waits this long before each answer, as a distant WeChat Pay would "
-                             "(default 0: loopback, where only CPU counts)")
+    parser.add_argument(
+        "--database",
+        choices=("postgres", "sqlite"),
+        default="postgres",
+        help="where the contracts live (default postgres)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="the sandbox waits this long before each answer, as a distant WeChat Pay would "
+        "(default 0: loopback, where only CPU counts)",
+    )
     options = parser.parse_args()
 
     print("bulk_presign — run_many(PRESIGN) over HTTPS vs one new connection per call")
@@ -184,8 +215,9 @@ def main() -> int:
         call_command("migrate", verbosity=0)
 
         def fresh(count: int) -> list:
-            return [Contract.objects.create(plan_id=12535, contract_display_account="138****8888")
-                    for _ in range(count)]
+            return [
+                Contract.objects.create(plan_id=12535, contract_display_account="138****8888") for _ in range(count)
+            ]
 
         ways: dict[str, Callable[[list], None]] = {
             "django-papay run_many": bulk,
@@ -194,8 +226,10 @@ def main() -> int:
         }
         for way in ways.values():  # warm-up: imports, key parsing, the first handshakes
             way(fresh(WARMUP))
-        print(f"sandbox at {url} (self-signed, trusted through PAPAY['CA_BUNDLE']); {options.database}; "
-              f"BULK_CONCURRENCY {conf.bulk_concurrency()}; answers delayed {options.latency_ms:g} ms")
+        print(
+            f"sandbox at {url} (self-signed, trusted through PAPAY['CA_BUNDLE']); {options.database}; "
+            f"BULK_CONCURRENCY {conf.bulk_concurrency()}; answers delayed {options.latency_ms:g} ms"
+        )
 
         seconds: dict[str, list[float]] = {name: [] for name in ways}
         cpu: dict[str, list[float]] = {name: [] for name in ways}  # this process, all its threads
@@ -210,19 +244,22 @@ def main() -> int:
         total = WARMUP * len(ways) + options.rounds * options.contracts * len(ways)
         presigned = Contract.objects.filter(status=Contract.Status.PRESIGNED).count()
 
-    print(f"{options.contracts} pre-signs per run, {options.rounds} rounds: fastest (median); "
-          "this process's CPU per contract")
+    print(
+        f"{options.contracts} pre-signs per run, {options.rounds} rounds: fastest (median); "
+        "this process's CPU per contract"
+    )
     for name in names:
         best = min(seconds[name])
-        print(f"  {name:38s} {best:6.2f} s  {best / options.contracts * 1000:5.1f} ms/contract  "
-              f"({median(seconds[name]):.2f} s)  CPU {median(cpu[name]) / options.contracts * 1000:4.1f} ms")
+        print(
+            f"  {name:38s} {best:6.2f} s  {best / options.contracts * 1000:5.1f} ms/contract  "
+            f"({median(seconds[name]):.2f} s)  CPU {median(cpu[name]) / options.contracts * 1000:4.1f} ms"
+        )
     print(f"  contracts pre-signed: {presigned} of {total}")
     if presigned != total:
         print("FAILED: not every contract was pre-signed")
         return 1
     verdict("speed-up over the baseline", min(seconds[names[1]]) / min(seconds[names[0]]), TARGET, at_most=False)
-    print(f"  of which connection reuse alone (1 in flight): "
-          f"{min(seconds[names[1]]) / min(seconds[names[2]]):.2f}×")
+    print(f"  of which connection reuse alone (1 in flight): {min(seconds[names[1]]) / min(seconds[names[2]]):.2f}×")
     return 0
 
 

@@ -66,11 +66,13 @@ def raw_path(public_keys: dict, apiv3_key: bytes) -> Callable[[Case], dict]:
     def open_raw(case: Case) -> dict:
         headers, body = case
         message = f"{headers['Wechatpay-Timestamp']}\n{headers['Wechatpay-Nonce']}\n".encode() + body + b"\n"
-        public_key.verify(base64.b64decode(headers["Wechatpay-Signature"]), message, padding.PKCS1v15(),
-                          hashes.SHA256())
+        public_key.verify(
+            base64.b64decode(headers["Wechatpay-Signature"]), message, padding.PKCS1v15(), hashes.SHA256()
+        )
         resource = json.loads(body)["resource"]
-        plaintext = aesgcm.decrypt(resource["nonce"].encode(), base64.b64decode(resource["ciphertext"]),
-                                   resource["associated_data"].encode())
+        plaintext = aesgcm.decrypt(
+            resource["nonce"].encode(), base64.b64decode(resource["ciphertext"]), resource["associated_data"].encode()
+        )
         return json.loads(plaintext)
 
     return open_raw
@@ -130,7 +132,7 @@ def main() -> int:
             raise SystemExit("the two paths disagree on a notification")
 
     names = list(paths)
-    batches = [cases[start:start + options.batch] for start in range(0, len(cases), options.batch)]
+    batches = [cases[start : start + options.batch] for start in range(0, len(cases), options.batch)]
     samples: dict[str, list[list[float]]] = {name: [[] for _ in batches] for name in names}
     for round_no in range(options.rounds):
         for index, batch in enumerate(batches):
@@ -142,13 +144,19 @@ def main() -> int:
 
     best = {name: sum(min(batch) for batch in samples[name]) / len(cases) for name in names}
     typical = {name: sum(median(batch) for batch in samples[name]) / len(cases) for name in names}
-    print(f"{len(cases)} notifications in batches of {options.batch}, {options.rounds} rounds, CPU time per "
-          "notification: fastest (median)")
+    print(
+        f"{len(cases)} notifications in batches of {options.batch}, {options.rounds} rounds, CPU time per "
+        "notification: fastest (median)"
+    )
     for name in names:
-        print(f"  {name:31s} {best[name] * 1e6:6.1f} µs  {1 / best[name]:7.0f} ops/s   "
-              f"({typical[name] * 1e6:.1f} µs, {1 / typical[name]:.0f} ops/s)")
-    print(f"  ratio of medians: {typical['django-papay'] / typical['raw']:.2f}×; with contract_event: "
-          f"{best['django-papay + contract_event'] / best['raw']:.2f}× (information, not the target)")
+        print(
+            f"  {name:31s} {best[name] * 1e6:6.1f} µs  {1 / best[name]:7.0f} ops/s   "
+            f"({typical[name] * 1e6:.1f} µs, {1 / typical[name]:.0f} ops/s)"
+        )
+    print(
+        f"  ratio of medians: {typical['django-papay'] / typical['raw']:.2f}×; with contract_event: "
+        f"{best['django-papay + contract_event'] / best['raw']:.2f}× (information, not the target)"
+    )
     verdict("django-papay / raw (fastest)", best["django-papay"] / best["raw"], TARGET, at_most=True)
     return 0
 

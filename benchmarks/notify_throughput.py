@@ -108,8 +108,12 @@ def free_port() -> int:
 
 def postgres(dbname: str = "postgres") -> psycopg.Connection:
     return psycopg.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"), port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "postgres"), dbname=dbname, autocommit=True, connect_timeout=5,
+        host=os.environ.get("PGHOST", "127.0.0.1"),
+        port=os.environ.get("PGPORT", "5432"),
+        user=os.environ.get("PGUSER", "postgres"),
+        dbname=dbname,
+        autocommit=True,
+        connect_timeout=5,
     )
 
 
@@ -133,9 +137,17 @@ def prepare(keys, count: int) -> list[Request]:
     codes = [uuid.uuid4().hex for _ in range(count)]
     now = timezone.now()
     Contract.objects.bulk_create(
-        Contract(out_contract_code=code, plan_id=PLAN_ID, appid=APPID, contract_display_account="138****8888",
-                 status=Contract.Status.PRESIGNED, pre_entrustweb_id=uuid.uuid4().hex, presigned_at=now,
-                 presign_channel=Contract.Channel.APP, mchid=keys.mchid)
+        Contract(
+            out_contract_code=code,
+            plan_id=PLAN_ID,
+            appid=APPID,
+            contract_display_account="138****8888",
+            status=Contract.Status.PRESIGNED,
+            pre_entrustweb_id=uuid.uuid4().hex,
+            presigned_at=now,
+            presign_channel=Contract.Channel.APP,
+            mchid=keys.mchid,
+        )
         for code in codes
     )
     sandbox = keys.sandbox()  # not started: it only builds, seals and signs here
@@ -147,15 +159,35 @@ def prepare(keys, count: int) -> list[Request]:
 
 
 def start_gunicorn(port: int, keys_dir: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench_site.settings", "PAPAY_BENCH_KEYS": keys_dir,
-           "PAPAY_BENCH_DATABASE": DATABASE}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench_site.settings",
+        "PAPAY_BENCH_KEYS": keys_dir,
+        "PAPAY_BENCH_DATABASE": DATABASE,
+    }
     command = [
-        sys.executable, "-m", "gunicorn", "bench_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
-        "--worker-class", "gthread", "--workers", str(WORKERS), "--threads", str(THREADS),
-        "--keep-alive", "30", "--log-level", "warning", "--error-logfile", str(log),
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "bench_site.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(WORKERS),
+        "--threads",
+        str(THREADS),
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+        "--error-logfile",
+        str(log),
     ]
-    server = subprocess.Popen(command, cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        command, cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -248,8 +280,10 @@ def summarize(name: str, phases: list[Phase]) -> float:
     rounds = ", ".join(f"{len(phase.statuses) / phase.seconds:.0f}" for phase in phases)
     server_ms = sum(phase.server_cpu for phase in phases) / count * 1000
     database_ms = sum(phase.database_cpu for phase in phases) / count * 1000
-    print(f"  {name:28s} {count / seconds:7.0f} req/s  p50 {percentile(latencies, 0.5) * 1000:6.1f} ms  "
-          f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms   (rounds: {rounds} req/s)")
+    print(
+        f"  {name:28s} {count / seconds:7.0f} req/s  p50 {percentile(latencies, 0.5) * 1000:6.1f} ms  "
+        f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms   (rounds: {rounds} req/s)"
+    )
     print(f"  {'':28s} CPU per request: gunicorn {server_ms:.1f} ms, PostgreSQL {database_ms:.1f} ms")
     return count / seconds
 
@@ -258,8 +292,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1500, help="requests per endpoint per round (default 1500)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating which endpoint goes first")
-    parser.add_argument("--concurrency", type=int, default=WORKERS * THREADS,
-                        help=f"client connections (default {WORKERS * THREADS}: gunicorn's workers × threads)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=WORKERS * THREADS,
+        help=f"client connections (default {WORKERS * THREADS}: gunicorn's workers × threads)",
+    )
     options = parser.parse_args()
 
     print("notify_throughput — the notify view through gunicorn on PostgreSQL vs a bare one-row view")
@@ -269,8 +307,9 @@ def main() -> int:
 
         keys_dir = str(Path(folder) / "keys")
         keys = ensure_demo_keys(keys_dir)  # made up at run time; gone with the folder
-        os.environ.update(DJANGO_SETTINGS_MODULE="bench_site.settings", PAPAY_BENCH_KEYS=keys_dir,
-                          PAPAY_BENCH_DATABASE=DATABASE)
+        os.environ.update(
+            DJANGO_SETTINGS_MODULE="bench_site.settings", PAPAY_BENCH_KEYS=keys_dir, PAPAY_BENCH_DATABASE=DATABASE
+        )
         import django
         from django.core.management import call_command
         from django.db import connections
@@ -283,8 +322,10 @@ def main() -> int:
             total = WARMUP + options.rounds * options.requests
             built = time.monotonic()
             notify_requests = prepare(keys, total)
-            print(f"{total} contracts created and notifications built in {time.monotonic() - built:.1f} s; "
-                  f"gunicorn gthread {WORKERS} workers × {THREADS} threads, {options.concurrency} client connections")
+            print(
+                f"{total} contracts created and notifications built in {time.monotonic() - built:.1f} s; "
+                f"gunicorn gthread {WORKERS} workers × {THREADS} threads, {options.concurrency} client connections"
+            )
             connections.close_all()
 
             port = free_port()
@@ -294,7 +335,7 @@ def main() -> int:
             drive(port, NOTIFY_PATH, warm, options.concurrency, server.pid)
             phases: dict[str, list[Phase]] = {NOTIFY_PATH: [], BARE_PATH: []}
             for round_no in range(options.rounds):
-                batch = measured[round_no * options.requests:(round_no + 1) * options.requests]
+                batch = measured[round_no * options.requests : (round_no + 1) * options.requests]
                 order = [BARE_PATH, NOTIFY_PATH] if round_no % 2 == 0 else [NOTIFY_PATH, BARE_PATH]
                 for path in order:
                     phases[path].append(drive(port, path, batch, options.concurrency, server.pid))
@@ -320,8 +361,10 @@ def main() -> int:
     notify_rate = summarize("notify view (django-papay)", phases[NOTIFY_PATH])
     bare_rate = summarize("bare view (one INSERT)", phases[BARE_PATH])
     not_204 = sum(status != 204 for status in notify_statuses + bare_statuses)
-    print(f"  answers other than 204: {not_204}; contracts signed: {signed} of {total}; notifications applied: "
-          f"{applied}; requests resent after a closed keep-alive connection: {retried}")
+    print(
+        f"  answers other than 204: {not_204}; contracts signed: {signed} of {total}; notifications applied: "
+        f"{applied}; requests resent after a closed keep-alive connection: {retried}"
+    )
     if not_204 or signed != total or applied != total:
         print("FAILED: not every notification was accepted and applied")
         return 1

@@ -49,19 +49,33 @@ def _given(papay: dict[str, Any], key: str) -> bool:
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     papay = getattr(settings, "PAPAY", None)
     if not isinstance(papay, dict) or not papay:
-        return [_error(1, "settings.PAPAY is missing, empty or not a dict.",
-                       "Add PAPAY = {...} with your merchant id, keys and NOTIFY_URL. " + README)]
+        return [
+            _error(
+                1,
+                "settings.PAPAY is missing, empty or not a dict.",
+                "Add PAPAY = {...} with your merchant id, keys and NOTIFY_URL. " + README,
+            )
+        ]
     messages: list[CheckMessage] = []
     for key in REQUIRED:
         if not _given(papay, key):
             messages.append(_error(2, f'settings.PAPAY["{key}"] is required but not set.', README))
     if not (_given(papay, "MERCHANT_PRIVATE_KEY") or _given(papay, "MERCHANT_PRIVATE_KEY_PATH")):
-        messages.append(_error(2, 'settings.PAPAY has neither "MERCHANT_PRIVATE_KEY" nor "MERCHANT_PRIVATE_KEY_PATH".',
-                               "Point MERCHANT_PRIVATE_KEY_PATH at your merchant API key (apiclient_key.pem)."))
+        messages.append(
+            _error(
+                2,
+                'settings.PAPAY has neither "MERCHANT_PRIVATE_KEY" nor "MERCHANT_PRIVATE_KEY_PATH".',
+                "Point MERCHANT_PRIVATE_KEY_PATH at your merchant API key (apiclient_key.pem).",
+            )
+        )
     formats: list[tuple[str, Callable[[], Any], int, str]] = [
         ("MCHID", conf.mchid, 13, "Your merchant id (商户号) is digits only."),
-        ("MERCHANT_SERIAL_NO", conf.merchant_serial_no, 7,
-         "The serial number of your merchant API certificate, hex (商户API证书序列号)."),
+        (
+            "MERCHANT_SERIAL_NO",
+            conf.merchant_serial_no,
+            7,
+            "The serial number of your merchant API certificate, hex (商户API证书序列号).",
+        ),
         ("APIV3_KEY", conf.apiv3_key, 3, "The APIv3 key is exactly 32 characters (商户平台 → API安全 → APIv3密钥)."),
         ("NOTIFY_URL", conf.notify_url, 12, "WeChat Pay calls https:// URLs only, and none with a query string."),
     ]
@@ -70,9 +84,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             messages += _accessor_errors(accessor, id_, hint)
     messages += _merchant_key(papay)
     messages += _wechatpay_keys(papay)
-    for accessor in (conf.base_url, conf.backup_base_url, conf.timeout, conf.appid, conf.return_app,
-                     conf.bulk_concurrency, conf.platform_certificates, conf.certificate_refresh_interval,
-                     conf.ca_bundle):
+    for accessor in (
+        conf.base_url,
+        conf.backup_base_url,
+        conf.timeout,
+        conf.appid,
+        conf.return_app,
+        conf.bulk_concurrency,
+        conf.platform_certificates,
+        conf.certificate_refresh_interval,
+        conf.ca_bundle,
+    ):
         messages += _accessor_errors(accessor, 14, README)
     messages += _plain_http(papay)
     return messages
@@ -99,8 +121,13 @@ def _merchant_key(papay: dict[str, Any]) -> list[CheckMessage]:
     try:
         found = _pem(papay, "MERCHANT_PRIVATE_KEY")
     except (OSError, TypeError) as exc:
-        return [_error(4, f'settings.PAPAY["MERCHANT_PRIVATE_KEY_PATH"] cannot be read: {exc}.',
-                       "Check the path and that this process may read the file.")]
+        return [
+            _error(
+                4,
+                f'settings.PAPAY["MERCHANT_PRIVATE_KEY_PATH"] cannot be read: {exc}.',
+                "Check the path and that this process may read the file.",
+            )
+        ]
     if found is None:
         return []  # reported as missing above
     setting, pem = found
@@ -108,13 +135,23 @@ def _merchant_key(papay: dict[str, Any]) -> list[CheckMessage]:
     try:
         key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=None)
     except (ValueError, TypeError):
-        return [_error(4, f"{name} is not a readable, unencrypted PEM private key.",
-                       "Use apiclient_key.pem from the merchant platform's API certificate download.")]
+        return [
+            _error(
+                4,
+                f"{name} is not a readable, unencrypted PEM private key.",
+                "Use apiclient_key.pem from the merchant platform's API certificate download.",
+            )
+        ]
     if not isinstance(key, rsa.RSAPrivateKey):
         return [_error(5, f"{name} is not an RSA key.", "WeChat Pay's merchant API keys are RSA.")]
     if key.key_size != MERCHANT_KEY_BITS:
-        return [_error(6, f"{name} is RSA-{key.key_size}, not RSA-{MERCHANT_KEY_BITS}.",
-                       f"WeChat Pay signs with RSA-2048 merchant keys ({wechatpay.SIGNATURE_TYPE}).")]
+        return [
+            _error(
+                6,
+                f"{name} is RSA-{key.key_size}, not RSA-{MERCHANT_KEY_BITS}.",
+                f"WeChat Pay signs with RSA-2048 merchant keys ({wechatpay.SIGNATURE_TYPE}).",
+            )
+        ]
     return []
 
 
@@ -123,18 +160,31 @@ def _wechatpay_keys(papay: dict[str, Any]) -> list[CheckMessage]:
     has_key = _given(papay, "WECHATPAY_PUBLIC_KEY") or _given(papay, "WECHATPAY_PUBLIC_KEY_PATH")
     certificates = papay.get("PLATFORM_CERTIFICATES") is True
     if not (has_id or has_key or certificates):
-        return [_error(10, "No WeChat Pay key source is configured, so no answer or notification can be verified.",
-                       'Set WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY_PATH (微信支付公钥), or '
-                       '"PLATFORM_CERTIFICATES": True (平台证书), or both while moving to the public key.')]
+        return [
+            _error(
+                10,
+                "No WeChat Pay key source is configured, so no answer or notification can be verified.",
+                "Set WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY_PATH (微信支付公钥), or "
+                '"PLATFORM_CERTIFICATES": True (平台证书), or both while moving to the public key.',
+            )
+        ]
     messages: list[CheckMessage] = []
     if has_id != has_key:
         missing = "WECHATPAY_PUBLIC_KEY_PATH (or WECHATPAY_PUBLIC_KEY)" if has_id else "WECHATPAY_PUBLIC_KEY_ID"
-        messages.append(_error(11, f'The WeChat Pay public key is configured without settings.PAPAY["{missing}"].',
-                               f"The key and its id ({wechatpay.PUBLIC_KEY_ID_PREFIX}…) go together; both are on "
-                               "the merchant platform under API安全 → 微信支付公钥."))
+        messages.append(
+            _error(
+                11,
+                f'The WeChat Pay public key is configured without settings.PAPAY["{missing}"].',
+                f"The key and its id ({wechatpay.PUBLIC_KEY_ID_PREFIX}…) go together; both are on "
+                "the merchant platform under API安全 → 微信支付公钥.",
+            )
+        )
     if has_id:
-        messages += _accessor_errors(conf.wechatpay_public_key_id, 8,
-                                     f'The WeChat Pay public key id starts with "{wechatpay.PUBLIC_KEY_ID_PREFIX}".')
+        messages += _accessor_errors(
+            conf.wechatpay_public_key_id,
+            8,
+            f'The WeChat Pay public key id starts with "{wechatpay.PUBLIC_KEY_ID_PREFIX}".',
+        )
     if has_key:
         messages += _public_key(papay)
     return messages
@@ -145,11 +195,21 @@ def _public_key(papay: dict[str, Any]) -> list[CheckMessage]:
         setting, pem = _pem(papay, "WECHATPAY_PUBLIC_KEY") or ("", "")
         crypto.load_public_key(pem)
     except (OSError, TypeError) as exc:
-        return [_error(9, f'settings.PAPAY["WECHATPAY_PUBLIC_KEY_PATH"] cannot be read: {exc}.',
-                       "Check the path and that this process may read the file.")]
+        return [
+            _error(
+                9,
+                f'settings.PAPAY["WECHATPAY_PUBLIC_KEY_PATH"] cannot be read: {exc}.',
+                "Check the path and that this process may read the file.",
+            )
+        ]
     except crypto.KeyLoadError as exc:
-        return [_error(9, f'settings.PAPAY["{setting}"] is not the WeChat Pay public key: {exc}.',
-                       "Use pub_key.pem downloaded with the public key id (微信支付公钥), an RSA public key.")]
+        return [
+            _error(
+                9,
+                f'settings.PAPAY["{setting}"] is not the WeChat Pay public key: {exc}.',
+                "Use pub_key.pem downloaded with the public key id (微信支付公钥), an RSA public key.",
+            )
+        ]
     return []
 
 
@@ -159,11 +219,13 @@ def _plain_http(papay: dict[str, Any]) -> list[CheckMessage]:
         value = papay.get(key)
         parts = urlsplit(value) if isinstance(value, str) else None
         if parts and parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
-            messages.append(Warning(
-                f'settings.PAPAY["{key}"] is plain http to {parts.hostname}: requests and answers travel unencrypted.',
-                hint=f"Use {conf.DEFAULT_BASE_URL} (backup {conf.WECHATPAY_BACKUP_BASE_URL}); plain http is for "
-                "the loopback sandbox only.",
-                id="django_papay.W001",
-            ))
+            messages.append(
+                Warning(
+                    f'settings.PAPAY["{key}"] is plain http to {parts.hostname}: '
+                    "requests and answers travel unencrypted.",
+                    hint=f"Use {conf.DEFAULT_BASE_URL} (backup {conf.WECHATPAY_BACKUP_BASE_URL}); plain http is for "
+                    "the loopback sandbox only.",
+                    id="django_papay.W001",
+                )
+            )
     return messages
-

@@ -26,9 +26,7 @@ from .exceptions import InvalidResponseError, WeChatPayError, WeChatPayNetworkEr
 
 logger = logging.getLogger("django_papay.client")
 
-USER_AGENT = (
-    f"django-papay/{__version__} (Python/{platform.python_version()}; requests/{requests.__version__})"
-)
+USER_AGENT = f"django-papay/{__version__} (Python/{platform.python_version()}; requests/{requests.__version__})"
 
 
 @dataclass(frozen=True)
@@ -150,22 +148,31 @@ class WeChatPayClient:
                 # PAPAY["CA_BUNDLE"] is passed per request: on the session, requests would let a
                 # REQUESTS_CA_BUNDLE environment variable override it. None keeps the default trust.
                 response = self.session.request(
-                    method, host + path, data=body or None, headers=headers, timeout=timeout or self.config.timeout,
+                    method,
+                    host + path,
+                    data=body or None,
+                    headers=headers,
+                    timeout=timeout or self.config.timeout,
                     verify=self.config.ca_bundle,
                 )
                 raw = response.content  # read the whole body here, so a truncated one fails as a network error
                 break
             except requests.RequestException as exc:
                 if attempt + 1 < len(hosts) and _never_delivered(exc):
-                    logger.warning("%s %s -> %s unreachable (%s); trying the backup host",
-                                   method, path, host, type(exc).__name__)
+                    logger.warning(
+                        "%s %s -> %s unreachable (%s); trying the backup host", method, path, host, type(exc).__name__
+                    )
                     continue
                 raise _network_error(method, path, exc, time.monotonic() - started) from exc
 
         request_id = response.headers.get(wechatpay.REQUEST_ID_HEADER, "")
         logger.info(
             "%s %s -> %s (Request-ID %s, %d ms)",
-            method, path, response.status_code, request_id or "-", (time.monotonic() - started) * 1000,
+            method,
+            path,
+            response.status_code,
+            request_id or "-",
+            (time.monotonic() - started) * 1000,
         )
         answer = RawAnswer(response.status_code, raw, response.headers, request_id, host + path)
         if 200 <= response.status_code < 300:
@@ -181,8 +188,14 @@ class WeChatPayClient:
         timestamp = headers.get(wechatpay.TIMESTAMP_HEADER, "")
         key = keys.key_for(serial) if serial else None
         # Only a fresh, real signature may make the store fetch keys: a stale or probe answer never will.
-        if (key is None and serial and signature and not signature.startswith(wechatpay.SIGNTEST_PREFIX)
-                and crypto.timestamp_is_fresh(timestamp) and keys.on_unknown_serial(serial)):
+        if (
+            key is None
+            and serial
+            and signature
+            and not signature.startswith(wechatpay.SIGNTEST_PREFIX)
+            and crypto.timestamp_is_fresh(timestamp)
+            and keys.on_unknown_serial(serial)
+        ):
             key = keys.key_for(serial)
         try:
             crypto.verify_wechatpay_signature(
@@ -275,8 +288,10 @@ def _json_object(answer: RawAnswer) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         raise InvalidResponseError(
-            "WeChat Pay's answer is not a JSON object", code="INVALID_RESPONSE_BODY",
-            status=answer.status, request_id=answer.request_id,
+            "WeChat Pay's answer is not a JSON object",
+            code="INVALID_RESPONSE_BODY",
+            status=answer.status,
+            request_id=answer.request_id,
         )
     return data
 
@@ -284,4 +299,3 @@ def _json_object(answer: RawAnswer) -> dict[str, Any]:
 def _short(exc: Exception) -> str:
     """The exception's class name: urllib3's messages repeat the URL and are long."""
     return type(exc).__name__
-

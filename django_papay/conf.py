@@ -78,7 +78,8 @@ def merchant_serial_no() -> str:
 
 def wechatpay_public_key_id() -> str:
     return _text(
-        "WECHATPAY_PUBLIC_KEY_ID", rf"{wechatpay.PUBLIC_KEY_ID_PREFIX}[0-9A-Za-z_]+",
+        "WECHATPAY_PUBLIC_KEY_ID",
+        rf"{wechatpay.PUBLIC_KEY_ID_PREFIX}[0-9A-Za-z_]+",
         f'the WeChat Pay public key id ("{wechatpay.PUBLIC_KEY_ID_PREFIX}…")',
     )
 
@@ -294,9 +295,15 @@ class ClientSettings:
         """Equal for equal settings. Key objects compare by identity: they are parsed once and cached,
         and a client holding this object keeps them alive, so an ``id`` is never reused meanwhile."""
         return (
-            self.mchid, self.merchant_serial_no, id(self.merchant_private_key),
+            self.mchid,
+            self.merchant_serial_no,
+            id(self.merchant_private_key),
             tuple((serial, id(key)) for serial, key in self.wechatpay_public_keys),
-            self.wechatpay_serial, self.base_url, self.timeout, self.backup_base_url, self.platform_certificates,
+            self.wechatpay_serial,
+            self.base_url,
+            self.timeout,
+            self.backup_base_url,
+            self.platform_certificates,
             self.ca_bundle,
         )
 

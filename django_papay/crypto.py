@@ -102,9 +102,7 @@ def private_key_pem(key: rsa.RSAPrivateKey) -> str:
 
 
 def public_key_pem(key: rsa.RSAPublicKey) -> str:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
 
 # --- messages -------------------------------------------------------------------------------

@@ -8,10 +8,15 @@ from . import wechatpay
 
 # WeChat Pay's published guidance: these can succeed when sent again (later, with the same parameters).
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRYABLE_CODES = frozenset({
-    wechatpay.SYSTEM_ERROR, wechatpay.RATELIMIT_EXCEEDED, wechatpay.FREQUENCY_LIMITED, wechatpay.SERVICE_UNAVAILABLE,
-    "FREQUENCY_LIMIT_EXCEED",
-})
+RETRYABLE_CODES = frozenset(
+    {
+        wechatpay.SYSTEM_ERROR,
+        wechatpay.RATELIMIT_EXCEEDED,
+        wechatpay.FREQUENCY_LIMITED,
+        wechatpay.SERVICE_UNAVAILABLE,
+        "FREQUENCY_LIMIT_EXCEED",
+    }
+)
 
 
 class PapayError(Exception):

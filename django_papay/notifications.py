@@ -94,7 +94,8 @@ def verify(
         raise InvalidNotification("unsigned", f"missing header(s): {', '.join(missing)}", status=401)
     if signature_type != wechatpay.SIGNATURE_TYPE:
         raise InvalidNotification(
-            "signature_type", f"unsupported {wechatpay.SIGNATURE_TYPE_HEADER}, expected {wechatpay.SIGNATURE_TYPE}",
+            "signature_type",
+            f"unsupported {wechatpay.SIGNATURE_TYPE_HEADER}, expected {wechatpay.SIGNATURE_TYPE}",
             status=401,
         )
     try:
@@ -121,7 +122,9 @@ def _open(resource: dict[str, Any], apiv3_key: bytes) -> dict[str, Any]:
     if resource.get("algorithm") != wechatpay.AEAD_ALGORITHM:
         raise InvalidNotification("malformed", f"the resource is not {wechatpay.AEAD_ALGORITHM}")
     nonce, ciphertext, associated_data = (
-        resource.get("nonce"), resource.get("ciphertext"), resource.get("associated_data") or ""
+        resource.get("nonce"),
+        resource.get("ciphertext"),
+        resource.get("associated_data") or "",
     )
     if not (isinstance(nonce, str) and isinstance(ciphertext, str) and isinstance(associated_data, str)):
         raise InvalidNotification("malformed", "the resource's nonce, ciphertext or associated_data is not text")

@@ -75,8 +75,14 @@ MCH_API_TERMINATE = "MCH_API_TERMINATE"
 WEPAY_WEB_TERMINATE = "WEPAY_WEB_TERMINATE"
 CUSTOMER_SERVICE_TERMINATE = "CUSTOMER_SERVICE_TERMINATE"
 SYSTEM_TERMINATE = "SYSTEM_TERMINATE"
-TERMINATION_MODES = (USER_TERMINATE, MCH_API_TERMINATE, WEPAY_WEB_TERMINATE, CUSTOMER_SERVICE_TERMINATE,
-                     SYSTEM_TERMINATE, "API")
+TERMINATION_MODES = (
+    USER_TERMINATE,
+    MCH_API_TERMINATE,
+    WEPAY_WEB_TERMINATE,
+    CUSTOMER_SERVICE_TERMINATE,
+    SYSTEM_TERMINATE,
+    "API",
+)
 
 # A pre_entrustweb_id opens a signing session that lasts 2 hours.
 PRESIGN_SESSION = timedelta(hours=2)
@@ -144,7 +150,12 @@ def parse_rfc3339(value: object) -> datetime | None:
     try:
         offset = timedelta(0) if zulu else timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
         moment = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
             int((fraction or "0")[:6].ljust(6, "0")),
             tzinfo=timezone(-offset if sign == "-" else offset),
         )

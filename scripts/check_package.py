@@ -26,8 +26,9 @@ REQUIRED = [
 def main() -> int:
     with tempfile.TemporaryDirectory() as out:
         # python -m build makes the sdist first and the wheel from it, so MANIFEST.in is checked too.
-        subprocess.run([sys.executable, "-m", "build", "--outdir", out, str(ROOT)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "build", "--outdir", out, str(ROOT)], check=True, stdout=subprocess.DEVNULL
+        )
         (wheel,) = Path(out).glob("*.whl")
         (sdist,) = Path(out).glob("*.tar.gz")
         wheel_names = set(zipfile.ZipFile(wheel).namelist())

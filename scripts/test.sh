@@ -9,6 +9,7 @@ papay_venv test
 
 echo "==> ruff"
 ruff check .
+ruff format --check .
 
 echo "==> makemigrations --check"
 DJANGO_SETTINGS_MODULE=tests.settings python -m django makemigrations --check --dry-run

@@ -36,8 +36,17 @@ from .helpers import (
 )
 
 # Re-exported for test modules that still import them from here (new code imports them from helpers.py).
-__all__ = ["APPID", "MCHID", "MERCHANT_SERIAL_NO", "NOTIFY_URL", "WECHATPAY_PUBLIC_KEY_ID", "Keys", "deliver",
-           "make_sandbox", "papay_settings"]
+__all__ = [
+    "APPID",
+    "MCHID",
+    "MERCHANT_SERIAL_NO",
+    "NOTIFY_URL",
+    "WECHATPAY_PUBLIC_KEY_ID",
+    "Keys",
+    "deliver",
+    "make_sandbox",
+    "papay_settings",
+]
 
 
 # --- the merchant and its WeChat Pay --------------------------------------------------------

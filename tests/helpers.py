@@ -106,8 +106,13 @@ def refused_url() -> str:
 
 def presign_payload(code: str) -> dict[str, Any]:
     """An App pre-sign request body for ``out_contract_code`` ``code``, as the client would send it."""
-    return {"appid": APPID, "plan_id": PLAN_ID, "out_contract_code": code, "contract_display_account": "tester",
-            "notify_url": NOTIFY_URL}
+    return {
+        "appid": APPID,
+        "plan_id": PLAN_ID,
+        "out_contract_code": code,
+        "contract_display_account": "tester",
+        "notify_url": NOTIFY_URL,
+    }
 
 
 def downloads(sandbox: Sandbox) -> int:
@@ -130,7 +135,9 @@ def deliver(notification: Any, client: Client | None = None, **extra_headers: st
     through a CSRF-enforcing test client. ``extra_headers`` replace or add headers (forgeries)."""
     headers = {k: v for k, v in notification.headers.items() if k.lower() != "content-type"}
     return (client or Client(enforce_csrf_checks=True)).post(
-        reverse("django_papay:notify"), data=notification.body, content_type="application/json",
+        reverse("django_papay:notify"),
+        data=notification.body,
+        content_type="application/json",
         headers={**headers, **extra_headers},
     )
 
@@ -141,8 +148,13 @@ def deliver(notification: Any, client: Client | None = None, **extra_headers: st
 CONTRACT_EDITOR = ("view_contract", "change_contract")  # what any staff working on contracts holds
 
 
-def run_action(client: Client, changelist: str | type[models.Model], action: str,
-               objects: Sequence[models.Model], **extra_post: Any) -> HttpResponse:
+def run_action(
+    client: Client,
+    changelist: str | type[models.Model],
+    action: str,
+    objects: Sequence[models.Model],
+    **extra_post: Any,
+) -> HttpResponse:
     """Tick ``objects`` on a changelist (its URL, or its model) and run ``action``, as staff would; the
     response is the page after the redirect. ``extra_post`` adds fields (a confirmation form's)."""
     if not isinstance(changelist, str):

@@ -46,18 +46,43 @@ odd_json_values = st.one_of(
     st.integers(min_value=1, max_value=40_000).map(nested),  # deep nesting, past the recursion limit
     st.integers(min_value=1, max_value=20_000).map(lambda n: '{"a":' * n + "0" + "}" * n),
     st.integers(min_value=1, max_value=5000).map(lambda n: "9" * n),  # past int_max_str_digits
-    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                 max_leaves=12).map(_raw),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=12,
+    ).map(_raw),
 )
 
 
 # Values a decrypted resource field might hold that WeChat Pay would never send: the limits of our own columns.
-odd_resource_values = odd_json_values | st.sampled_from([
-    "x" * 32, "x" * 33, "x" * 64, "x" * 65, "x" * 128, "x" * 129, "a-b", "签约", " ", "0", "1.5", "2**63",
-    "0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-08:00", "2026-13-01T00:00:00+08:00", "2026-01-01T00:00:00",
-    "2026-02-30T00:00:00+08:00", "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00Z", "2026-01-01 00:00:00+08:00",
-]).map(_raw) | st.sampled_from([0, -1, 2**31, 2**63 - 1, 2**63, 2**64, 10**30]).map(_raw)
+odd_resource_values = (
+    odd_json_values
+    | st.sampled_from(
+        [
+            "x" * 32,
+            "x" * 33,
+            "x" * 64,
+            "x" * 65,
+            "x" * 128,
+            "x" * 129,
+            "a-b",
+            "签约",
+            " ",
+            "0",
+            "1.5",
+            "2**63",
+            "0001-01-01T00:00:00+08:00",
+            "9999-12-31T23:59:59-08:00",
+            "2026-13-01T00:00:00+08:00",
+            "2026-01-01T00:00:00",
+            "2026-02-30T00:00:00+08:00",
+            "2026-01-01T00:00:00+24:00",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01 00:00:00+08:00",
+        ]
+    ).map(_raw)
+    | st.sampled_from([0, -1, 2**31, 2**63 - 1, 2**63, 2**64, 10**30]).map(_raw)
+)
 
 
 def with_raw_value(envelope: dict[str, Any], path: tuple[str, ...], raw: str) -> str:
@@ -102,26 +127,53 @@ def broken_resource_field(resource: dict[str, str]) -> st.SearchStrategy[tuple[s
     ciphertext, nonce = resource["ciphertext"], resource["nonce"]
     sealed = base64.b64decode(ciphertext)
     bad_ciphertexts = st.one_of(
-        st.sampled_from(["", "!!!!", "====", ciphertext.rstrip("="), ciphertext + "=", ciphertext + "\n",
-                         ciphertext.replace("+", "-").replace("/", "_"), " " + ciphertext, ciphertext[::-1]]),
+        st.sampled_from(
+            [
+                "",
+                "!!!!",
+                "====",
+                ciphertext.rstrip("="),
+                ciphertext + "=",
+                ciphertext + "\n",
+                ciphertext.replace("+", "-").replace("/", "_"),
+                " " + ciphertext,
+                ciphertext[::-1],
+            ]
+        ),
         st.integers(0, 15).map(lambda n: base64.b64encode(sealed[:n]).decode()),  # shorter than the GCM tag
         st.integers(1, len(ciphertext) - 1).map(lambda n: ciphertext[:n]),
         st.integers(0, len(sealed) - 1).map(
-            lambda i: base64.b64encode(sealed[:i] + bytes([sealed[i] ^ 1]) + sealed[i + 1:]).decode()),
+            lambda i: base64.b64encode(sealed[:i] + bytes([sealed[i] ^ 1]) + sealed[i + 1 :]).decode()
+        ),
         st.text(max_size=30),
     ).map(lambda value: ("ciphertext", _raw(value)))
-    bad_nonces = st.one_of(
-        st.integers(0, 40).filter(lambda n: n != len(nonce)).map(lambda n: (nonce * 4)[:n]),
-        st.sampled_from(["é" * 12, "é" * 6, nonce.lower() if nonce.lower() != nonce else nonce.upper(),
-                         "\x00" * 12, nonce[:11] + "\ud800"]),
-        st.text(min_size=12, max_size=12),
-    ).filter(lambda value: value != nonce).map(lambda value: ("nonce", _raw(value)))
+    bad_nonces = (
+        st.one_of(
+            st.integers(0, 40).filter(lambda n: n != len(nonce)).map(lambda n: (nonce * 4)[:n]),
+            st.sampled_from(
+                [
+                    "é" * 12,
+                    "é" * 6,
+                    nonce.lower() if nonce.lower() != nonce else nonce.upper(),
+                    "\x00" * 12,
+                    nonce[:11] + "\ud800",
+                ]
+            ),
+            st.text(min_size=12, max_size=12),
+        )
+        .filter(lambda value: value != nonce)
+        .map(lambda value: ("nonce", _raw(value)))
+    )
     bad_aad = st.sampled_from(["", "entrusT", "certificate", "entrust\x00", "entrust "]).map(
-        lambda value: ("associated_data", _raw(value)))
+        lambda value: ("associated_data", _raw(value))
+    )
     bad_algorithm = st.sampled_from(["aead_aes_256_gcm", "AEAD_AES_128_GCM", "", "AEAD_AES_256_GCM "]).map(
-        lambda value: ("algorithm", _raw(value)))
-    wrong_type = st.tuples(st.sampled_from(["ciphertext", "nonce", "associated_data", "algorithm"]),
-                           st.sampled_from(["null", "0", "[]", "{}", "true", '["x"]']))
+        lambda value: ("algorithm", _raw(value))
+    )
+    wrong_type = st.tuples(
+        st.sampled_from(["ciphertext", "nonce", "associated_data", "algorithm"]),
+        st.sampled_from(["null", "0", "[]", "{}", "true", '["x"]']),
+    )
     return st.one_of(bad_ciphertexts, bad_nonces, bad_aad, bad_algorithm, wrong_type)
 
 
@@ -160,19 +212,22 @@ def byte_mutations(draw: st.DrawFn, body: bytes) -> bytes:
         if kind == "truncate":
             body = body[:at]
         elif kind == "flip" and at < len(body):
-            body = body[:at] + bytes([body[at] ^ (1 << draw(st.integers(0, 7)))]) + body[at + 1:]
+            body = body[:at] + bytes([body[at] ^ (1 << draw(st.integers(0, 7)))]) + body[at + 1 :]
         elif kind == "insert":
             body = body[:at] + draw(st.binary(min_size=1, max_size=16)) + body[at:]
         elif kind == "delete":
-            body = body[:at] + body[at + draw(st.integers(1, 64)):]
+            body = body[:at] + body[at + draw(st.integers(1, 64)) :]
         elif kind == "overwrite":
             chunk = draw(st.binary(min_size=1, max_size=16))
-            body = body[:at] + chunk + body[at + len(chunk):]
+            body = body[:at] + chunk + body[at + len(chunk) :]
         elif kind == "double":
             body = body + body
         elif kind == "pad":
-            body = draw(st.sampled_from([b"", b" ", b"\n", b"\xef\xbb\xbf"])) + body + draw(
-                st.sampled_from([b" ", b"\n", b"\r\n", b"\x00", b"}", b",", b"garbage"]))
+            body = (
+                draw(st.sampled_from([b"", b" ", b"\n", b"\xef\xbb\xbf"]))
+                + body
+                + draw(st.sampled_from([b" ", b"\n", b"\r\n", b"\x00", b"}", b",", b"garbage"]))
+            )
         elif kind == "nul":
             body = body[:at] + b"\x00" + body[at:]
     return body
@@ -190,17 +245,53 @@ def random_bodies(limit: int) -> st.SearchStrategy[bytes]:
 
 # --- headers ---------------------------------------------------------------------------------
 
+
 def _case_variant(name: str) -> st.SearchStrategy[str]:
     return st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
-        lambda upper: "".join(c.upper() if u else c.lower() for c, u in zip(name, upper, strict=True)))
+        lambda upper: "".join(c.upper() if u else c.lower() for c, u in zip(name, upper, strict=True))
+    )
 
 
-content_types = st.sampled_from(["application/json", "application/json; charset=utf-16", "text/plain", "",
-                                 "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"])
-GARBAGE_TIMESTAMPS = ["1e9", "-1", "0", "٣", "１７", "0x10", "+{t}", " {t}", "{t} ", "{t}.0", "{t}\x00", "{t}\t",
-                      "{t}{t}", "99999999999999999999999999", "1_000", "NaN", "", " ", "{t}, {t}"]
-GARBAGE_SIGNATURE_TYPES = ["", "WECHATPAY2-SHA256-RSA4096", "wechatpay2-sha256-rsa2048", " WECHATPAY2-SHA256-RSA2048",
-                           "WECHATPAY2-SHA256-RSA2048, WECHATPAY2-SHA256-RSA2048", "HMAC-SHA256", "\x00"]
+content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-16",
+        "text/plain",
+        "",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+    ]
+)
+GARBAGE_TIMESTAMPS = [
+    "1e9",
+    "-1",
+    "0",
+    "٣",
+    "１７",
+    "0x10",
+    "+{t}",
+    " {t}",
+    "{t} ",
+    "{t}.0",
+    "{t}\x00",
+    "{t}\t",
+    "{t}{t}",
+    "99999999999999999999999999",
+    "1_000",
+    "NaN",
+    "",
+    " ",
+    "{t}, {t}",
+]
+GARBAGE_SIGNATURE_TYPES = [
+    "",
+    "WECHATPAY2-SHA256-RSA4096",
+    "wechatpay2-sha256-rsa2048",
+    " WECHATPAY2-SHA256-RSA2048",
+    "WECHATPAY2-SHA256-RSA2048, WECHATPAY2-SHA256-RSA2048",
+    "HMAC-SHA256",
+    "\x00",
+]
 
 
 @st.composite
@@ -210,9 +301,23 @@ def header_mutations(draw: st.DrawFn, headers: Headers) -> Headers:
     timestamp = dict(headers)["Wechatpay-Timestamp"]
     for _ in range(draw(st.integers(1, 4))):
         i = draw(st.integers(0, len(headers) - 1)) if headers else None
-        kind = draw(st.sampled_from(
-            ["drop", "empty", "duplicate", "case", "garbage", "timestamp", "type", "long", "junk", "whitespace",
-             "content_type"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "drop",
+                    "empty",
+                    "duplicate",
+                    "case",
+                    "garbage",
+                    "timestamp",
+                    "type",
+                    "long",
+                    "junk",
+                    "whitespace",
+                    "content_type",
+                ]
+            )
+        )
         if i is None or kind == "junk":
             headers.append((draw(st.text(_TOKEN, min_size=1, max_size=20)), draw(latin1_text)))
             continue
@@ -244,9 +349,25 @@ def header_mutations(draw: st.DrawFn, headers: Headers) -> Headers:
 
 
 remote_addrs = st.one_of(
-    st.sampled_from(["127.0.0.1", "::1", "::ffff:127.0.0.1", "fe80::1%eth0", "fe80::1%25", "", "unknown",
-                     "999.1.1.1", "1.2.3.4, 5.6.7.8", "1.2.3.4:5678", "[::1]", " 127.0.0.1", "127.0.0.1\x00",
-                     "١٢٧.٠.٠.١", "2001:db8::1%" + "x" * 300]),
+    st.sampled_from(
+        [
+            "127.0.0.1",
+            "::1",
+            "::ffff:127.0.0.1",
+            "fe80::1%eth0",
+            "fe80::1%25",
+            "",
+            "unknown",
+            "999.1.1.1",
+            "1.2.3.4, 5.6.7.8",
+            "1.2.3.4:5678",
+            "[::1]",
+            " 127.0.0.1",
+            "127.0.0.1\x00",
+            "١٢٧.٠.٠.١",
+            "2001:db8::1%" + "x" * 300,
+        ]
+    ),
     latin1_text,
 )
 

@@ -49,8 +49,13 @@ class Merchant:
     ) -> requests.Response:
         body = b"" if method == "GET" else json.dumps(presign_body() if payload is None else payload).encode()
         authorization = crypto.authorization(
-            mchid=MCHID, serial_no=MERCHANT_SERIAL_NO, private_key=key or self.keys.merchant, method=method,
-            url=path, body=body, timestamp=timestamp,
+            mchid=MCHID,
+            serial_no=MERCHANT_SERIAL_NO,
+            private_key=key or self.keys.merchant,
+            method=method,
+            url=path,
+            body=body,
+            timestamp=timestamp,
         )
         all_headers = {
             "Authorization": authorization,

@@ -91,8 +91,15 @@ def test_changelist_filters_and_search_work(papay, presigner):
 
 
 def _notification(contract=None, **fields) -> "Notification":
-    defaults = {"notification_id": "EV-1", "event_type": "ECOMMERCE_ENTRUST.SIGN", "result": "applied",
-                "verified": True, "processed": True, "body": "{}", "headers": {"Wechatpay-Serial": "PUB_KEY_ID_1"}}
+    defaults = {
+        "notification_id": "EV-1",
+        "event_type": "ECOMMERCE_ENTRUST.SIGN",
+        "result": "applied",
+        "verified": True,
+        "processed": True,
+        "body": "{}",
+        "headers": {"Wechatpay-Serial": "PUB_KEY_ID_1"},
+    }
     return Notification.objects.create(contract=contract, **{**defaults, **fields})
 
 
@@ -104,8 +111,12 @@ def test_notification_admin_is_view_only(papay, admin_client):
     page = admin_client.get(reverse("admin:django_papay_notification_change", args=[delivery.pk]))
     assert page.status_code == 200
     assert 'name="result"' not in page.content.decode()
-    assert admin_client.post(reverse("admin:django_papay_notification_change", args=[delivery.pk]),
-                              {"result": "failed"}).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:django_papay_notification_change", args=[delivery.pk]), {"result": "failed"}
+        ).status_code
+        == 403
+    )
     assert admin_client.get(reverse("admin:django_papay_notification_delete", args=[delivery.pk])).status_code == 403
     assert Notification.objects.get(pk=delivery.pk).result == "applied"
 
@@ -134,8 +145,20 @@ def test_admin_reads_in_chinese(papay, admin_client, settings, contract):
     page = admin_client.get(CHANGELIST).content.decode()
     for label in (
         "签约协议",  # the model
-        "商户签约协议号", "用户账户展示名称", "委托代扣协议模板ID", "状态", "预签约有效期", "最近错误",  # columns
-        "已创建", "已预签约", "已签约", "已解约", "预签约已过期",  # statuses, in the filter
-        "发起微信支付预签约（APP）", "发起微信支付预签约（小程序）", "向微信支付查询签约状态", "向微信支付申请解约",
+        "商户签约协议号",
+        "用户账户展示名称",
+        "委托代扣协议模板ID",
+        "状态",
+        "预签约有效期",
+        "最近错误",  # columns
+        "已创建",
+        "已预签约",
+        "已签约",
+        "已解约",
+        "预签约已过期",  # statuses, in the filter
+        "发起微信支付预签约（APP）",
+        "发起微信支付预签约（小程序）",
+        "向微信支付查询签约状态",
+        "向微信支付申请解约",
     ):
         assert label in page, label

@@ -82,20 +82,23 @@ def test_terminate_asks_for_a_remark_before_calling(papay, sandbox, staff_client
 def test_terminate_confirmation_without_remark_sends_nothing(papay, sandbox, staff_client, signed_contract):
     sent = len(sandbox.requests)
     staff = staff_client(*CONTRACT_EDITOR, "terminate_contract")
-    response = run_action(staff, Contract, "terminate", [signed_contract], confirm="yes",
-                          contract_termination_remark="")
+    response = run_action(
+        staff, Contract, "terminate", [signed_contract], confirm="yes", contract_termination_remark=""
+    )
     assert 'class="errorlist' in response.content.decode()
     assert len(sandbox.requests) == sent
 
 
 def test_terminate_confirmed_terminates(papay, sandbox, staff_client, signed_contract):
     staff = staff_client(*CONTRACT_EDITOR, "terminate_contract")
-    response = run_action(staff, Contract, "terminate", [signed_contract], confirm="yes",
-                          contract_termination_remark="用户来电要求解约")
+    response = run_action(
+        staff, Contract, "terminate", [signed_contract], confirm="yes", contract_termination_remark="用户来电要求解约"
+    )
     assert messages(response) == [f"Contract {signed_contract.out_contract_code}: terminated"]
     signed_contract.refresh_from_db()
     assert (signed_contract.status, signed_contract.termination_remark) == (
-        Contract.Status.TERMINATED, "用户来电要求解约"
+        Contract.Status.TERMINATED,
+        "用户来电要求解约",
     )
     assert sandbox.requests[-1].json() == {"contract_termination_remark": "用户来电要求解约"}
 
@@ -103,8 +106,9 @@ def test_terminate_confirmed_terminates(papay, sandbox, staff_client, signed_con
 def test_terminate_skips_contracts_that_are_not_signed(papay, sandbox, staff_client, signed_contract):
     unsigned = Contract.objects.create(plan_id=12535, contract_display_account="b")
     staff = staff_client(*CONTRACT_EDITOR, "terminate_contract")
-    response = run_action(staff, Contract, "terminate", [signed_contract, unsigned], confirm="yes",
-                          contract_termination_remark="bye")
+    response = run_action(
+        staff, Contract, "terminate", [signed_contract, unsigned], confirm="yes", contract_termination_remark="bye"
+    )
     texts = messages(response)
     assert len(texts) == 2
     assert any(unsigned.out_contract_code in t and "only a signed contract" in t for t in texts)

@@ -27,8 +27,15 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 # Headless, and quiet: no sync, no component or field-trial downloads, nothing but the live server and loopback.
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
     "--window-size=1280,1024",
 )
 WAIT_SECONDS = 20
@@ -38,8 +45,10 @@ WAIT_SECONDS = 20
 def browser(tmp_path) -> Iterator[webdriver.Chrome]:
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
     if missing:
-        reason = (f"headless Chromium is not installed ({', '.join(missing)} missing): "
-                  "apt-get install chromium chromium-driver")
+        reason = (
+            f"headless Chromium is not installed ({', '.join(missing)} missing): "
+            "apt-get install chromium chromium-driver"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason + " — CI must run the browser test (.ci/run installs them)")
         pytest.skip(reason)
@@ -82,22 +91,28 @@ def test_staff_presigns_a_contract_in_the_admin_and_sees_its_pre_entrustweb_id(
         browser.find_element(By.ID, "id_password").send_keys("correct horse")
         browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
 
-        checkbox = wait.until(expected_conditions.element_to_be_clickable(
-            (By.CSS_SELECTOR, f'input[name="_selected_action"][value="{contract.pk}"]')))
+        checkbox = wait.until(
+            expected_conditions.element_to_be_clickable(
+                (By.CSS_SELECTOR, f'input[name="_selected_action"][value="{contract.pk}"]')
+            )
+        )
         checkbox.click()
         action = Select(browser.find_element(By.NAME, "action"))
         assert "Pre-sign with WeChat Pay (App)" in [option.text for option in action.options]
         action.select_by_value("presign")
         browser.find_element(By.CSS_SELECTOR, '#changelist-form button[name="index"]').click()
 
-        message = wait.until(expected_conditions.visibility_of_element_located(
-            (By.CSS_SELECTOR, "ul.messagelist li.success"))).text
+        message = wait.until(
+            expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "ul.messagelist li.success"))
+        ).text
         contract.refresh_from_db()
         assert contract.status == Contract.Status.PRESIGNED
         assert contract.pre_entrustweb_id
         # The message names the contract first, so the admin's |capfirst never changes the code staff copy.
-        assert message.startswith(f"Contract {contract.out_contract_code}: pre-signed, pre_entrustweb_id "
-                                  f"{contract.pre_entrustweb_id} (valid until")
+        assert message.startswith(
+            f"Contract {contract.out_contract_code}: pre-signed, pre_entrustweb_id "
+            f"{contract.pre_entrustweb_id} (valid until"
+        )
         assert contract.pre_entrustweb_id in browser.page_source
         assert len(browser.find_elements(By.CSS_SELECTOR, "ul.messagelist li")) == 1  # only the ticked one
 

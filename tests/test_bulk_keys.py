@@ -79,8 +79,9 @@ def test_bulk_presign_threads_make_no_database_query_with_platform_certificates(
     assert opened_in_threads == []
 
 
-def test_a_due_refresh_happens_once_in_the_calling_thread_before_any_call(certified, settings, sandbox,
-                                                                          opened_in_threads):
+def test_a_due_refresh_happens_once_in_the_calling_thread_before_any_call(
+    certified, settings, sandbox, opened_in_threads
+):
     settings.PAPAY = {**settings.PAPAY, "CERTIFICATE_REFRESH_INTERVAL": 1800}
     _as_if_downloaded_an_hour_ago()
 
@@ -107,8 +108,9 @@ def test_bulk_answers_signed_by_a_rotated_certificate_download_it_once_in_the_ca
     assert opened_in_threads == []
 
 
-def test_signed_error_answers_are_verified_in_the_threads_with_the_keys_in_memory(certified, sandbox,
-                                                                                  opened_in_threads):
+def test_signed_error_answers_are_verified_in_the_threads_with_the_keys_in_memory(
+    certified, sandbox, opened_in_threads
+):
     sandbox.answer_next(400, "PARAM_ERROR", "协议模板不存在")
 
     (outcome,) = run_many(PRESIGN, contracts(1))

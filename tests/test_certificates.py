@@ -96,7 +96,8 @@ def test_rotation_is_picked_up_once_when_an_answer_carries_the_new_serial(certif
         assert answer.headers["Wechatpay-Serial"] == rotated.serial_no
     assert downloads(sandbox) - before == 1
     assert set(PlatformCertificate.objects.values_list("serial_no", flat=True)) == {
-        certified.serial_no, rotated.serial_no
+        certified.serial_no,
+        rotated.serial_no,
     }
 
 

@@ -26,8 +26,9 @@ GARBAGE_PEM = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\
 
 def _ec_private_pem() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 @pytest.fixture
@@ -48,9 +49,13 @@ def test_good_settings_with_files_certificates_and_backup_host_pass(good, keys, 
     (tmp_path / "apiclient_key.pem").write_text(keys.merchant_pem)
     (tmp_path / "pub_key.pem").write_text(keys.wechatpay_public_pem)
     del good["MERCHANT_PRIVATE_KEY"], good["WECHATPAY_PUBLIC_KEY"]
-    good.update(MERCHANT_PRIVATE_KEY_PATH=str(tmp_path / "apiclient_key.pem"),
-                WECHATPAY_PUBLIC_KEY_PATH=str(tmp_path / "pub_key.pem"), PLATFORM_CERTIFICATES=True,
-                BACKUP_BASE_URL="https://api2.mch.weixin.qq.com", CERTIFICATE_REFRESH_INTERVAL=3600)
+    good.update(
+        MERCHANT_PRIVATE_KEY_PATH=str(tmp_path / "apiclient_key.pem"),
+        WECHATPAY_PUBLIC_KEY_PATH=str(tmp_path / "pub_key.pem"),
+        PLATFORM_CERTIFICATES=True,
+        BACKUP_BASE_URL="https://api2.mch.weixin.qq.com",
+        CERTIFICATE_REFRESH_INTERVAL=3600,
+    )
     assert check_settings() == []
 
 
@@ -140,7 +145,12 @@ def test_example_project_passes_manage_py_check():
     environment = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--fail-level", "WARNING"],
-        cwd=EXAMPLE_PROJECT, env=environment, capture_output=True, text=True, timeout=60, check=False,
+        cwd=EXAMPLE_PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

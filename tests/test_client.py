@@ -99,8 +99,12 @@ def test_error_answers_become_typed_errors(papay, sandbox, status, code, retryab
 
 
 @pytest.mark.parametrize(
-    "fault, status, code", [("ratelimit", 429, "RATELIMIT_EXCEEDED"), ("system_error", 500, "SYSTEM_ERROR"),
-                            ("unavailable", 503, "SERVICE_UNAVAILABLE")]
+    "fault, status, code",
+    [
+        ("ratelimit", 429, "RATELIMIT_EXCEEDED"),
+        ("system_error", 500, "SYSTEM_ERROR"),
+        ("unavailable", 503, "SERVICE_UNAVAILABLE"),
+    ],
 )
 def test_sandbox_fault_switches_give_retryable_errors(papay, sandbox, fault, status, code):
     sandbox.fail_next(fault)

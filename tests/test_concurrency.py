@@ -22,8 +22,9 @@ from .helpers import APPID, NOTIFY_URL, deliver
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql",
-                       reason="needs PostgreSQL row locks: run with PAPAY_TEST_DATABASE=postgres"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs PostgreSQL row locks: run with PAPAY_TEST_DATABASE=postgres"
+    ),
 ]
 
 

@@ -51,9 +51,15 @@ def test_missing_required_setting_names_the_key(base, key, accessor):
 def test_malformed_setting_names_the_key(base, key, value):
     base.PAPAY[key] = value
     accessor = {
-        "MCHID": conf.mchid, "MERCHANT_SERIAL_NO": conf.merchant_serial_no, "APIV3_KEY": conf.apiv3_key,
-        "NOTIFY_URL": conf.notify_url, "WECHATPAY_PUBLIC_KEY_ID": conf.wechatpay_public_key_id,
-        "BASE_URL": conf.base_url, "TIMEOUT": conf.timeout, "RETURN_APP": conf.return_app, "APPID": conf.appid,
+        "MCHID": conf.mchid,
+        "MERCHANT_SERIAL_NO": conf.merchant_serial_no,
+        "APIV3_KEY": conf.apiv3_key,
+        "NOTIFY_URL": conf.notify_url,
+        "WECHATPAY_PUBLIC_KEY_ID": conf.wechatpay_public_key_id,
+        "BASE_URL": conf.base_url,
+        "TIMEOUT": conf.timeout,
+        "RETURN_APP": conf.return_app,
+        "APPID": conf.appid,
     }[key]
     with pytest.raises(ImproperlyConfigured, match=f'PAPAY\\["{key}"\\]'):
         accessor()

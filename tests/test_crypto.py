@@ -41,9 +41,13 @@ def test_request_signature_matches_official_known_answer(official_key):
 
 def test_authorization_header_carries_the_known_answer_signature(official_key):
     header = crypto.authorization(
-        mchid="1900007291", serial_no="408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB", private_key=official_key,
-        method="GET", url="/v3/refund/domestic/refunds/123123123123",
-        timestamp=1554208460, nonce="593BEC0C930BF1AFEB40B4A08C8FB242",
+        mchid="1900007291",
+        serial_no="408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB",
+        private_key=official_key,
+        method="GET",
+        url="/v3/refund/domestic/refunds/123123123123",
+        timestamp=1554208460,
+        nonce="593BEC0C930BF1AFEB40B4A08C8FB242",
     )
     fields = crypto.parse_authorization(header)
     assert header.startswith("WECHATPAY2-SHA256-RSA2048 ")
@@ -93,8 +97,13 @@ def wechatpay_key(keys):
 
 
 def _signed(key, body=b'{"ok":true}', timestamp="1700000000", nonce="NONCE"):
-    return dict(serial="PUB_KEY_ID_1", timestamp=timestamp, nonce=nonce, body=body,
-                signature=crypto.sign(key, crypto.response_message(timestamp, nonce, body)))
+    return dict(
+        serial="PUB_KEY_ID_1",
+        timestamp=timestamp,
+        nonce=nonce,
+        body=body,
+        signature=crypto.sign(key, crypto.response_message(timestamp, nonce, body)),
+    )
 
 
 def test_wechatpay_signature_verifies(wechatpay_key):
@@ -140,9 +149,14 @@ def _self_signed_certificate_pem(key) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA")])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
     )
     return certificate.public_bytes(serialization.Encoding.PEM)
 
@@ -162,7 +176,11 @@ def test_unreadable_private_key_is_a_key_load_error(pem):
 def test_parse_authorization_accepts_any_field_order_and_rejects_junk():
     header = 'WECHATPAY2-SHA256-RSA2048 signature="s",mchid="1",serial_no="S",timestamp="2",nonce_str="n"'
     assert crypto.parse_authorization(header) == {
-        "signature": "s", "mchid": "1", "serial_no": "S", "timestamp": "2", "nonce_str": "n"
+        "signature": "s",
+        "mchid": "1",
+        "serial_no": "S",
+        "timestamp": "2",
+        "nonce_str": "n",
     }
     assert crypto.parse_authorization('Bearer mchid="1"') == {}
-    assert crypto.parse_authorization('WECHATPAY2-SHA256-RSA2048 mchid=1') == {}
+    assert crypto.parse_authorization("WECHATPAY2-SHA256-RSA2048 mchid=1") == {}

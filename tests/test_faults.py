@@ -26,8 +26,9 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault, code", FAULTS.items())
-def test_outbound_fault_gives_a_message_and_leaves_the_contract_retryable(papay, sandbox, settings, admin_client,
-                                                                          contract, fault, code):
+def test_outbound_fault_gives_a_message_and_leaves_the_contract_retryable(
+    papay, sandbox, settings, admin_client, contract, fault, code
+):
     settings.PAPAY = {**settings.PAPAY, "TIMEOUT": (1.0, 0.3)}
     sandbox.fault_delay = 1.0
     sandbox.fail_next(fault)

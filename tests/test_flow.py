@@ -30,7 +30,10 @@ def test_presign_then_user_signs_then_terminates(papay, sandbox, site):
     contract.refresh_from_db()
     assert contract.status == Contract.Status.TERMINATED
     assert list(Notification.objects.order_by("pk").values_list("result", flat=True)) == [
-        "applied", "duplicate", "duplicate", "applied"
+        "applied",
+        "duplicate",
+        "duplicate",
+        "applied",
     ]
     assert all(n.remote_addr == "127.0.0.1" for n in Notification.objects.all())
 
@@ -42,7 +45,8 @@ def test_out_of_order_delivery_ends_in_the_newest_state(papay, sandbox, site):
     terminate = sandbox.terminate_notification(contract.out_contract_code)
     deliveries = sandbox.deliver_out_of_order(sign, terminate)
     assert [(d.event_type, d.status) for d in deliveries] == [
-        ("ECOMMERCE_ENTRUST.TERMINATE", 204), ("ECOMMERCE_ENTRUST.SIGN", 204)
+        ("ECOMMERCE_ENTRUST.TERMINATE", 204),
+        ("ECOMMERCE_ENTRUST.SIGN", 204),
     ]
     contract.refresh_from_db()
     assert contract.status == Contract.Status.TERMINATED

@@ -42,8 +42,12 @@ settings.register_profile(
     print_blob=True,
     # The fixtures (a pre-signed contract, its genuine notification) are made once per test on purpose:
     # each example runs in a savepoint rolled back afterwards. Large and slow inputs are the point.
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.large_base_example],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
 )
 
 
@@ -82,8 +86,9 @@ def _settled(contracts: list[dict]) -> list[dict]:
 
 
 def _post(client: Client, body: bytes, headers: mutate.Headers, remote_addr: str = "127.0.0.1"):
-    return client.generic("POST", NOTIFY, body, content_type="application/json", REMOTE_ADDR=remote_addr,
-                          **mutate.wsgi_environ(headers))
+    return client.generic(
+        "POST", NOTIFY, body, content_type="application/json", REMOTE_ADDR=remote_addr, **mutate.wsgi_environ(headers)
+    )
 
 
 def _is_genuine(body: bytes, headers: mutate.Headers, genuine: Built) -> bool:
@@ -91,8 +96,9 @@ def _is_genuine(body: bytes, headers: mutate.Headers, genuine: Built) -> bool:
     return body == genuine.body and all(mutate.header_value(headers, n) == genuine.headers[n] for n in REQUIRED_HEADERS)
 
 
-def _deliver_and_check(body: bytes, headers: mutate.Headers, baseline: Baseline, *, expect: str,
-                       remote_addr: str = "127.0.0.1") -> None:
+def _deliver_and_check(
+    body: bytes, headers: mutate.Headers, baseline: Baseline, *, expect: str, remote_addr: str = "127.0.0.1"
+) -> None:
     """POST one delivery in a savepoint rolled back afterwards, and check the invariants.
 
     ``expect``: "genuine" — 204, applied; "refused" — a 4xx that changes nothing; "signed" — signed with
@@ -149,12 +155,17 @@ def test_mutated_headers_are_refused_unless_they_say_what_was_signed(genuine, ba
 @given(data=st.data())
 def test_signed_but_broken_envelope_is_refused_or_is_the_genuine_event(genuine, baseline, data):
     """Signed with WeChat Pay's key, so what is tested is parsing the envelope and opening the resource."""
-    body = data.draw(st.one_of(
-        mutate.json_mutations(genuine.envelope),
-        mutate.broken_resource_field(genuine.envelope["resource"]).map(
-            lambda change: mutate.with_raw_value(genuine.envelope, ("resource", change[0]), change[1]).encode(
-                "utf-8", "surrogatepass")),
-    ), label="body")
+    body = data.draw(
+        st.one_of(
+            mutate.json_mutations(genuine.envelope),
+            mutate.broken_resource_field(genuine.envelope["resource"]).map(
+                lambda change: mutate.with_raw_value(genuine.envelope, ("resource", change[0]), change[1]).encode(
+                    "utf-8", "surrogatepass"
+                )
+            ),
+        ),
+        label="body",
+    )
     signed = dataclasses.replace(genuine, body=body).signed_again()
     _deliver_and_check(body, list(signed.headers.items()), baseline, expect="signed")
 
@@ -164,11 +175,13 @@ def test_signed_but_broken_envelope_is_refused_or_is_the_genuine_event(genuine, 
 def test_sealed_odd_resource_is_refused_or_acknowledged(genuine, baseline, keys, data):
     """Signed and sealed with the real keys, so what is tested is what the decrypted fields can do."""
     field = data.draw(st.sampled_from([*genuine.resource, "attach", ""]), label="field")
-    plaintext = mutate.with_raw_value(genuine.resource, (field,) if field else (),
-                                      data.draw(mutate.odd_resource_values, label="value"))
+    plaintext = mutate.with_raw_value(
+        genuine.resource, (field,) if field else (), data.draw(mutate.odd_resource_values, label="value")
+    )
     sealed = {**genuine.envelope["resource"]}
-    sealed["ciphertext"] = crypto.encrypt(keys.apiv3_key, sealed["nonce"], plaintext.encode("utf-8", "surrogatepass"),
-                                          sealed["associated_data"])
+    sealed["ciphertext"] = crypto.encrypt(
+        keys.apiv3_key, sealed["nonce"], plaintext.encode("utf-8", "surrogatepass"), sealed["associated_data"]
+    )
     signed = dataclasses.replace(genuine, body=compact_json({**genuine.envelope, "resource": sealed})).signed_again()
     _deliver_and_check(signed.body, list(signed.headers.items()), baseline, expect="sealed")
 
@@ -176,8 +189,9 @@ def test_sealed_odd_resource_is_refused_or_acknowledged(genuine, baseline, keys,
 @fuzz(0.1)
 @given(
     body=mutate.random_bodies(views.MAX_BODY_BYTES),
-    headers=st.lists(st.tuples(st.sampled_from([*REQUIRED_HEADERS, "Content-Type", "Request-ID"]), mutate.latin1_text),
-                     max_size=8),
+    headers=st.lists(
+        st.tuples(st.sampled_from([*REQUIRED_HEADERS, "Content-Type", "Request-ID"]), mutate.latin1_text), max_size=8
+    ),
 )
 def test_random_bytes_and_headers_are_refused_and_logged(baseline, body, headers):
     _deliver_and_check(body, headers, baseline, expect="refused")

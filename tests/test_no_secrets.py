@@ -30,7 +30,7 @@ def _secrets(keys, sandbox) -> list[str]:
     pem_body = "".join(keys.merchant_pem.splitlines()[1:-1])
     secrets = [keys.apiv3_key, keys.merchant_pem]
     # any 32-character stretch of the private key's base64, so a partial leak is caught too
-    secrets += [pem_body[i:i + 32] for i in range(0, len(pem_body) - 32, 32)]
+    secrets += [pem_body[i : i + 32] for i in range(0, len(pem_body) - 32, 32)]
     for request in sandbox.requests:
         authorization = request.headers.get("Authorization", "")
         if authorization:

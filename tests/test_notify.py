@@ -100,17 +100,20 @@ def _forgeries(sandbox, contract, keys):
         "no signature header": (genuine, {"Wechatpay-Signature": ""}),
         "signed by another key": (sandbox.notification(genuine.event_type, resource, private_key=stranger), {}),
         "valid signature of a different body": (
-            genuine, {"Wechatpay-Signature": sandbox.sign_notification(code).headers["Wechatpay-Signature"]}
+            genuine,
+            {"Wechatpay-Signature": sandbox.sign_notification(code).headers["Wechatpay-Signature"]},
         ),
         "unknown serial": (sandbox.notification(genuine.event_type, resource, serial="PUB_KEY_ID_0000STRANGER"), {}),
         "timestamp 301 s old": (sandbox.notification(genuine.event_type, resource, timestamp=now - 301), {}),
         "timestamp 301 s ahead": (sandbox.notification(genuine.event_type, resource, timestamp=now + 301), {}),
         "SIGNTEST probe": (
-            sandbox.notification(genuine.event_type, resource, signature="WECHATPAY/SIGNTEST/" + "A" * 340), {}
+            sandbox.notification(genuine.event_type, resource, signature="WECHATPAY/SIGNTEST/" + "A" * 340),
+            {},
         ),
         "signed body that is not JSON": (sandbox.notification(genuine.event_type, resource, body=b"<xml>hi</xml>"), {}),
         "resource sealed with another APIv3 key": (
-            sandbox.notification(genuine.event_type, resource, apiv3_key="k" * 32), {}
+            sandbox.notification(genuine.event_type, resource, apiv3_key="k" * 32),
+            {},
         ),
         "another merchant's mchid": (sandbox.sign_notification(code, mchid="1230000109"), {}),
         "a plan_id that is not the contract's": (sandbox.sign_notification(code, plan_id=999), {}),
@@ -120,10 +123,19 @@ def _forgeries(sandbox, contract, keys):
 
 
 FORGERIES = [
-    "no signature header", "signed by another key", "valid signature of a different body", "unknown serial",
-    "timestamp 301 s old", "timestamp 301 s ahead", "SIGNTEST probe", "signed body that is not JSON",
-    "resource sealed with another APIv3 key", "another merchant's mchid", "a plan_id that is not the contract's",
-    "an appid that is not the contract's", "wrong signature type",
+    "no signature header",
+    "signed by another key",
+    "valid signature of a different body",
+    "unknown serial",
+    "timestamp 301 s old",
+    "timestamp 301 s ahead",
+    "SIGNTEST probe",
+    "signed body that is not JSON",
+    "resource sealed with another APIv3 key",
+    "another merchant's mchid",
+    "a plan_id that is not the contract's",
+    "an appid that is not the contract's",
+    "wrong signature type",
 ]
 
 
@@ -175,7 +187,9 @@ def test_receiver_that_raises_gives_5xx_and_no_state_change_then_redelivery_appl
     assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.SIGNED
     assert [kind for kind, _, _ in signals] == ["signed", "signed"]  # the rolled-back attempt, then the real one
     assert list(Notification.objects.order_by("pk").values_list("result", flat=True)) == [
-        "failed", "applied", "duplicate"
+        "failed",
+        "applied",
+        "duplicate",
     ]
 
 
@@ -191,9 +205,7 @@ def test_failed_processing_log_row_survives_atomic_requests(presigned_contract, 
 
 
 def test_unknown_contract_is_created_from_a_verified_notification(papay, sandbox, signals):
-    notification = sandbox.sign_notification(
-        "SIGNEDELSEWHERE1", plan_id=777, appid=APPID, url=NOTIFY_URL
-    )
+    notification = sandbox.sign_notification("SIGNEDELSEWHERE1", plan_id=777, appid=APPID, url=NOTIFY_URL)
     assert deliver(notification).status_code == 204
     contract = Contract.objects.get(out_contract_code="SIGNEDELSEWHERE1")
     assert (contract.status, contract.plan_id, contract.mchid) == (Contract.Status.SIGNED, 777, MCHID)

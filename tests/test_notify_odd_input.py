@@ -76,17 +76,20 @@ def _nested(depth: int) -> list:
     return value
 
 
-@pytest.mark.parametrize("overrides", [
-    {"out_contract_code": "C" * 33},  # longer than the column
-    {"appid": "wx" + "0" * 31},
-    {"openid": "o\x00penid"},
-    {"contract_id": "签约"},
-    {"plan_id": 2**63},  # past a 64-bit integer
-    {"operate_time": "0001-01-01T00:00:00+08:00"},  # before the first UTC moment
-    {"contract_expired_time": "9999-12-31T23:59:59-08:00"},  # after the last
-    {"mchid": float("inf")},  # stored as JSON, which has no Infinity
-    {"attach": _nested(40)},  # deeper than any resource WeChat Pay sends
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"out_contract_code": "C" * 33},  # longer than the column
+        {"appid": "wx" + "0" * 31},
+        {"openid": "o\x00penid"},
+        {"contract_id": "签约"},
+        {"plan_id": 2**63},  # past a 64-bit integer
+        {"operate_time": "0001-01-01T00:00:00+08:00"},  # before the first UTC moment
+        {"contract_expired_time": "9999-12-31T23:59:59-08:00"},  # after the last
+        {"mchid": float("inf")},  # stored as JSON, which has no Infinity
+        {"attach": _nested(40)},  # deeper than any resource WeChat Pay sends
+    ],
+)
 def test_signed_resource_the_database_cannot_hold_is_refused_and_logged(presigned_contract, sandbox, overrides):
     resource = sandbox.sign_notification(presigned_contract.out_contract_code).resource
     notification = sandbox.notification("ECOMMERCE_ENTRUST.SIGN", {**resource, **overrides})

@@ -15,9 +15,14 @@ pytestmark = pytest.mark.django_db
 
 
 def applied_delivery() -> Notification:
-    return Notification.objects.create(notification_id="EV-APPLIED", event_type="ECOMMERCE_ENTRUST.SIGN",
-                                       verified=True, processed=True, result=Notification.Result.APPLIED,
-                                       resource={"out_contract_code": "X"})
+    return Notification.objects.create(
+        notification_id="EV-APPLIED",
+        event_type="ECOMMERCE_ENTRUST.SIGN",
+        verified=True,
+        processed=True,
+        result=Notification.Result.APPLIED,
+        resource={"out_contract_code": "X"},
+    )
 
 
 def test_reprocessing_a_delivery_that_did_not_fail_raises_not_reprocessable(papay):

@@ -146,5 +146,3 @@ def test_response_delay_slows_every_answer(sandbox: Sandbox, merchant: Merchant)
     started = time.monotonic()
     merchant.post(path="/nowhere")
     assert time.monotonic() - started >= 0.2
-
-

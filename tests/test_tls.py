@@ -35,8 +35,9 @@ def test_sandbox_with_tls_serves_https(https_sandbox):
     assert https_sandbox.url.startswith("https://127.0.0.1:")
 
 
-def test_presign_over_https_works_when_ca_bundle_trusts_the_certificate(settings, keys, https_sandbox, certificate,
-                                                                        contract):
+def test_presign_over_https_works_when_ca_bundle_trusts_the_certificate(
+    settings, keys, https_sandbox, certificate, contract
+):
     settings.PAPAY = papay_settings(keys, https_sandbox.url, CA_BUNDLE=certificate.certfile)
     presign(contract)
     assert Contract.objects.get(pk=contract.pk).status == Contract.Status.PRESIGNED

@@ -28,9 +28,24 @@ from .notification_log import NotificationInline
 
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
 WECHATPAY_FIELDS = (
-    "status", "last_error", "pre_entrustweb_id", "presign_channel", "presigned_at", "presign_expires",
-    "launch_parameters", "mchid", "contract_id", "openid", "signed_at", "contract_expired_at", "terminated_at",
-    "termination_mode", "termination_remark", "queried_at", "created_at", "updated_at",
+    "status",
+    "last_error",
+    "pre_entrustweb_id",
+    "presign_channel",
+    "presigned_at",
+    "presign_expires",
+    "launch_parameters",
+    "mchid",
+    "contract_id",
+    "openid",
+    "signed_at",
+    "contract_expired_at",
+    "terminated_at",
+    "termination_mode",
+    "termination_remark",
+    "queried_at",
+    "created_at",
+    "updated_at",
 )
 # What the pre-sign sent; frozen once WeChat Pay knows the contract.
 REQUEST_FIELDS = ("out_contract_code", "plan_id", "appid", "contract_display_account", "attach")
@@ -39,15 +54,23 @@ EDITABLE_STATES = (Contract.Status.CREATED, Contract.Status.FAILED)
 
 class TerminateForm(forms.Form):
     contract_termination_remark = forms.CharField(
-        label=gettext_lazy("termination remark"), max_length=256, widget=forms.Textarea(attrs={"rows": 3}),
+        label=gettext_lazy("termination remark"),
+        max_length=256,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text=gettext_lazy("Sent to WeChat Pay as contract_termination_remark (at most 256 characters)."),
     )
 
 
 class ContractAdmin(admin.ModelAdmin):
     list_display = (
-        "out_contract_code", "contract_display_account", "plan_id", "status_badge", "presign_age", "presign_expires",
-        "short_error", "updated_at",
+        "out_contract_code",
+        "contract_display_account",
+        "plan_id",
+        "status_badge",
+        "presign_age",
+        "presign_expires",
+        "short_error",
+        "updated_at",
     )
     list_filter = ("status", "plan_id", "appid", "presign_channel", "created_at")
     search_fields = ("out_contract_code", "contract_id", "openid", "contract_display_account", "pre_entrustweb_id")
@@ -130,16 +153,23 @@ class ContractAdmin(admin.ModelAdmin):
     def presign(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
         self._run(request, queryset, services.PRESIGN, _presigned)
 
-    @admin.action(description=gettext_lazy("Pre-sign with WeChat Pay (Mini Program)"),
-                  permissions=["presign_mini_program"])
+    @admin.action(
+        description=gettext_lazy("Pre-sign with WeChat Pay (Mini Program)"), permissions=["presign_mini_program"]
+    )
     def presign_mini_program(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
         self._run(request, queryset, services.PRESIGN_MINI_PROGRAM, _presigned)
 
     @admin.action(description=gettext_lazy("Query the state at WeChat Pay"), permissions=["query"])
     def query(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
-        self._run(request, queryset, services.QUERY,
-                  lambda c: _("Contract %(code)s: WeChat Pay says %(status)s") % {"code": c.out_contract_code,
-                                                                         "status": c.get_status_display()})
+        self._run(
+            request,
+            queryset,
+            services.QUERY,
+            lambda c: (
+                _("Contract %(code)s: WeChat Pay says %(status)s")
+                % {"code": c.out_contract_code, "status": c.get_status_display()}
+            ),
+        )
 
     @admin.action(description=gettext_lazy("Terminate at WeChat Pay…"), permissions=["terminate"])
     def terminate(self, request: HttpRequest, queryset: QuerySet[Contract]) -> TemplateResponse | None:
@@ -147,8 +177,12 @@ class ContractAdmin(admin.ModelAdmin):
         form = TerminateForm(request.POST if "confirm" in request.POST else None)
         if form.is_bound and form.is_valid():
             operation = services.terminate_operation(form.cleaned_data["contract_termination_remark"])
-            self._run(request, queryset, operation,
-                      lambda c: _("Contract %(code)s: terminated") % {"code": c.out_contract_code})
+            self._run(
+                request,
+                queryset,
+                operation,
+                lambda c: _("Contract %(code)s: terminated") % {"code": c.out_contract_code},
+            )
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -181,23 +215,28 @@ class ContractAdmin(admin.ModelAdmin):
                 self.message_user(request, success(outcome.contract), messages.SUCCESS)
             elif isinstance(error, ValidationError):
                 text = "; ".join(error.messages)
-                self.message_user(request, _("Contract %(code)s: not sent — %(error)s") % {"code": code, "error": text},
-                                  messages.ERROR)
+                self.message_user(
+                    request,
+                    _("Contract %(code)s: not sent — %(error)s") % {"code": code, "error": text},
+                    messages.ERROR,
+                )
             elif isinstance(error, ContractStateError):
                 self.message_user(request, str(error), messages.WARNING)
             else:
-                self.message_user(request, _("Contract %(code)s: WeChat Pay refused — %(error)s") % {"code": code,
-                                                                                          "error": error},
-                                  messages.ERROR)
+                self.message_user(
+                    request,
+                    _("Contract %(code)s: WeChat Pay refused — %(error)s") % {"code": code, "error": error},
+                    messages.ERROR,
+                )
 
 
 def _presigned(contract: Contract) -> str:
     return _("Contract %(code)s: pre-signed, pre_entrustweb_id %(id)s (valid until %(expires)s)") % {
-        "code": contract.out_contract_code, "id": contract.pre_entrustweb_id,
+        "code": contract.out_contract_code,
+        "id": contract.pre_entrustweb_id,
         "expires": _local(contract.presign_expires_at),
     }
 
 
 def _local(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
-

@@ -38,13 +38,21 @@ class DeductForm(forms.Form):
     """One sub-order for each selected contract: who is paid, what for, how much (in yuan, to the fen)."""
 
     sub_mchid = forms.RegexField(
-        label=gettext_lazy("sub-merchant id"), regex=r"\A[0-9]{1,32}\Z", max_length=32,
+        label=gettext_lazy("sub-merchant id"),
+        regex=r"\A[0-9]{1,32}\Z",
+        max_length=32,
         help_text=gettext_lazy("sub_mchid: the sub-merchant (二级商户) that is paid."),
     )
-    description = forms.CharField(label=gettext_lazy("description"), max_length=127,
-                                  help_text=gettext_lazy("Shown to the user in the payment record."))
+    description = forms.CharField(
+        label=gettext_lazy("description"),
+        max_length=127,
+        help_text=gettext_lazy("Shown to the user in the payment record."),
+    )
     amount = forms.DecimalField(
-        label=gettext_lazy("amount (yuan)"), min_value=Decimal("0.01"), max_digits=12, decimal_places=2,
+        label=gettext_lazy("amount (yuan)"),
+        min_value=Decimal("0.01"),
+        max_digits=12,
+        decimal_places=2,
         help_text=gettext_lazy("In yuan, e.g. 15.00; sent to WeChat Pay in fen."),
     )
 
@@ -61,20 +69,36 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
     if form.is_bound and form.is_valid():
         for contract in contracts:
             if contract.status != Contract.Status.SIGNED:
-                model_admin.message_user(request, _("Contract %(code)s is %(status)s: not charged.")
-                                         % {"code": contract, "status": contract.get_status_display()},
-                                         messages.WARNING)
+                model_admin.message_user(
+                    request,
+                    _("Contract %(code)s is %(status)s: not charged.")
+                    % {"code": contract, "status": contract.get_status_display()},
+                    messages.WARNING,
+                )
                 continue
             _charge(model_admin, request, contract, form.sub_orders())
         return None
     signed = [c for c in contracts if c.status == Contract.Status.SIGNED]
     return _confirm(
-        model_admin, request, action="deduct", form=form, ready=bool(signed),
-        title=_("Charge contracts with WeChat Pay"), submit_label=_("Charge"),
-        intro=_("WeChat Pay will charge each signed contract below once, without a password; the user must know "
-                "this payment happens. Contracts that are not signed are skipped."),
-        items=[{"object": c, "label": c.contract_display_account,
-                "skipped": "" if c in signed else _("(not signed: will be skipped)")} for c in contracts],
+        model_admin,
+        request,
+        action="deduct",
+        form=form,
+        ready=bool(signed),
+        title=_("Charge contracts with WeChat Pay"),
+        submit_label=_("Charge"),
+        intro=_(
+            "WeChat Pay will charge each signed contract below once, without a password; the user must know "
+            "this payment happens. Contracts that are not signed are skipped."
+        ),
+        items=[
+            {
+                "object": c,
+                "label": c.contract_display_account,
+                "skipped": "" if c in signed else _("(not signed: will be skipped)"),
+            }
+            for c in contracts
+        ],
     )
 
 
@@ -86,8 +110,9 @@ def _charge(model_admin: admin.ModelAdmin, request: HttpRequest, contract: Contr
         return
     except (ValidationError, PapayError) as exc:
         text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        model_admin.message_user(request, _("Contract %(code)s: not charged — %(error)s")
-                                 % {"code": contract, "error": text}, messages.ERROR)
+        model_admin.message_user(
+            request, _("Contract %(code)s: not charged — %(error)s") % {"code": contract, "error": text}, messages.ERROR
+        )
         return
     model_admin.message_user(request, _describe(deduction), _LEVELS[deduction.status])
 
@@ -104,7 +129,9 @@ _LEVELS = {
 def _describe(deduction: Deduction) -> str:
     numbers = ", ".join(filter(None, deduction.sub_orders.values_list("transaction_id", flat=True)))
     text = _("Deduction %(number)s (contract %(code)s, %(total)s): %(status)s") % {
-        "number": deduction, "code": deduction.contract, "total": yuan(deduction.total_amount),
+        "number": deduction,
+        "code": deduction.contract,
+        "total": yuan(deduction.total_amount),
         "status": deduction.get_status_display(),
     }
     if deduction.status == Deduction.Status.SUCCEEDED and numbers:
@@ -118,16 +145,27 @@ def _describe(deduction: Deduction) -> str:
 
 def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, **context) -> TemplateResponse:
     context = {
-        **model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, **context,
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        **context,
     }
     return TemplateResponse(request, CONFIRM_TEMPLATE, context)
 
 
 class SubOrderInline(admin.TabularInline):
     model = SubOrder
-    fields = ("sub_mchid", "out_trade_no", "description", "amount_yuan", "trade_state", "transaction_id",
-              "bank_type", "success_time", "payer_amount_yuan")
+    fields = (
+        "sub_mchid",
+        "out_trade_no",
+        "description",
+        "amount_yuan",
+        "trade_state",
+        "transaction_id",
+        "bank_type",
+        "success_time",
+        "payer_amount_yuan",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -149,18 +187,45 @@ class SubOrderInline(admin.TabularInline):
 
 
 class DeductionAdmin(admin.ModelAdmin):
-    list_display = ("combine_out_trade_no", "contract_link", "total", "status_badge", "sent_at", "settled_at",
-                    "short_error")
+    list_display = (
+        "combine_out_trade_no",
+        "contract_link",
+        "total",
+        "status_badge",
+        "sent_at",
+        "settled_at",
+        "short_error",
+    )
     list_filter = ("status", "sent_at", "created_at")
-    search_fields = ("combine_out_trade_no", "sub_orders__out_trade_no", "sub_orders__transaction_id",
-                     "contract__out_contract_code", "contract__contract_id", "openid")
+    search_fields = (
+        "combine_out_trade_no",
+        "sub_orders__out_trade_no",
+        "sub_orders__transaction_id",
+        "contract__out_contract_code",
+        "contract__contract_id",
+        "openid",
+    )
     date_hierarchy = "created_at"
     list_select_related = ("contract",)
     actions = ["settle", "reverse"]
     inlines = [SubOrderInline]
-    fields = ("combine_out_trade_no", "contract_link", "total", "status", "last_error", "combine_appid",
-              "combine_mchid", "risk_info", "openid", "sent_at", "queried_at", "reverse_requested_at",
-              "settled_at", "created_at", "updated_at")
+    fields = (
+        "combine_out_trade_no",
+        "contract_link",
+        "total",
+        "status",
+        "last_error",
+        "combine_appid",
+        "combine_mchid",
+        "risk_info",
+        "openid",
+        "sent_at",
+        "queried_at",
+        "reverse_requested_at",
+        "settled_at",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
 
     class Media:
@@ -190,8 +255,9 @@ class DeductionAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, deduction: Deduction) -> str:
-        return format_html('<span class="papay-status papay-status-{}">{}</span>', deduction.status,
-                           deduction.get_status_display())
+        return format_html(
+            '<span class="papay-status papay-status-{}">{}</span>', deduction.status, deduction.get_status_display()
+        )
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, deduction: Deduction) -> str:
@@ -204,15 +270,20 @@ class DeductionAdmin(admin.ModelAdmin):
     def has_reverse_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("django_papay.reverse_deduction")
 
-    @admin.action(description=gettext_lazy("Settle with WeChat Pay (query, reverse what never finished)"),
-                  permissions=["settle"])
+    @admin.action(
+        description=gettext_lazy("Settle with WeChat Pay (query, reverse what never finished)"), permissions=["settle"]
+    )
     def settle(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> None:
         for settled in services.settle_many(list(queryset.order_by("pk"))):
             if settled.error is None:
                 self.message_user(request, _describe(settled.deduction), _LEVELS[settled.deduction.status])
             else:
-                self.message_user(request, _("Deduction %(number)s: WeChat Pay could not tell — %(error)s")
-                                  % {"number": settled.deduction, "error": settled.error}, messages.ERROR)
+                self.message_user(
+                    request,
+                    _("Deduction %(number)s: WeChat Pay could not tell — %(error)s")
+                    % {"number": settled.deduction, "error": settled.error},
+                    messages.ERROR,
+                )
 
     @admin.action(description=gettext_lazy("Reverse at WeChat Pay…"), permissions=["reverse"])
     def reverse(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> TemplateResponse | None:
@@ -222,17 +293,33 @@ class DeductionAdmin(admin.ModelAdmin):
                 try:
                     services.reverse_deduction(deduction)
                 except PapayError as exc:
-                    self.message_user(request, _("Deduction %(number)s: not reversed — %(error)s")
-                                      % {"number": deduction, "error": exc}, messages.ERROR)
+                    self.message_user(
+                        request,
+                        _("Deduction %(number)s: not reversed — %(error)s") % {"number": deduction, "error": exc},
+                        messages.ERROR,
+                    )
                 else:
                     self.message_user(request, _describe(deduction), _LEVELS[deduction.status])
             return None
         open_ = [d for d in deductions if d.status == Deduction.Status.PROCESSING]
         return _confirm(
-            self, request, action="reverse", form=forms.Form(), ready=bool(open_),
-            title=_("Reverse deductions at WeChat Pay"), submit_label=_("Reverse at WeChat Pay"),
-            intro=_("WeChat Pay will cancel (撤销) each processing deduction below with every one of its sub-orders; "
-                    "the user is not charged, or gets the money back. Others are skipped."),
-            items=[{"object": d, "label": yuan(d.total_amount),
-                    "skipped": "" if d in open_ else _("(not processing: will be skipped)")} for d in deductions],
+            self,
+            request,
+            action="reverse",
+            form=forms.Form(),
+            ready=bool(open_),
+            title=_("Reverse deductions at WeChat Pay"),
+            submit_label=_("Reverse at WeChat Pay"),
+            intro=_(
+                "WeChat Pay will cancel (撤销) each processing deduction below with every one of its sub-orders; "
+                "the user is not charged, or gets the money back. Others are skipped."
+            ),
+            items=[
+                {
+                    "object": d,
+                    "label": yuan(d.total_amount),
+                    "skipped": "" if d in open_ else _("(not processing: will be skipped)"),
+                }
+                for d in deductions
+            ],
         )

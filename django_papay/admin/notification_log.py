@@ -46,8 +46,20 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ("contract",)
     actions = ["reprocess"]
     fields = (
-        "received_at", "remote_addr", "notification_id", "event_type", "verified", "processed", "processed_at",
-        "result", "error", "note", "contract_link", "resource", "headers", "body",
+        "received_at",
+        "remote_addr",
+        "notification_id",
+        "event_type",
+        "verified",
+        "processed",
+        "processed_at",
+        "result",
+        "error",
+        "note",
+        "contract_link",
+        "resource",
+        "headers",
+        "body",
     )
     readonly_fields = fields
 
@@ -68,12 +80,15 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
             try:
                 reprocess_notification(delivery)
             except (NotReprocessable, InvalidNotification) as exc:
-                self.message_user(request, _("Notification %(id)s: %(result)s") % {"id": label, "result": exc},
-                                  messages.WARNING)
+                self.message_user(
+                    request, _("Notification %(id)s: %(result)s") % {"id": label, "result": exc}, messages.WARNING
+                )
             except Exception as exc:  # a receiver failed again: the row says why
                 text = _("Notification %(id)s: failed again — %(error)s") % {"id": label, "error": exc}
                 self.message_user(request, text, messages.ERROR)
             else:
-                self.message_user(request, _("Notification %(id)s: %(result)s") % {"id": label,
-                                                                       "result": delivery.get_result_display()},
-                                  messages.SUCCESS)
+                self.message_user(
+                    request,
+                    _("Notification %(id)s: %(result)s") % {"id": label, "result": delivery.get_result_display()},
+                    messages.SUCCESS,
+                )

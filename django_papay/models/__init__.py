@@ -12,7 +12,16 @@ from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator
 from .notifications import Notification, storable
 
 __all__ = [
-    "CertificateRefresh", "Contract", "Deduction", "Notification", "PlatformCertificate", "SubOrder",
-    "appid_validator", "new_out_contract_code", "new_trade_no", "out_contract_code_validator", "storable",
+    "CertificateRefresh",
+    "Contract",
+    "Deduction",
+    "Notification",
+    "PlatformCertificate",
+    "SubOrder",
+    "appid_validator",
+    "new_out_contract_code",
+    "new_trade_no",
+    "out_contract_code_validator",
+    "storable",
     "trade_no_validator",
 ]

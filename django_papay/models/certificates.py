@@ -19,8 +19,7 @@ class PlatformCertificate(models.Model):
     effective_time = models.DateTimeField(_("valid from"))
     expire_time = models.DateTimeField(_("valid until"), db_index=True)
     fetched_at = models.DateTimeField(_("downloaded at"), default=timezone.now)
-    source = models.CharField(_("source"), max_length=256, blank=True,
-                              help_text=_("The URL it was downloaded from."))
+    source = models.CharField(_("source"), max_length=256, blank=True, help_text=_("The URL it was downloaded from."))
 
     class Meta:
         verbose_name = _("platform certificate")

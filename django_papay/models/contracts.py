@@ -39,7 +39,10 @@ class Contract(models.Model):
         MINI_PROGRAM = "mini_program", _("Mini Program")
 
     out_contract_code = models.CharField(
-        _("merchant contract code"), max_length=32, unique=True, blank=True,
+        _("merchant contract code"),
+        max_length=32,
+        unique=True,
+        blank=True,
         validators=[out_contract_code_validator],
         help_text=_("out_contract_code: unique per merchant; left blank, one is generated."),
     )
@@ -50,18 +53,24 @@ class Contract(models.Model):
         _("display account"), max_length=32, help_text=_("The account name WeChat shows the user while signing.")
     )
     appid = models.CharField(
-        _("AppID"), max_length=32, blank=True, validators=[appid_validator],
+        _("AppID"),
+        max_length=32,
+        blank=True,
+        validators=[appid_validator],
         help_text=_('The App\'s AppID on the WeChat Open Platform; blank uses PAPAY["APPID"].'),
     )
     attach = models.CharField(
         _("attach"), max_length=255, blank=True, help_text=_("Free data WeChat Pay echoes back in its notification.")
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="papay_contracts",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="papay_contracts",
     )
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CREATED,
-                              db_index=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
 
     # Filled in from WeChat Pay's answers and notifications.
     pre_entrustweb_id = models.CharField(_("pre-sign id"), max_length=128, blank=True)
@@ -74,7 +83,9 @@ class Contract(models.Model):
     contract_expired_at = models.DateTimeField(_("contract expires at"), null=True, blank=True)
     terminated_at = models.DateTimeField(_("terminated at"), null=True, blank=True)
     termination_mode = models.CharField(
-        _("termination mode"), max_length=64, blank=True,
+        _("termination mode"),
+        max_length=64,
+        blank=True,
         help_text=_("contract_termination_mode, as WeChat Pay sent it."),
     )
     termination_remark = models.CharField(_("termination remark"), max_length=256, blank=True)

@@ -40,17 +40,21 @@ class Deduction(models.Model):
         Contract, verbose_name=_("contract"), on_delete=models.PROTECT, related_name="deductions"
     )
     combine_out_trade_no = models.CharField(
-        _("combined order number"), max_length=32, unique=True, default=new_trade_no,
-        validators=[trade_no_validator], help_text=_("combine_out_trade_no: the merchant's number of this charge."),
+        _("combined order number"),
+        max_length=32,
+        unique=True,
+        default=new_trade_no,
+        validators=[trade_no_validator],
+        help_text=_("combine_out_trade_no: the merchant's number of this charge."),
     )
     combine_appid = models.CharField(_("combined AppID"), max_length=32, validators=[appid_validator])
     combine_mchid = models.CharField(_("combined merchant id"), max_length=32, blank=True)
     risk_info = models.CharField(_("risk information"), max_length=255, blank=True)
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CREATED,
-                              db_index=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
-    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True,
-                                      help_text=_("When the outcome became final."))
+    settled_at = models.DateTimeField(
+        _("settled at"), null=True, blank=True, help_text=_("When the outcome became final.")
+    )
     queried_at = models.DateTimeField(_("last queried at"), null=True, blank=True)
     reverse_requested_at = models.DateTimeField(_("reverse requested at"), null=True, blank=True)
     openid = models.CharField(_("payer openid"), max_length=128, blank=True)
@@ -87,7 +91,10 @@ class SubOrder(models.Model):
     sub_mchid = models.CharField(_("sub-merchant id"), max_length=32)
     sub_appid = models.CharField(_("sub-merchant AppID"), max_length=32, blank=True)
     out_trade_no = models.CharField(
-        _("merchant order number"), max_length=32, unique=True, default=new_trade_no,
+        _("merchant order number"),
+        max_length=32,
+        unique=True,
+        default=new_trade_no,
         validators=[trade_no_validator],
     )
     description = models.CharField(_("description"), max_length=127)

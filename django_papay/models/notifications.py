@@ -59,7 +59,11 @@ class Notification(models.Model):
     note = models.TextField(_("note"), blank=True, help_text=_("Why a verified notification changed nothing."))
     resource = models.JSONField(_("decrypted resource"), null=True, blank=True)
     contract = models.ForeignKey(
-        Contract, verbose_name=_("contract"), null=True, blank=True, on_delete=models.SET_NULL,
+        Contract,
+        verbose_name=_("contract"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="notifications",
     )
 

@@ -47,6 +47,12 @@ from .records import Delivery, RecordedRequest
 from .tls import TLSFiles, self_signed_certificate
 
 __all__ = [
-    "Delivery", "DemoKeys", "OutgoingNotification", "RecordedRequest", "Sandbox", "TLSFiles", "ensure_demo_keys",
+    "Delivery",
+    "DemoKeys",
+    "OutgoingNotification",
+    "RecordedRequest",
+    "Sandbox",
+    "TLSFiles",
+    "ensure_demo_keys",
     "self_signed_certificate",
 ]

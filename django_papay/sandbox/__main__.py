@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
         "--tls",
         metavar="DIR",
         help="serve https with a self-signed certificate for 127.0.0.1 made in DIR; clients trust it through "
-        "DIR/sandbox-cert.pem (django-papay: PAPAY[\"CA_BUNDLE\"])",
+        'DIR/sandbox-cert.pem (django-papay: PAPAY["CA_BUNDLE"])',
     )
     parser.add_argument(
         "--state",
@@ -59,7 +59,10 @@ def parser() -> argparse.ArgumentParser:
         "so a restarted sandbox still knows them (default: in memory only)",
     )
     parser.add_argument(
-        "--response-delay", type=float, default=0.0, metavar="SECONDS",
+        "--response-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
         help="wait this long before every answer, like WeChat Pay's distance from you (default 0)",
     )
     return parser

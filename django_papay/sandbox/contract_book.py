@@ -51,8 +51,14 @@ class ContractBook:
     def by_contract_id(self, contract_id: str) -> dict[str, Any] | None:
         """The contract WeChat Pay gave ``contract_id`` when the user signed (a copy), or None."""
         with self._lock:
-            code = next((code for code, contract in self._contracts.items()
-                         if contract_id and contract.get("contract_id") == contract_id), None)
+            code = next(
+                (
+                    code
+                    for code, contract in self._contracts.items()
+                    if contract_id and contract.get("contract_id") == contract_id
+                ),
+                None,
+            )
         return None if code is None else self.get(code)
 
     def latest_presign(self, out_contract_code: str) -> dict[str, Any] | None:
@@ -134,9 +140,7 @@ class ContractBook:
 
     def _entry(self, out_contract_code: str) -> dict[str, Any]:
         # A contract signed through another channel has no pre-sign here; it is known from now on.
-        return self._contracts.setdefault(
-            out_contract_code, {"out_contract_code": out_contract_code, "presigns": []}
-        )
+        return self._contracts.setdefault(out_contract_code, {"out_contract_code": out_contract_code, "presigns": []})
 
 
 def _presign_view(session: dict[str, Any]) -> dict[str, Any]:

@@ -98,7 +98,9 @@ class DeductionBook:
 
 def _sub_order(sub: dict[str, Any], trade_state: str) -> dict[str, Any]:
     answer = {
-        "mchid": sub["mchid"], "sub_mchid": sub["sub_mchid"], "out_trade_no": sub["out_trade_no"],
+        "mchid": sub["mchid"],
+        "sub_mchid": sub["sub_mchid"],
+        "out_trade_no": sub["out_trade_no"],
         "transaction_id": TRANSACTION_ID_PREFIX + wechatpay.nonce(24, "0123456789"),
         "trade_type": wechatpay.TRADE_TYPE,
         "amount": {"total_amount": sub["amount"]["total_amount"], "currency": wechatpay.CURRENCY},

@@ -182,8 +182,20 @@ FAULTS: dict[str, Fault] = {
     "ratelimit": ErrorAnswer(429, wechatpay.RATELIMIT_EXCEEDED, "请求频率超限，请降低频率后重试"),
     "system_error": ErrorAnswer(500, wechatpay.SYSTEM_ERROR, "系统错误，请使用相同参数重试"),
     "unavailable": ErrorAnswer(503, wechatpay.SERVICE_UNAVAILABLE, "服务暂不可用，请稍后重试"),
-    **{fault.name: fault for fault in (Timeout(), Reset(), BadSignature(), UnknownSerial(), NotJson(), Truncated(),
-                                       StaleTimestamp(), OtherContract(), SystemErrorAfter())},
+    **{
+        fault.name: fault
+        for fault in (
+            Timeout(),
+            Reset(),
+            BadSignature(),
+            UnknownSerial(),
+            NotJson(),
+            Truncated(),
+            StaleTimestamp(),
+            OtherContract(),
+            SystemErrorAfter(),
+        )
+    },
 }
 
 

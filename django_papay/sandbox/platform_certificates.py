@@ -64,10 +64,12 @@ def issue_certificate(
     key = private_key or crypto.generate_private_key()
     start = not_before or datetime.now(timezone.utc) - timedelta(minutes=1)
     serial = secrets.randbits(158) | (1 << 158)  # 159 bits: 40 hex digits, the most X.509 allows
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com sandbox platform certificate"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com sandbox platform certificate"),
+        ]
+    )
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -122,16 +124,19 @@ class PlatformCertificates:
         data = []
         for issued in self.issued:
             nonce = wechatpay.nonce(crypto.GCM_NONCE_BYTES)
-            data.append({
-                "serial_no": issued.serial_no,
-                "effective_time": wechatpay.format_rfc3339(issued.effective_time),
-                "expire_time": wechatpay.format_rfc3339(issued.expire_time),
-                "encrypt_certificate": {
-                    "algorithm": wechatpay.AEAD_ALGORITHM,
-                    "nonce": nonce,
-                    "associated_data": wechatpay.CERTIFICATE_ASSOCIATED_DATA,
-                    "ciphertext": crypto.encrypt(apiv3_key, nonce, issued.pem, wechatpay.CERTIFICATE_ASSOCIATED_DATA),
-                },
-            })
+            data.append(
+                {
+                    "serial_no": issued.serial_no,
+                    "effective_time": wechatpay.format_rfc3339(issued.effective_time),
+                    "expire_time": wechatpay.format_rfc3339(issued.expire_time),
+                    "encrypt_certificate": {
+                        "algorithm": wechatpay.AEAD_ALGORITHM,
+                        "nonce": nonce,
+                        "associated_data": wechatpay.CERTIFICATE_ASSOCIATED_DATA,
+                        "ciphertext": crypto.encrypt(
+                            apiv3_key, nonce, issued.pem, wechatpay.CERTIFICATE_ASSOCIATED_DATA
+                        ),
+                    },
+                }
+            )
         return {"data": data}
-

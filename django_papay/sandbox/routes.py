@@ -36,8 +36,9 @@ _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 def pattern(template: str) -> re.Pattern[str]:
     """``template``'s regular expression: literal text, each ``{name}`` one path segment named ``name``."""
     parts = _PARAMETER.split(template)  # literal, name, literal, name, …, literal
-    return re.compile("".join(rf"(?P<{part}>[^/]+)" if index % 2 else re.escape(part)
-                              for index, part in enumerate(parts)))
+    return re.compile(
+        "".join(rf"(?P<{part}>[^/]+)" if index % 2 else re.escape(part) for index, part in enumerate(parts))
+    )
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ CONTROL_ROUTES: tuple[Route, ...] = (
     Route("POST", CONTROL_SIGN_PATH, control.sign),
     Route("POST", CONTROL_TERMINATE_PATH, control.terminate),
 )
+
 
 def is_control(path: str) -> bool:
     """True for the sandbox's own controls (``/sandbox/…``), whatever the method; the query is ignored."""
@@ -110,8 +112,13 @@ def _reply(routes: tuple[Route, ...], state: SandboxState, request: RecordedRequ
                 request.method, request.headers, wechatpay_public_key_id=state.wechatpay_public_key_id
             )
             validation.check_authorization(
-                request.method, request.path, request.headers, request.body,
-                mchid=state.mchid, serial_no=state.merchant_serial_no, public_key=state.merchant_public_key,
+                request.method,
+                request.path,
+                request.headers,
+                request.body,
+                mchid=state.mchid,
+                serial_no=state.merchant_serial_no,
+                public_key=state.merchant_public_key,
             )
         return route.handler(state, request, match)
     except ApiError as refusal:

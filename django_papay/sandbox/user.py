@@ -167,8 +167,11 @@ class WeChatUser:
             self.state.contracts.signed(resource)
         elif notification.event_type == wechatpay.TERMINATE_EVENT:
             self.state.contracts.terminated(
-                resource["out_contract_code"], mode=resource["contract_termination_mode"],
-                at=resource["operate_time"], plan_id=resource.get("plan_id"), appid=resource.get("appid"),
+                resource["out_contract_code"],
+                mode=resource["contract_termination_mode"],
+                at=resource["operate_time"],
+                plan_id=resource.get("plan_id"),
+                appid=resource.get("appid"),
                 openid=resource.get("openid"),
             )
 

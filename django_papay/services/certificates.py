@@ -217,7 +217,11 @@ def _download(client: WeChatPayClient) -> tuple[RawAnswer, dict[str, _Listed]]:
                 f"WeChat Pay has no platform certificates for merchant {client.config.mchid}: it uses the WeChat "
                 'Pay public key. Set PAPAY["WECHATPAY_PUBLIC_KEY_ID"] and PAPAY["WECHATPAY_PUBLIC_KEY_PATH"], and '
                 'leave PAPAY["PLATFORM_CERTIFICATES"] off',
-                code=exc.code, status=exc.status, detail=exc.detail, request_id=exc.request_id, retryable=False,
+                code=exc.code,
+                status=exc.status,
+                detail=exc.detail,
+                request_id=exc.request_id,
+                retryable=False,
             ) from exc
         raise
     listed = _open_listing(answer, client.config.mchid)
@@ -231,34 +235,52 @@ def _open_listing(answer: RawAnswer, mchid: str) -> dict[str, _Listed]:
     except (ValueError, AttributeError):
         items = None
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise InvalidResponseError("the certificate list is not {\"data\": [...]}", code="INVALID_RESPONSE_BODY",
-                                   status=answer.status, request_id=answer.request_id)
+        raise InvalidResponseError(
+            'the certificate list is not {"data": [...]}',
+            code="INVALID_RESPONSE_BODY",
+            status=answer.status,
+            request_id=answer.request_id,
+        )
     listed: dict[str, _Listed] = {}
     now = timezone.now()
     for item in items:
         serial, sealed = str(item.get("serial_no") or ""), item.get("encrypt_certificate") or {}
         try:
-            pem = crypto.decrypt(conf.apiv3_key(), sealed.get("nonce", ""), sealed.get("ciphertext", ""),
-                                 sealed.get("associated_data", "")).decode("utf-8")
+            pem = crypto.decrypt(
+                conf.apiv3_key(),
+                sealed.get("nonce", ""),
+                sealed.get("ciphertext", ""),
+                sealed.get("associated_data", ""),
+            ).decode("utf-8")
             certificate = crypto.load_certificate(pem)
         except (crypto.DecryptionError, crypto.KeyLoadError, UnicodeDecodeError, AttributeError) as exc:
             raise WeChatPayError(
-                f"platform certificate {serial or '?'} does not open with PAPAY[\"APIV3_KEY\"] ({exc}); "
-                "check the APIv3 key", code="CERTIFICATE_DECRYPT_ERROR", status=answer.status,
-                request_id=answer.request_id, retryable=False,
+                f'platform certificate {serial or "?"} does not open with PAPAY["APIV3_KEY"] ({exc}); '
+                "check the APIv3 key",
+                code="CERTIFICATE_DECRYPT_ERROR",
+                status=answer.status,
+                request_id=answer.request_id,
+                retryable=False,
             ) from exc
         not_before, not_after = crypto.certificate_validity(certificate)
         if not crypto.serial_no_matches(serial, certificate):
-            logger.warning("platform certificate listed as %r carries serial %s; ignored", serial,
-                           crypto.certificate_serial_no(certificate))
+            logger.warning(
+                "platform certificate listed as %r carries serial %s; ignored",
+                serial,
+                crypto.certificate_serial_no(certificate),
+            )
         elif not_after <= now:
             logger.warning("platform certificate %s expired at %s; ignored", serial, not_after)
         else:
             listed[serial] = _Listed(pem, not_before, not_after, _public_key(pem))
     if not listed:
-        raise NoPlatformCertificates(f"WeChat Pay listed no valid platform certificate for merchant {mchid}",
-                                     code="NO_VALID_CERTIFICATE", status=answer.status,
-                                     request_id=answer.request_id, retryable=False)
+        raise NoPlatformCertificates(
+            f"WeChat Pay listed no valid platform certificate for merchant {mchid}",
+            code="NO_VALID_CERTIFICATE",
+            status=answer.status,
+            request_id=answer.request_id,
+            retryable=False,
+        )
     return listed
 
 
@@ -267,7 +289,12 @@ def _store(listed: dict[str, _Listed], *, source: str) -> list[str]:
     for serial, certificate in listed.items():
         PlatformCertificate.objects.update_or_create(
             serial_no=serial,
-            defaults={"pem": certificate.pem, "effective_time": certificate.effective_time,
-                      "expire_time": certificate.expire_time, "fetched_at": timezone.now(), "source": source},
+            defaults={
+                "pem": certificate.pem,
+                "effective_time": certificate.effective_time,
+                "expire_time": certificate.expire_time,
+                "fetched_at": timezone.now(),
+                "source": source,
+            },
         )
     return [serial for serial in listed if serial not in known]

@@ -27,11 +27,13 @@ from .operations import FINAL_STATES, Call, Operation, check_answer, run
 
 
 def contract_path(contract: Contract) -> str:
-    return wechatpay.path(wechatpay.CONTRACT_PATH, plan_id=contract.plan_id,
-                          out_contract_code=contract.out_contract_code)
+    return wechatpay.path(
+        wechatpay.CONTRACT_PATH, plan_id=contract.plan_id, out_contract_code=contract.out_contract_code
+    )
 
 
 # --- pre-sign ---------------------------------------------------------------------------------
+
 
 def presign_payload(contract: Contract, channel: str = Contract.Channel.APP) -> dict[str, Any]:
     """The pre-sign request body for ``contract``, validated against WeChat Pay's field rules."""
@@ -102,10 +104,26 @@ def _apply(channel: str):
             locked.presign_channel = channel
             locked.status = Contract.Status.PRESIGNED
             locked.last_error = ""
-            locked.save(update_fields=["pre_entrustweb_id", "mchid", "presigned_at", "presign_channel", "status",
-                                       "last_error", "updated_at"])
-        for name in ("pre_entrustweb_id", "mchid", "presigned_at", "presign_channel", "status", "last_error",
-                     "updated_at"):
+            locked.save(
+                update_fields=[
+                    "pre_entrustweb_id",
+                    "mchid",
+                    "presigned_at",
+                    "presign_channel",
+                    "status",
+                    "last_error",
+                    "updated_at",
+                ]
+            )
+        for name in (
+            "pre_entrustweb_id",
+            "mchid",
+            "presigned_at",
+            "presign_channel",
+            "status",
+            "last_error",
+            "updated_at",
+        ):
             setattr(contract, name, getattr(locked, name))
 
     return apply
@@ -155,7 +173,9 @@ def _apply_query(contract: Contract, call: Call, answer: Answer) -> None:
     contract_state = data.get("contract_state")
     if contract_state not in wechatpay.CONTRACT_STATES:
         raise InvalidResponseError(
-            f"unknown contract_state {contract_state!r}", code="ANSWER_MISMATCH", status=answer.status,
+            f"unknown contract_state {contract_state!r}",
+            code="ANSWER_MISMATCH",
+            status=answer.status,
             request_id=answer.request_id,
         )
     signed_at = parse_rfc3339(data.get("contract_signed_time"))
@@ -164,18 +184,27 @@ def _apply_query(contract: Contract, call: Call, answer: Answer) -> None:
         locked = Contract.objects.select_for_update().get(pk=contract.pk)
         moves = []
         if contract_state in (SIGNED, TERMINATED) and signed_at and locked.status != Contract.Status.TERMINATED:
-            moves.append(state.mark_signed(
-                locked, at=signed_at, openid=str(data.get("openid") or ""),
-                expires_at=parse_rfc3339(data.get("contract_expired_time")),
-                contract_id=str(data.get("contract_id") or ""), mchid=str(data.get("mchid") or ""),
-            ))
+            moves.append(
+                state.mark_signed(
+                    locked,
+                    at=signed_at,
+                    openid=str(data.get("openid") or ""),
+                    expires_at=parse_rfc3339(data.get("contract_expired_time")),
+                    contract_id=str(data.get("contract_id") or ""),
+                    mchid=str(data.get("mchid") or ""),
+                )
+            )
         if contract_state == TERMINATED:
-            moves.append(state.mark_terminated(
-                locked, at=parse_rfc3339(info.get("contract_terminated_time")) or call.prepared_at,
-                mode=str(info.get("contract_termination_mode") or ""),
-                remark=str(info.get("contract_termination_remark") or ""),
-                openid=str(data.get("openid") or ""), contract_id=str(data.get("contract_id") or ""),
-            ))
+            moves.append(
+                state.mark_terminated(
+                    locked,
+                    at=parse_rfc3339(info.get("contract_terminated_time")) or call.prepared_at,
+                    mode=str(info.get("contract_termination_mode") or ""),
+                    remark=str(info.get("contract_termination_remark") or ""),
+                    openid=str(data.get("openid") or ""),
+                    contract_id=str(data.get("contract_id") or ""),
+                )
+            )
         if contract_state == NOT_SIGNED and locked.status == Contract.Status.PRESIGNED:
             if not locked.presign_session_is_live(call.prepared_at):
                 locked.status = Contract.Status.EXPIRED
@@ -203,9 +232,7 @@ def query(contract: Contract) -> Contract:
 def terminate_operation(remark: str) -> Operation:
     """The terminate operation with its ``contract_termination_remark`` (required, at most 256 characters)."""
     if not isinstance(remark, str) or not remark.strip() or len(remark) > 256:
-        raise ValidationError(
-            {"contract_termination_remark": _("Give a termination remark of 1 to 256 characters.")}
-        )
+        raise ValidationError({"contract_termination_remark": _("Give a termination remark of 1 to 256 characters.")})
 
     def prepare(contract: Contract) -> Call:
         if contract.status != Contract.Status.SIGNED:
@@ -213,8 +240,9 @@ def terminate_operation(remark: str) -> Operation:
                 _("Contract %(code)s is %(status)s; only a signed contract can be terminated.")
                 % {"code": contract.out_contract_code, "status": contract.get_status_display()}
             )
-        path = wechatpay.path(wechatpay.TERMINATE_PATH, plan_id=contract.plan_id,
-                              out_contract_code=contract.out_contract_code)
+        path = wechatpay.path(
+            wechatpay.TERMINATE_PATH, plan_id=contract.plan_id, out_contract_code=contract.out_contract_code
+        )
         return Call("POST", path, {"contract_termination_remark": remark})
 
     def apply(contract: Contract, call: Call, answer: Answer) -> None:
@@ -237,4 +265,3 @@ def terminate(contract: Contract, remark: str) -> Contract:
     WeChat Pay's TERMINATE notification that follows is then recorded as already applied.
     """
     return run(terminate_operation(remark), contract)
-

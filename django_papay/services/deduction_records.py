@@ -68,6 +68,7 @@ def finish(deduction: Deduction, status: str, *, error: str = "") -> None:
 
 def record_error(deduction: Deduction, exc: WeChatPayError) -> None:
     """The outcome stays as it is (PROCESSING: unknown); the error is shown to staff."""
+
     def record() -> None:
         with transaction.atomic():
             Deduction.objects.filter(pk=deduction.pk).update(last_error=str(exc), updated_at=timezone.now())
@@ -86,13 +87,18 @@ def _results(deduction: Deduction, answer: Answer) -> list[dict[str, Any]]:
         problems.append("combine_out_trade_no")
     if "combine_mchid" in data and data["combine_mchid"] != deduction.combine_mchid:
         problems.append("combine_mchid")
-    if not (isinstance(results, list) and results and all(
-            isinstance(result, dict) and result.get("out_trade_no") in ours for result in results)):
+    if not (
+        isinstance(results, list)
+        and results
+        and all(isinstance(result, dict) and result.get("out_trade_no") in ours for result in results)
+    ):
         problems.append("sub_orders")
     if problems:
         raise InvalidResponseError(
             f"the answer does not match this deduction ({', '.join(problems)})",
-            code="ANSWER_MISMATCH", status=answer.status, request_id=answer.request_id,
+            code="ANSWER_MISMATCH",
+            status=answer.status,
+            request_id=answer.request_id,
         )
     return results
 

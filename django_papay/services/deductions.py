@@ -60,8 +60,7 @@ def deduct(
     cleaned = clean_sub_orders(sub_orders)
     if not isinstance(risk_info, str) or len(risk_info) > 255:
         raise ValidationError({"risk_info": _("risk_info must be text of at most 255 characters.")})
-    existing = in_turn(lambda: _same_charge(combine_out_trade_no, contract, cleaned)) if combine_out_trade_no \
-        else None
+    existing = in_turn(lambda: _same_charge(combine_out_trade_no, contract, cleaned)) if combine_out_trade_no else None
     if existing is None:
         contract = _signed_with_contract_id(contract)
         existing = in_turn(lambda: _create(contract, cleaned, combine_out_trade_no, risk_info, combine_appid))
@@ -74,8 +73,9 @@ def send(deduction: Deduction) -> Deduction:
         logger.info("deduction %s is %s already; not sent again", deduction, deduction.status)
         return deduction
     connect, _read = get_client().config.timeout
-    (result,) = send_all([Call("POST", wechatpay.DEDUCT_PATH, payload(deduction),
-                               timeout=(connect, conf.deduct_timeout()))])
+    (result,) = send_all(
+        [Call("POST", wechatpay.DEDUCT_PATH, payload(deduction), timeout=(connect, conf.deduct_timeout()))]
+    )
     try:
         if isinstance(result, WeChatPayError):
             raise result
@@ -113,8 +113,13 @@ def is_refusal(exc: WeChatPayError) -> bool:
     An unsigned error answer may come from a gateway or anyone in between, and a 429 or 5xx says nothing
     about whether the charge happened; those stay unknown, to be settled by a query.
     """
-    return (exc.verified and exc.status is not None and 400 <= exc.status < 500
-            and exc.status not in UNKNOWN_STATUSES and not exc.retryable)
+    return (
+        exc.verified
+        and exc.status is not None
+        and 400 <= exc.status < 500
+        and exc.status not in UNKNOWN_STATUSES
+        and not exc.retryable
+    )
 
 
 def payload(deduction: Deduction) -> dict[str, Any]:
@@ -141,8 +146,8 @@ def _sub_order_payload(sub_order: SubOrder) -> dict[str, Any]:
         item["attach"] = sub_order.attach
     item["amount"] = {"total_amount": sub_order.amount, "currency": sub_order.currency}
     settle_info = {
-        name: value for name, value in
-        (("profit_sharing", sub_order.profit_sharing), ("subsidy_amount", sub_order.subsidy_amount))
+        name: value
+        for name, value in (("profit_sharing", sub_order.profit_sharing), ("subsidy_amount", sub_order.subsidy_amount))
         if value is not None
     }
     if settle_info:
@@ -155,10 +160,14 @@ def _sub_order_payload(sub_order: SubOrder) -> dict[str, Any]:
 
 def clean_sub_orders(sub_orders: Sequence[Mapping[str, Any]]) -> list[SubOrder]:
     """Unsaved SubOrders for the caller's mappings, checked against WeChat Pay's rules; ValidationError if not."""
-    if isinstance(sub_orders, (str, bytes, Mapping)) or not isinstance(sub_orders, Sequence) \
-            or not 1 <= len(sub_orders) <= wechatpay.MAX_SUB_ORDERS:
-        raise ValidationError({"sub_orders": _("Give a list of 1 to %(max)d sub-orders.")
-                               % {"max": wechatpay.MAX_SUB_ORDERS}})
+    if (
+        isinstance(sub_orders, (str, bytes, Mapping))
+        or not isinstance(sub_orders, Sequence)
+        or not 1 <= len(sub_orders) <= wechatpay.MAX_SUB_ORDERS
+    ):
+        raise ValidationError(
+            {"sub_orders": _("Give a list of 1 to %(max)d sub-orders.") % {"max": wechatpay.MAX_SUB_ORDERS}}
+        )
     cleaned = [_clean_sub_order(number, item) for number, item in enumerate(sub_orders, 1)]
     numbers = [sub_order.out_trade_no for sub_order in cleaned if sub_order.out_trade_no]
     if len(set(numbers)) != len(numbers):
@@ -175,14 +184,18 @@ def _clean_sub_order(number: int, item: Mapping[str, Any]) -> SubOrder:
     unknown = sorted(set(item) - {*REQUIRED_KEYS, *OPTIONAL_KEYS})
     missing = [key for key in REQUIRED_KEYS if key not in item]
     if unknown or missing:
-        raise refuse(_("unknown %(unknown)s, missing %(missing)s.")
-                     % {"unknown": ", ".join(unknown) or "-", "missing": ", ".join(missing) or "-"})
+        raise refuse(
+            _("unknown %(unknown)s, missing %(missing)s.")
+            % {"unknown": ", ".join(unknown) or "-", "missing": ", ".join(missing) or "-"}
+        )
     for key in ("amount", "subsidy_amount"):
         value = item.get(key)
         # A float or a Decimal is most likely yuan: 15.00 yuan is 1500 fen. Refuse rather than guess.
         if value is not None and (type(value) is not int or value < (1 if key == "amount" else 0)):
-            raise refuse(_("%(key)s must be a whole number of fen (15.00 yuan is 1500), got %(value)r.")
-                         % {"key": key, "value": value})
+            raise refuse(
+                _("%(key)s must be a whole number of fen (15.00 yuan is 1500), got %(value)r.")
+                % {"key": key, "value": value}
+            )
     if item.get("subsidy_amount") is not None and item["subsidy_amount"] > item["amount"]:
         raise refuse(_("subsidy_amount is larger than amount."))
     if item.get("profit_sharing") is not None and not isinstance(item["profit_sharing"], bool):
@@ -193,8 +206,9 @@ def _clean_sub_order(number: int, item: Mapping[str, Any]) -> SubOrder:
     if not (isinstance(sub_order.sub_mchid, str) and sub_order.sub_mchid.isascii() and sub_order.sub_mchid.isdigit()):
         raise refuse(_("sub_mchid must be the sub-merchant's id (digits)."))
     try:
-        sub_order.full_clean(exclude=["deduction"] if sub_order.out_trade_no else ["deduction", "out_trade_no"],
-                             validate_unique=False)
+        sub_order.full_clean(
+            exclude=["deduction"] if sub_order.out_trade_no else ["deduction", "out_trade_no"], validate_unique=False
+        )
     except ValidationError as exc:
         raise refuse("; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())) from exc
     return sub_order
@@ -210,8 +224,10 @@ def _signed_with_contract_id(contract: Contract) -> Contract:
             % {"code": contract.out_contract_code, "status": contract.get_status_display()}
         )
     if not contract.contract_id:
-        raise ContractStateError(_("WeChat Pay gave no contract_id for contract %(code)s; it cannot be charged yet.")
-                                 % {"code": contract.out_contract_code})
+        raise ContractStateError(
+            _("WeChat Pay gave no contract_id for contract %(code)s; it cannot be charged yet.")
+            % {"code": contract.out_contract_code}
+        )
     return contract
 
 
@@ -219,7 +235,9 @@ def _create(
     contract: Contract, sub_orders: list[SubOrder], number: str | None, risk_info: str, combine_appid: str | None
 ) -> Deduction:
     deduction = Deduction(
-        contract=contract, risk_info=risk_info, combine_mchid=conf.mchid(),
+        contract=contract,
+        risk_info=risk_info,
+        combine_mchid=conf.mchid(),
         combine_appid=combine_appid or conf.combine_appid() or contract.appid or conf.appid(),
     )
     if number:
@@ -247,15 +265,22 @@ def _same_charge(number: str, contract: Contract, sub_orders: list[SubOrder]) ->
     if existing is None:
         return None
     stored = list(existing.sub_orders.all())
-    same = existing.contract_id == contract.pk and len(stored) == len(sub_orders) and all(
-        (old.sub_mchid, old.amount, old.description) == (new.sub_mchid, new.amount, new.description)
-        and new.out_trade_no in ("", old.out_trade_no)
-        for old, new in zip(stored, sub_orders, strict=True)
+    same = (
+        existing.contract_id == contract.pk
+        and len(stored) == len(sub_orders)
+        and all(
+            (old.sub_mchid, old.amount, old.description) == (new.sub_mchid, new.amount, new.description)
+            and new.out_trade_no in ("", old.out_trade_no)
+            for old, new in zip(stored, sub_orders, strict=True)
+        )
     )
     if not same:
-        raise ValidationError({"combine_out_trade_no": _(
-            "combine_out_trade_no %(number)s is already used for a different charge."
-        ) % {"number": number}})
+        raise ValidationError(
+            {
+                "combine_out_trade_no": _("combine_out_trade_no %(number)s is already used for a different charge.")
+                % {"number": number}
+            }
+        )
     return existing
 
 

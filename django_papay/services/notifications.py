@@ -51,9 +51,7 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
 
 def _receive(delivery: Notification, headers: Mapping[str, str], body: bytes) -> None:
     try:
-        verified = notifications.verify(
-            headers, body, public_keys=notification_keys(), apiv3_key=conf.apiv3_key()
-        )
+        verified = notifications.verify(headers, body, public_keys=notification_keys(), apiv3_key=conf.apiv3_key())
     except InvalidNotification as exc:
         _finish(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
         logger.warning("notification delivery #%s rejected: %s", delivery.pk, exc)
@@ -78,22 +76,24 @@ def reprocess_notification(delivery: Notification) -> Notification:
     """
     if not (delivery.verified and delivery.result == Result.FAILED and isinstance(delivery.resource, dict)):
         raise NotReprocessable(_("Only a verified notification whose processing failed can be reprocessed."))
-    verified = notifications.VerifiedNotification(
-        delivery.notification_id, delivery.event_type, {}, delivery.resource
-    )
+    verified = notifications.VerifiedNotification(delivery.notification_id, delivery.event_type, {}, delivery.resource)
     return _process(delivery, verified)
 
 
 def _process(delivery: Notification, verified: notifications.VerifiedNotification) -> Notification:
     try:
         if verified.event_type not in (SIGN_EVENT, TERMINATE_EVENT):
-            _finish(delivery, Result.UNKNOWN_EVENT,
-                    note=_("Event type %(type)s is not handled.") % {"type": verified.event_type})
+            _finish(
+                delivery,
+                Result.UNKNOWN_EVENT,
+                note=_("Event type %(type)s is not handled.") % {"type": verified.event_type},
+            )
             return delivery
         event = notifications.contract_event(verified)
         if event.mchid != conf.mchid():
-            raise InvalidNotification("mchid", _("The notification is for merchant %(mchid)s, not ours.")
-                                      % {"mchid": event.mchid})
+            raise InvalidNotification(
+                "mchid", _("The notification is for merchant %(mchid)s, not ours.") % {"mchid": event.mchid}
+            )
         with transaction.atomic():
             _apply(delivery, event)
     except InvalidNotification as exc:
@@ -147,25 +147,38 @@ def _locked_contract(event: ContractEvent) -> Contract:
 def _check_matches(contract: Contract, event: ContractEvent) -> None:
     """A leaked key must not become forged contract states: the event must match our own record."""
     if event.plan_id != contract.plan_id:
-        raise InvalidNotification("plan_id", _("plan_id %(got)s is not the contract's plan %(want)s.")
-                                  % {"got": event.plan_id, "want": contract.plan_id})
+        raise InvalidNotification(
+            "plan_id",
+            _("plan_id %(got)s is not the contract's plan %(want)s.")
+            % {"got": event.plan_id, "want": contract.plan_id},
+        )
     expected_appid = contract.appid or conf.appid()
     if expected_appid and event.appid != expected_appid:
-        raise InvalidNotification("appid", _("appid %(got)s is not the contract's AppID %(want)s.")
-                                  % {"got": event.appid, "want": expected_appid})
+        raise InvalidNotification(
+            "appid",
+            _("appid %(got)s is not the contract's AppID %(want)s.") % {"got": event.appid, "want": expected_appid},
+        )
 
 
 def _apply_sign(contract: Contract, event: ContractEvent) -> state.Move:
     return state.mark_signed(
-        contract, at=event.operate_time, openid=event.openid, expires_at=event.contract_expired_time,
-        contract_id=event.contract_id, mchid=event.mchid,
+        contract,
+        at=event.operate_time,
+        openid=event.openid,
+        expires_at=event.contract_expired_time,
+        contract_id=event.contract_id,
+        mchid=event.mchid,
     )
 
 
 def _apply_terminate(contract: Contract, event: ContractEvent) -> state.Move:
     return state.mark_terminated(
-        contract, at=event.operate_time, mode=event.contract_termination_mode, openid=event.openid,
-        contract_id=event.contract_id, mchid=event.mchid,
+        contract,
+        at=event.operate_time,
+        mode=event.contract_termination_mode,
+        openid=event.openid,
+        contract_id=event.contract_id,
+        mchid=event.mchid,
     )
 
 
@@ -176,8 +189,17 @@ def _finish(delivery: Notification, result: str, *, error: str = "", note: str =
     delivery.processed = result in (Result.APPLIED, Result.DUPLICATE, Result.IGNORED, Result.UNKNOWN_EVENT)
     delivery.processed_at = timezone.now() if delivery.processed else None
     delivery.error, delivery.note = error, note
-    delivery.save(update_fields=[
-        "result", "processed", "processed_at", "error", "note", "contract",
-        "verified", "notification_id", "event_type", "resource",
-    ])
-
+    delivery.save(
+        update_fields=[
+            "result",
+            "processed",
+            "processed_at",
+            "error",
+            "note",
+            "contract",
+            "verified",
+            "notification_id",
+            "event_type",
+            "resource",
+        ]
+    )

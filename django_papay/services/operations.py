@@ -98,8 +98,7 @@ def run_many(operation: Operation, contracts: Sequence[Contract], *, concurrency
         workers = min(concurrency or conf.bulk_concurrency(), len(prepared))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
             futures = {
-                pool.submit(_send, client, call, keys): (index, contract, call)
-                for index, contract, call in prepared
+                pool.submit(_send, client, call, keys): (index, contract, call) for index, contract, call in prepared
             }
             for future in as_completed(futures):
                 index, contract, call = futures[future]
@@ -185,5 +184,7 @@ def check_answer(answer: Answer, contract: Contract, *, expect_id: str = "") -> 
     if problems:
         raise InvalidResponseError(
             f"the answer does not match this contract ({', '.join(problems)})",
-            code="ANSWER_MISMATCH", status=answer.status, request_id=answer.request_id,
+            code="ANSWER_MISMATCH",
+            status=answer.status,
+            request_id=answer.request_id,
         )

@@ -114,8 +114,9 @@ def reverse_deduction(deduction: Deduction, now: datetime | None = None) -> Dedu
             % {"number": deduction.combine_out_trade_no, "status": deduction.get_status_display()}
         )
     if not _claim_reverse(deduction, now):
-        raise DeductionStateError(_("Deduction %(number)s is being reversed already.")
-                                  % {"number": deduction.combine_out_trade_no})
+        raise DeductionStateError(
+            _("Deduction %(number)s is being reversed already.") % {"number": deduction.combine_out_trade_no}
+        )
     for _deduction, result in _sent([deduction], _reverse, None):
         _after_reverse(deduction, result)
     for _deduction, result in _sent([deduction], _query, None):
@@ -136,8 +137,11 @@ def _reverse(deduction: Deduction) -> Call:
         if sub_order.sub_appid:
             item["sub_appid"] = sub_order.sub_appid
         sub_orders.append(item)
-    return Call("POST", wechatpay.path(wechatpay.REVERSE_PATH, combine_out_trade_no=deduction.combine_out_trade_no),
-                {"combine_appid": deduction.combine_appid, "sub_orders": sub_orders})
+    return Call(
+        "POST",
+        wechatpay.path(wechatpay.REVERSE_PATH, combine_out_trade_no=deduction.combine_out_trade_no),
+        {"combine_appid": deduction.combine_appid, "sub_orders": sub_orders},
+    )
 
 
 def _window_passed(deduction: Deduction, now: datetime) -> bool:
@@ -151,8 +155,11 @@ def _after_query(deduction: Deduction, result: Answer | WeChatPayError, now: dat
             record_error(deduction, result)
             raise result
         if _window_passed(deduction, now):
-            finish(deduction, Deduction.Status.FAILED,
-                   error=_("WeChat Pay never received this charge: %(error)s") % {"error": result})
+            finish(
+                deduction,
+                Deduction.Status.FAILED,
+                error=_("WeChat Pay never received this charge: %(error)s") % {"error": result},
+            )
         else:
             record_error(deduction, result)  # not there yet; settled again after the minute
         return False
@@ -162,15 +169,19 @@ def _after_query(deduction: Deduction, result: Answer | WeChatPayError, now: dat
         record_error(deduction, exc)
         raise
     states = set(deduction.sub_orders.values_list("trade_state", flat=True))
-    return (deduction.status == Deduction.Status.PROCESSING and _window_passed(deduction, now)
-            and bool(states & wechatpay.TRADE_NOT_FINAL))
+    return (
+        deduction.status == Deduction.Status.PROCESSING
+        and _window_passed(deduction, now)
+        and bool(states & wechatpay.TRADE_NOT_FINAL)
+    )
 
 
 def _claim_reverse(deduction: Deduction, now: datetime) -> bool:
     free = Q(reverse_requested_at__isnull=True) | Q(reverse_requested_at__lt=now - REVERSE_LEASE)
     return bool(
-        Deduction.objects.filter(free, pk=deduction.pk, status=Deduction.Status.PROCESSING)
-        .update(reverse_requested_at=now)
+        Deduction.objects.filter(free, pk=deduction.pk, status=Deduction.Status.PROCESSING).update(
+            reverse_requested_at=now
+        )
     )
 
 

@@ -20,10 +20,27 @@ from ..signals import contract_signed, contract_terminated, deduction_failed, de
 Move = tuple[Signal | None, str]
 
 # What each move may change: saved alone, so a move never writes back columns it did not touch.
-SIGNED_FIELDS = ("status", "signed_at", "openid", "contract_expired_at", "contract_id", "mchid", "last_error",
-                 "updated_at")
-TERMINATED_FIELDS = ("status", "terminated_at", "termination_mode", "termination_remark", "openid", "contract_id",
-                     "mchid", "last_error", "updated_at")
+SIGNED_FIELDS = (
+    "status",
+    "signed_at",
+    "openid",
+    "contract_expired_at",
+    "contract_id",
+    "mchid",
+    "last_error",
+    "updated_at",
+)
+TERMINATED_FIELDS = (
+    "status",
+    "terminated_at",
+    "termination_mode",
+    "termination_remark",
+    "openid",
+    "contract_id",
+    "mchid",
+    "last_error",
+    "updated_at",
+)
 
 
 def mark_signed(
@@ -41,8 +58,11 @@ def mark_signed(
         }
     if contract.status == Contract.Status.SIGNED and contract.signed_at and at <= contract.signed_at:
         # No move; but a report may carry what an earlier one lacked (a SIGN without contract_id, then a query).
-        blanks = {name: value for name, value in (("contract_id", contract_id), ("openid", openid), ("mchid", mchid))
-                  if value and not getattr(contract, name)}
+        blanks = {
+            name: value
+            for name, value in (("contract_id", contract_id), ("openid", openid), ("mchid", mchid))
+            if value and not getattr(contract, name)
+        }
         if blanks:
             for name, value in blanks.items():
                 setattr(contract, name, value)
@@ -99,8 +119,7 @@ def charge_outcome(trade_states: list[str]) -> str | None:
     Not final: any sub-order still NOTPAY/USERPAYING/ACCEPT, or in a state we do not know (unknown is not
     failed), or — never documented for 合单 [I] — some paid and some not, which is left for staff to decide.
     """
-    if not trade_states or any(s in wechatpay.TRADE_NOT_FINAL or s not in wechatpay.TRADE_STATES
-                               for s in trade_states):
+    if not trade_states or any(s in wechatpay.TRADE_NOT_FINAL or s not in wechatpay.TRADE_STATES for s in trade_states):
         return None
     paid = [state in PAID_TRADE_STATES for state in trade_states]
     if all(paid):

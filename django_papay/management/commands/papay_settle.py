@@ -24,15 +24,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("numbers", nargs="*", metavar="combine_out_trade_no", help="settle exactly these")
-        parser.add_argument("--older-than", type=int, default=60, metavar="SECONDS",
-                            help="only deductions sent at least this long ago (default 60: WeChat Pay's window)")
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=60,
+            metavar="SECONDS",
+            help="only deductions sent at least this long ago (default 60: WeChat Pay's window)",
+        )
         parser.add_argument("--limit", type=int, default=500, help="at most this many deductions per run")
 
     def handle(self, *args, numbers: list[str], older_than: int, limit: int, **options):
-        deductions = self._named(numbers) if numbers else list(
-            Deduction.objects.filter(status=Deduction.Status.PROCESSING,
-                                     sent_at__lte=timezone.now() - timedelta(seconds=older_than))
-            .order_by("sent_at")[:limit]
+        deductions = (
+            self._named(numbers)
+            if numbers
+            else list(
+                Deduction.objects.filter(
+                    status=Deduction.Status.PROCESSING, sent_at__lte=timezone.now() - timedelta(seconds=older_than)
+                ).order_by("sent_at")[:limit]
+            )
         )
         before = {d.pk: d.get_status_display() for d in deductions}
         counts = {"settled": 0, "open": 0, "unreachable": 0}
@@ -47,8 +56,10 @@ class Command(BaseCommand):
             change = f"{before[deduction.pk]} → {now}" if before[deduction.pk] != now else f"{now} (unchanged)"
             note = f" — {deduction.last_error}" if is_open and deduction.last_error else ""
             self.stdout.write(f"{deduction}: {change}{note}")
-        summary = (f"{len(deductions)} deductions: {counts['settled']} settled, {counts['open']} still open, "
-                   f"{counts['unreachable']} unreachable")
+        summary = (
+            f"{len(deductions)} deductions: {counts['settled']} settled, {counts['open']} still open, "
+            f"{counts['unreachable']} unreachable"
+        )
         if counts["unreachable"]:
             raise CommandError(summary)
         self.stdout.write(summary)

@@ -27,8 +27,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("codes", nargs="*", metavar="out_contract_code", help="query exactly these contracts")
-        parser.add_argument("--older-than", type=int, default=10, metavar="MINUTES",
-                            help="only contracts pre-signed at least this long ago (default 10)")
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=10,
+            metavar="MINUTES",
+            help="only contracts pre-signed at least this long ago (default 10)",
+        )
         parser.add_argument("--limit", type=int, default=500, help="at most this many contracts per run")
 
     def handle(self, *args, codes: list[str], older_than: int, limit: int, **options):

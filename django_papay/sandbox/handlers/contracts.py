@@ -70,9 +70,7 @@ def terminate(state: SandboxState, request: RecordedRequest, match: re.Match[str
     if contract["contract_state"] != wechatpay.SIGNED:
         now = "已解约" if contract["contract_state"] == wechatpay.TERMINATED else "未签约"
         raise ApiError(400, wechatpay.INVALID_REQUEST, f"协议状态不允许解约：{now}")
-    state.contracts.terminated(
-        code, mode=wechatpay.MCH_API_TERMINATE, at=wechatpay.format_rfc3339(), remark=remark
-    )
+    state.contracts.terminated(code, mode=wechatpay.MCH_API_TERMINATE, at=wechatpay.format_rfc3339(), remark=remark)
     return Reply.json(200, {"mchid": state.mchid, "plan_id": contract["plan_id"], "out_contract_code": code})
 
 

@@ -101,6 +101,7 @@ def _known(state: SandboxState, match: re.Match[str]) -> dict[str, Any]:
 
 def _every_sub_order(charge: dict[str, Any], sub_orders: list[dict[str, Any]]) -> bool:
     """A reverse names every sub-order of the charge, unchanged [I]."""
+
     def key(sub: dict[str, Any]) -> tuple:
         return sub["mchid"], sub["sub_mchid"], sub["out_trade_no"], sub.get("sub_appid")
 

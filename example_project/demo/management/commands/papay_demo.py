@@ -37,7 +37,8 @@ class Command(BaseCommand):
         parser.add_argument("--plan-id", type=int, default=12535, help="deduction template id to use")
         parser.add_argument("--account", default="138****8888", help="contract_display_account to show the user")
         parser.add_argument(
-            "--serve", action="store_true",
+            "--serve",
+            action="store_true",
             help=f"afterwards keep the sandbox up and serve the admin at http://{ADMIN_ADDRESS}/admin/",
         )
 
@@ -95,13 +96,17 @@ class Command(BaseCommand):
         self.step(f"status = {contract.status}; the App now opens WeChat with that id")
 
         (delivery,) = sandbox.sign_contract(contract.out_contract_code)
-        self.step(f"the user signs in WeChat: ECOMMERCE_ENTRUST.SIGN {delivery.notification_id} "
-                  f"delivered, the site answered HTTP {delivery.status}")
+        self.step(
+            f"the user signs in WeChat: ECOMMERCE_ENTRUST.SIGN {delivery.notification_id} "
+            f"delivered, the site answered HTTP {delivery.status}"
+        )
         contract.refresh_from_db()
         if contract.status != Contract.Status.SIGNED:
             raise CommandError(f"the contract is {contract.status}, not signed; see the Notification admin")
-        self.step(f"status = {contract.status} (openid {contract.openid}, contract_id {contract.contract_id}, "
-                  f"expires {timezone.localtime(contract.contract_expired_at):%Y-%m-%d})")
+        self.step(
+            f"status = {contract.status} (openid {contract.openid}, contract_id {contract.contract_id}, "
+            f"expires {timezone.localtime(contract.contract_expired_at):%Y-%m-%d})"
+        )
         return contract
 
     def _charge(self, sandbox, contract: Contract) -> None:
@@ -109,11 +114,15 @@ class Command(BaseCommand):
         deduction = deduct(contract, SUB_ORDERS)
         if deduction.status != Deduction.Status.SUCCEEDED:
             raise CommandError(f"the charge is {deduction.status}: {deduction.last_error}")
-        self.step(f"charged ¥{deduction.total_amount / 100:.2f} without a password: deduction "
-                  f"{deduction.combine_out_trade_no} {deduction.status}")
+        self.step(
+            f"charged ¥{deduction.total_amount / 100:.2f} without a password: deduction "
+            f"{deduction.combine_out_trade_no} {deduction.status}"
+        )
         for sub_order in deduction.sub_orders.all():
-            self.step(f"  sub-merchant {sub_order.sub_mchid}: ¥{sub_order.amount / 100:.2f} {sub_order.trade_state}, "
-                      f"transaction_id {sub_order.transaction_id}")
+            self.step(
+                f"  sub-merchant {sub_order.sub_mchid}: ¥{sub_order.amount / 100:.2f} {sub_order.trade_state}, "
+                f"transaction_id {sub_order.transaction_id}"
+            )
         # The user ends the contract in WeChat; its TERMINATE notification is still on its way.
         sandbox.terminate_contract(contract.out_contract_code, drop=True)
         self.step("the user ends the contract in WeChat (the notification has not arrived yet)")
@@ -121,8 +130,10 @@ class Command(BaseCommand):
         contract.refresh_from_db()
         if refused.status != Deduction.Status.FAILED or "CONTRACT_NOT_EXIST" not in refused.last_error:
             raise CommandError(f"the charge after termination is {refused.status}: {refused.last_error}")
-        self.step(f"the next charge is refused: deduction {refused.combine_out_trade_no} {refused.status} — "
-                  f"{refused.last_error}")
+        self.step(
+            f"the next charge is refused: deduction {refused.combine_out_trade_no} {refused.status} — "
+            f"{refused.last_error}"
+        )
         self.step(f"so the contract was queried: status = {contract.status} ({contract.termination_mode})")
 
     def _serve(self, sandbox) -> None:
