@@ -15,7 +15,14 @@ CONTRACTS = reverse("admin:django_papay_contract_changelist")
 DEDUCTIONS = reverse("admin:django_papay_deduction_changelist")
 MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
 VIEW = ("view_contract", "change_contract", "delete_contract", "view_deduction")
+# The deduct confirmation page's form, as staff fill it in (also harmless for the other actions' confirmation).
+CHARGE_FORM = {"confirm": "yes", "sub_mchid": "1900000201", "description": "x", "amount": "1.00"}
 DEDUCTION_ACTIONS = ("deduct_contract", "settle_deduction", "reverse_deduction")
+
+
+def _charge(staff, contracts, **form):
+    """Run the contracts' deduct action and confirm its page with ``form`` (over CHARGE_FORM)."""
+    return run_action(staff, CONTRACTS, "deduct", contracts, **{**CHARGE_FORM, **form})
 
 
 @pytest.mark.parametrize(
@@ -34,7 +41,7 @@ def test_each_action_is_offered_and_postable_only_with_its_permission(
     assert f'value="{action}"' not in without.get(url).content.decode()
     sent = len(sandbox.requests)
     target = signed_contract if url == CONTRACTS else deduction
-    run_action(without, url, action, [target], confirm="yes", sub_mchid="1900000201", description="x", amount="1.00")
+    run_action(without, url, action, [target], **CHARGE_FORM)
     assert len(sandbox.requests) == sent and Deduction.objects.count() == 1
     assert f'value="{action}"' in staff_client(*VIEW, codename).get(url).content.decode()
 
@@ -43,16 +50,7 @@ def test_deduct_asks_for_the_sub_order_then_charges_in_fen(signed_contract, sand
     staff = staff_client(*VIEW, "deduct_contract")
     page = run_action(staff, CONTRACTS, "deduct", [signed_contract]).content.decode()
     assert "Charge contracts with WeChat Pay" in page and 'name="amount"' in page and not sandbox.deductions.posts
-    response = run_action(
-        staff,
-        CONTRACTS,
-        "deduct",
-        [signed_contract],
-        confirm="yes",
-        sub_mchid="1900000201",
-        description="会员月费",
-        amount="15.00",
-    )
+    response = _charge(staff, [signed_contract], amount="15.00", description="会员月费")
     deduction = Deduction.objects.get()
     assert deduction.status == Deduction.Status.SUCCEEDED
     assert [s.amount for s in deduction.sub_orders.all()] == [1500]
@@ -63,32 +61,14 @@ def test_deduct_asks_for_the_sub_order_then_charges_in_fen(signed_contract, sand
 
 def test_deduct_with_a_bad_amount_sends_nothing(signed_contract, sandbox, staff_client):
     staff = staff_client(*VIEW, "deduct_contract")
-    page = run_action(
-        staff,
-        CONTRACTS,
-        "deduct",
-        [signed_contract],
-        confirm="yes",
-        sub_mchid="1900000201",
-        description="x",
-        amount="15.001",
-    ).content.decode()
+    page = _charge(staff, [signed_contract], amount="15.001").content.decode()
     assert "errorlist" in page and not Deduction.objects.exists() and not sandbox.deductions.posts
 
 
 def test_deduct_skips_contracts_that_are_not_signed(signed_contract, sandbox, staff_client, papay):
     other = Contract.objects.create(plan_id=12535, contract_display_account="other")
     staff = staff_client(*VIEW, "deduct_contract")
-    response = run_action(
-        staff,
-        CONTRACTS,
-        "deduct",
-        [signed_contract, other],
-        confirm="yes",
-        sub_mchid="1900000201",
-        description="x",
-        amount="1.00",
-    )
+    response = _charge(staff, [signed_contract, other], amount="1.00")
     assert Deduction.objects.get().contract == signed_contract
     assert any("not charged" in m and str(other) in m for m in messages(response))
 
@@ -96,16 +76,7 @@ def test_deduct_skips_contracts_that_are_not_signed(signed_contract, sandbox, st
 def test_deduct_whose_outcome_is_unknown_says_so(signed_contract, sandbox, staff_client):
     sandbox.fail_next("system_error_after")
     staff = staff_client(*VIEW, "deduct_contract")
-    response = run_action(
-        staff,
-        CONTRACTS,
-        "deduct",
-        [signed_contract],
-        confirm="yes",
-        sub_mchid="1900000201",
-        description="x",
-        amount="1.00",
-    )
+    response = _charge(staff, [signed_contract], amount="1.00")
     (message,) = messages(response)
     assert "processing" in message and "not known yet" in message and "SYSTEM_ERROR" in message
 

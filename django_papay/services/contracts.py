@@ -25,6 +25,17 @@ from ..wechatpay import NOT_SIGNED, SIGNED, TERMINATED, parse_rfc3339
 from . import state
 from .operations import FINAL_STATES, Call, Operation, check_answer, run
 
+# What a pre-sign's answer writes on the contract.
+PRESIGNED_FIELDS = (
+    "pre_entrustweb_id",
+    "mchid",
+    "presigned_at",
+    "presign_channel",
+    "status",
+    "last_error",
+    "updated_at",
+)
+
 
 def contract_path(contract: Contract) -> str:
     return wechatpay.path(
@@ -104,26 +115,8 @@ def _apply(channel: str):
             locked.presign_channel = channel
             locked.status = Contract.Status.PRESIGNED
             locked.last_error = ""
-            locked.save(
-                update_fields=[
-                    "pre_entrustweb_id",
-                    "mchid",
-                    "presigned_at",
-                    "presign_channel",
-                    "status",
-                    "last_error",
-                    "updated_at",
-                ]
-            )
-        for name in (
-            "pre_entrustweb_id",
-            "mchid",
-            "presigned_at",
-            "presign_channel",
-            "status",
-            "last_error",
-            "updated_at",
-        ):
+            locked.save(update_fields=PRESIGNED_FIELDS)
+        for name in PRESIGNED_FIELDS:
             setattr(contract, name, getattr(locked, name))
 
     return apply

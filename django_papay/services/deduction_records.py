@@ -14,9 +14,10 @@ from django.utils.translation import gettext as _
 
 from .. import wechatpay
 from ..client import Answer
-from ..exceptions import InvalidResponseError, WeChatPayError
+from ..exceptions import WeChatPayError
 from ..models import Deduction, SubOrder
 from . import state
+from .operations import mismatch
 from .turns import in_turn
 
 
@@ -94,12 +95,7 @@ def _results(deduction: Deduction, answer: Answer) -> list[dict[str, Any]]:
     ):
         problems.append("sub_orders")
     if problems:
-        raise InvalidResponseError(
-            f"the answer does not match this deduction ({', '.join(problems)})",
-            code="ANSWER_MISMATCH",
-            status=answer.status,
-            request_id=answer.request_id,
-        )
+        raise mismatch(answer, "this deduction", problems)
     return results
 
 

@@ -182,9 +182,14 @@ def check_answer(answer: Answer, contract: Contract, *, expect_id: str = "") -> 
     if "mchid" in data and str(data["mchid"]) != conf.mchid():
         problems.append("mchid")
     if problems:
-        raise InvalidResponseError(
-            f"the answer does not match this contract ({', '.join(problems)})",
-            code="ANSWER_MISMATCH",
-            status=answer.status,
-            request_id=answer.request_id,
-        )
+        raise mismatch(answer, "this contract", problems)
+
+
+def mismatch(answer: Answer, subject: str, problems: list[str]) -> InvalidResponseError:
+    """A verified answer about something else (``problems`` names the fields): as good as no answer."""
+    return InvalidResponseError(
+        f"the answer does not match {subject} ({', '.join(problems)})",
+        code="ANSWER_MISMATCH",
+        status=answer.status,
+        request_id=answer.request_id,
+    )
