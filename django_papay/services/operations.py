@@ -1,4 +1,5 @@
-"""How every WeChat Pay call about a contract runs, alone or in bulk.
+"""How every WeChat Pay call runs, alone or in bulk: contract operations (``run``, ``run_many``) and any
+prepared calls (``send_all``, which the deduction services use).
 
     prepare  (calling thread) validate and check the state, no network: ValidationError/ContractStateError
     send     (any thread)     the signed HTTP call only, no database
