@@ -9,8 +9,8 @@ The App's endpoints (``app_api.py``) call these for the signed-in user; the rule
   each pre-sign is a call to WeChat Pay.
 - **A budget per user**, in the database so it holds across processes and hosts: each pre-sign sent is a
   ``PresignAttempt``, claimed (committed) *before* it is counted. Whichever of several simultaneous claims counts
-  last sees them all, so no more than the limit ever pass. Call these outside a transaction: a claim that is not
-  yet committed is invisible to the others.
+  last sees them all, so no more than the limit ever pass (at the very edge, taps at the same instant may all be
+  refused: the safe side). Call these outside a transaction: a claim not yet committed is invisible to the others.
 - **Refresh, throttled.** "Am I signed?" may ask WeChat Pay (``query``) when the notification is late, at most
   once per ``APP_REFRESH_INTERVAL`` per contract, claimed by a conditional update of ``queried_at``.
 - **Nothing half-stored.** A WeChat Pay error leaves the contract without a session, retryable, the error
