@@ -130,3 +130,9 @@ def test_display_account_longer_than_wechatpay_allows_is_refused_before_sending(
     answer = app_presign(app_user())
     assert answer.status_code == 500 and answer.json()["code"] == "NOT_CONFIGURED"
     assert Contract.objects.count() == 0 and sandbox.requests == []
+
+
+def test_errors_speak_the_users_language(app_papay, sandbox, settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.locale.LocaleMiddleware"]
+    answer = app_presign(Client(headers={"Accept-Language": "zh-hans"}))
+    assert answer.json() == {"code": "NOT_AUTHENTICATED", "message": "请先登录。"}
