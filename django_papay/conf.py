@@ -10,13 +10,15 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from . import crypto, wechatpay
 
@@ -203,6 +205,74 @@ def certificate_refresh_interval() -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ImproperlyConfigured(f"{_name('CERTIFICATE_REFRESH_INTERVAL')} must be a positive number of seconds.")
     return float(value)
+
+
+# --- the App's self-service endpoints (app_api.py) ---------------------------------------------
+
+DEFAULT_APP_PRESIGN_LIMIT = (10, 3600.0)  # pre-signs a user may make the server send, per this many seconds
+DEFAULT_APP_REFRESH_INTERVAL = 5.0
+DEFAULT_DISPLAY_ACCOUNT = "django_papay.services.app.masked_username"
+
+
+def app_plan_ids() -> frozenset[int]:
+    """The plan ids (委托代扣协议模板) users may sign from the App; the App names one in each pre-sign."""
+    value = get("APP_PLAN_IDS")
+    if (
+        not isinstance(value, (list, tuple, set, frozenset))
+        or not value
+        or any(isinstance(plan, bool) or not isinstance(plan, int) or plan < 1 for plan in value)
+    ):
+        raise ImproperlyConfigured(f"{_name('APP_PLAN_IDS')} must be a list of plan ids (positive whole numbers).")
+    return frozenset(value)
+
+
+def app_presign_limit() -> tuple[int, float]:
+    """``(count, seconds)``: at most ``count`` pre-signs sent for one user within any ``seconds``."""
+    value = get("APP_PRESIGN_LIMIT", DEFAULT_APP_PRESIGN_LIMIT)
+    try:
+        count, seconds = value
+    except (TypeError, ValueError):
+        count = seconds = None
+    if (
+        isinstance(count, bool)
+        or not isinstance(count, int)
+        or count < 1
+        or isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or seconds <= 0
+    ):
+        raise ImproperlyConfigured(
+            f"{_name('APP_PRESIGN_LIMIT')} must be (count, seconds), e.g. (10, 3600) for 10 pre-signs an hour."
+        )
+    return count, float(seconds)
+
+
+def app_refresh_interval() -> float:
+    """Seconds between two queries a user's ``?refresh=1`` may make WeChat Pay answer about one contract."""
+    value = get("APP_REFRESH_INTERVAL", DEFAULT_APP_REFRESH_INTERVAL)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ImproperlyConfigured(f"{_name('APP_REFRESH_INTERVAL')} must be a number of seconds (0 or more).")
+    return float(value)
+
+
+def _function(key: str, default: str | None) -> Callable[..., Any] | None:
+    value = get(key, default)
+    if value is None or callable(value):
+        return value
+    try:
+        return import_string(value)
+    except (ImportError, TypeError) as exc:
+        raise ImproperlyConfigured(f"{_name(key)} must be a function or the dotted path of one: {exc}.") from exc
+
+
+def display_account() -> Callable[[Any], str]:
+    """The function of a user that gives the ``contract_display_account`` of the contracts they sign."""
+    return cast(Callable[[Any], str], _function("DISPLAY_ACCOUNT", DEFAULT_DISPLAY_ACCOUNT))
+
+
+def app_authenticate() -> Callable[[Any], Any] | None:
+    """The site's function of a request that returns the user its token names, or None (then: the session)."""
+    return _function("APP_AUTHENTICATE", None)
 
 
 # --- keys, parsed once ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from .helpers import (
     MCHID,
     MERCHANT_SERIAL_NO,
     NOTIFY_URL,
+    OTHER_PLAN_ID,
     PLAN_ID,
     WECHATPAY_PUBLIC_KEY_ID,
     Fired,
@@ -152,3 +153,25 @@ def staff_client(db) -> Callable[..., Client]:
         return client
 
     return login
+
+
+# --- users of the App -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_papay(papay: dict) -> dict:
+    """PAPAY for the App's endpoints: two plans users may sign, the default budget."""
+    papay["APP_PLAN_IDS"] = [PLAN_ID, OTHER_PLAN_ID]
+    return papay
+
+
+@pytest.fixture
+def app_user(db) -> Callable[..., Client]:
+    """``app_user("13812348888")``: a test Client signed in (session) as a new, non-staff user of that name."""
+
+    def sign_in(username: str = "13812348888", *, enforce_csrf_checks: bool = False) -> Client:
+        client = Client(enforce_csrf_checks=enforce_csrf_checks)
+        client.force_login(User.objects.create_user(username))
+        return client
+
+    return sign_in

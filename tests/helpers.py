@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.messages import get_messages
-from django.db import models
+from django.db import connection, models
 from django.dispatch import Signal
 from django.http import HttpResponse
 from django.test import Client
@@ -225,3 +225,45 @@ def failing_receiver(signal: Signal, error: Exception) -> Iterator[None]:
         yield
     finally:
         signal.disconnect(broken)
+
+
+# --- the App's endpoints (app_api.py) -------------------------------------------------------
+
+OTHER_PLAN_ID = 12536  # a second plan users may sign from the App
+
+
+def app_presign(client: Client, plan_id: Any = PLAN_ID, **body: Any) -> HttpResponse:
+    """The App's tap on "开通免密支付": POST app/presign/ with ``{"plan_id": …, **body}``."""
+    return client.post(
+        reverse("django_papay:app-presign"), data={"plan_id": plan_id, **body}, content_type="application/json"
+    )
+
+
+def app_contract(client: Client, out_contract_code: str, *, refresh: bool = False) -> HttpResponse:
+    """The App asking for a contract's state (``refresh``: "I'm back from WeChat", ask WeChat Pay)."""
+    url = reverse("django_papay:app-contract", args=[out_contract_code])
+    return client.get(url, {"refresh": "1"} if refresh else {})
+
+
+def in_parallel(tasks: Sequence[Any]) -> list[Any]:
+    """Run every task at the same moment, each in its own thread and database connection; an exception a
+    task raised is returned in its place."""
+    barrier = threading.Barrier(len(tasks))
+    results: list[Any] = [None] * len(tasks)
+
+    def worker(index: int, task: Any) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = task()
+        except BaseException as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=item) for item in enumerate(tasks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
+    return results

@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -118,3 +119,39 @@ def test_staff_presigns_a_contract_in_the_admin_and_sees_its_pre_entrustweb_id(
 
     assert Contract.objects.get(pk=other.pk).status == Contract.Status.CREATED
     assert [r.path for r in sandbox.requests] == ["/v3/ecommerce/combine-papay/contracts/pre-entrust-sign"]
+
+
+# --- the example project's "App" page ---------------------------------------------------------
+
+EXAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "example_project"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_example_app_page_goes_from_the_button_to_signed(
+    app_papay, sandbox, live_server, browser, tmp_path, settings, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(EXAMPLE_PROJECT))
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "demo"]
+    settings.ROOT_URLCONF = "example.urls"
+    sandbox.notify_rewrite = {"https://merchant.example": live_server.url}  # WeChat Pay's notification reaches us
+    User.objects.create_user("13812348888", password="correct horse")
+    wait = WebDriverWait(browser, WAIT_SECONDS)
+
+    with evidence_on_failure(browser, tmp_path):
+        browser.get(f"{live_server.url}/app/")  # → the App's login page, then back
+        browser.find_element(By.ID, "id_username").send_keys("13812348888")
+        browser.find_element(By.ID, "id_password").send_keys("correct horse")
+        browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+
+        wait.until(expected_conditions.element_to_be_clickable((By.ID, "presign"))).click()
+        wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "status"), "presigned"))
+        contract = Contract.objects.get()
+        launch = browser.find_element(By.ID, "launch").text
+        assert '"businessType": 12' in launch and contract.pre_entrustweb_id in launch
+
+        browser.find_element(By.ID, "sign").click()
+        wait.until(lambda driver: driver.find_element(By.ID, "status").text == "signed")  # not "presigned"
+        assert browser.find_element(By.ID, "error").text == ""
+
+    contract.refresh_from_db()
+    assert contract.status == Contract.Status.SIGNED and contract.user.username == "13812348888"

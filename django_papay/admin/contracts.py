@@ -22,7 +22,6 @@ from .. import services
 from ..exceptions import ContractStateError
 from ..models import Contract
 from ..services.operations import Operation
-from ..wechatpay import OPENSDK_BUSINESS_TYPE, SIGNING_MINI_PROGRAM
 from .deductions import deduct_action
 from .notification_log import NotificationInline
 
@@ -123,15 +122,15 @@ class ContractAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("launch parameters"))
     def launch_parameters(self, contract: Contract) -> str:
         """What the App (OpenSDK) or mini-program needs to open WeChat's signing page, ready to copy."""
-        if not contract.presign_session_is_live():
+        parameters = services.launch_parameters(contract)
+        if parameters is None:
             return "-"
-        query = {"pre_entrustweb_id": contract.pre_entrustweb_id}
         if contract.presign_channel == Contract.Channel.MINI_PROGRAM:
-            text = "wx.navigateToMiniProgram(" + json.dumps({**SIGNING_MINI_PROGRAM, "extraData": query}) + ")"
+            text = f"wx.navigateToMiniProgram({json.dumps(parameters)})"
         else:
             text = (
                 "// Android: WXOpenBusinessWebview.Req, iOS: WXOpenBusinessWebViewReq\n"
-                f"businessType = {OPENSDK_BUSINESS_TYPE}\nqueryInfo = {json.dumps(query)}"
+                f"businessType = {parameters['businessType']}\nqueryInfo = {json.dumps(parameters['queryInfo'])}"
             )
         return format_html('<textarea class="papay-launch" readonly rows="4" cols="72">{}</textarea>', text)
 

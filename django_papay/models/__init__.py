@@ -4,19 +4,23 @@
 - ``notifications.py`` — ``Notification``: every delivery to the notify view, stored before it is trusted.
 - ``certificates.py`` — ``PlatformCertificate`` and ``CertificateRefresh``.
 - ``deductions.py`` — ``Deduction`` and its ``SubOrder``s: the charges of signed contracts.
+- ``app.py`` — ``AppSigning`` and ``PresignAttempt``: users signing from the App, and their pre-sign budget.
 """
 
+from .app import AppSigning, PresignAttempt
 from .certificates import CertificateRefresh, PlatformCertificate
 from .contracts import Contract, appid_validator, new_out_contract_code, out_contract_code_validator
 from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator
 from .notifications import Notification, storable
 
 __all__ = [
+    "AppSigning",
     "CertificateRefresh",
     "Contract",
     "Deduction",
     "Notification",
     "PlatformCertificate",
+    "PresignAttempt",
     "SubOrder",
     "appid_validator",
     "new_out_contract_code",

@@ -8,6 +8,8 @@
   ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
 - ``run_many`` — any of the operations above for many contracts, calls in flight concurrently
   (``services/operations.py``).
+- ``app.presign_for_user`` / ``app.refresh`` — the App's self-service signing for one user: one contract per
+  user and plan, a pre-sign budget, a throttled query (``services/app.py``; the views are ``app_api.py``).
 - ``refresh_certificates`` — download the platform certificates (``services/certificates.py``);
   ``services/client.py`` builds the API client with the keys it verifies answers with.
 State moves go through ``services/state.py`` whoever reports them.
@@ -20,6 +22,7 @@ from .contracts import (
     QUERY,
     check_can_presign,
     expire_presigns,
+    launch_parameters,
     presign,
     presign_mini_program,
     presign_payload,
@@ -41,6 +44,7 @@ __all__ = [
     "check_can_presign",
     "deduct",
     "expire_presigns",
+    "launch_parameters",
     "presign",
     "presign_mini_program",
     "presign_payload",

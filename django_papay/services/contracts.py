@@ -143,6 +143,21 @@ def presign_mini_program(contract: Contract) -> Contract:
     return run(PRESIGN_MINI_PROGRAM, contract)
 
 
+def launch_parameters(contract: Contract, now: datetime | None = None) -> dict[str, Any] | None:
+    """What the App needs to open WeChat's signing page for ``contract``'s live session (None without one).
+
+    An APP pre-sign is opened through the OpenSDK (Android ``WXOpenBusinessWebview.Req``, iOS
+    ``WXOpenBusinessWebViewReq``) with ``businessType`` 12 and ``queryInfo``; a mini-program pre-sign by
+    ``wx.navigateToMiniProgram`` to WeChat Pay's signing mini-program, the id in ``extraData``.
+    """
+    if not contract.presign_session_is_live(now):
+        return None
+    query = {"pre_entrustweb_id": contract.pre_entrustweb_id}
+    if contract.presign_channel == Contract.Channel.MINI_PROGRAM:
+        return {**wechatpay.SIGNING_MINI_PROGRAM, "extraData": query}
+    return {"businessType": wechatpay.OPENSDK_BUSINESS_TYPE, "queryInfo": query}
+
+
 def expire_presigns(now: datetime | None = None) -> int:
     """Mark pre-signed contracts whose 2-hour session ran out as EXPIRED; returns how many."""
     now = now or timezone.now()

@@ -76,6 +76,8 @@ PAPAY = {
     "BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
     "TIMEOUT": (3, 10),
     "RETURN_APP": True,
+    # The plans users may sign from the App (the "App" page at /app/ signs the first).
+    "APP_PLAN_IDS": [12535],
 }
 
 LOGGING = {

@@ -39,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--serve",
             action="store_true",
-            help=f"afterwards keep the sandbox up and serve the admin at http://{ADMIN_ADDRESS}/admin/",
+            help=f"afterwards keep the sandbox up and serve the admin and the App page at http://{ADMIN_ADDRESS}/",
         )
 
     def handle(self, *args, plan_id: int, account: str, serve: bool, **options):
@@ -146,7 +146,9 @@ class Command(BaseCommand):
             user.save()
         user.user_permissions.add(Permission.objects.get(codename="presign_contract"))
         self.stdout.write(
-            f"\nAdmin: http://{ADMIN_ADDRESS}/admin/ (user demo, password demo). Pre-sign a contract there, then\n"
+            f"\nApp:   http://{ADMIN_ADDRESS}/app/ — the page that plays your App: sign up, sign in WeChat (the\n"
+            "       sandbox plays the user), and watch the status turn to signed.\n"
+            f"Admin: http://{ADMIN_ADDRESS}/admin/ (user demo, password demo). Pre-sign a contract there, then\n"
             f"play the user:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/sign\n"
             f"           or:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/terminate\n"
             "Ctrl-C stops both."
