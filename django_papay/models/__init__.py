@@ -4,14 +4,18 @@
 - ``notifications.py`` — ``Notification``: every delivery to the notify view, stored before it is trusted.
 - ``certificates.py`` — ``PlatformCertificate`` and ``CertificateRefresh``.
 - ``deductions.py`` — ``Deduction`` and its ``SubOrder``s: the charges of signed contracts.
+- ``billing.py`` — ``BillingRun`` (deductions sent by tasks) and ``CallWindow`` (the shared call rate).
 """
 
+from .billing import BillingRun, CallWindow
 from .certificates import CertificateRefresh, PlatformCertificate
 from .contracts import Contract, appid_validator, new_out_contract_code, out_contract_code_validator
 from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator
 from .notifications import Notification, storable
 
 __all__ = [
+    "BillingRun",
+    "CallWindow",
     "CertificateRefresh",
     "Contract",
     "Deduction",
