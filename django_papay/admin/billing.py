@@ -7,6 +7,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy
 
 from ..models import BillingRun, Deduction
@@ -18,7 +19,8 @@ def _count(status: str, label: str):
     @admin.display(description=label)
     def column(self: BillingRunAdmin, run: BillingRun) -> str:
         url = reverse("admin:django_papay_deduction_changelist")
-        return format_html('<a href="{}?billing_run={}&status={}">{}</a>', url, run.pk, status, getattr(run, status))
+        query = urlencode({"billing_run": run.pk, "status": status})
+        return format_html('<a href="{}?{}">{}</a>', url, query, getattr(run, status))
 
     return column
 
