@@ -35,7 +35,7 @@ setup(
         ],
         # Django Tasks before Django 6 (which has django.tasks built in): django_papay.tasks
         "tasks": ["django-tasks>=0.12"],
-        "bench": ["gunicorn>=22", "psycopg[binary]>=3.1"],
+        "bench": ["gunicorn>=22", "psycopg[binary]>=3.1", "django-tasks>=0.12", "django-tasks-db>=0.13"],
     },
     classifiers=[
         "Framework :: Django",
