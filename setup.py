@@ -30,8 +30,12 @@ setup(
             "build>=1",
             "hypothesis>=6.100",
             "selenium>=4.20",
+            "django-tasks>=0.12",
+            "django-tasks-db>=0.13",
         ],
-        "bench": ["gunicorn>=22", "psycopg[binary]>=3.1"],
+        # Django Tasks before Django 6 (which has django.tasks built in): django_papay.tasks
+        "tasks": ["django-tasks>=0.12"],
+        "bench": ["gunicorn>=22", "psycopg[binary]>=3.1", "django-tasks>=0.12", "django-tasks-db>=0.13"],
     },
     classifiers=[
         "Framework :: Django",

@@ -275,6 +275,22 @@ def app_authenticate() -> Callable[[Any], Any] | None:
     return _function("APP_AUTHENTICATE", None)
 
 
+def tasks_enabled() -> bool:
+    """Whether bulk work (admin actions, commands) is enqueued as Django Tasks instead of run in the request."""
+    value = get("TASKS", False)
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{_name('TASKS')} must be True or False.")
+    return value
+
+
+def max_calls_per_second() -> int | None:
+    """The calls per second every task worker on every host shares (``None``: no limit, the default)."""
+    value = get("MAX_CALLS_PER_SECOND", None)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ImproperlyConfigured(f"{_name('MAX_CALLS_PER_SECOND')} must be a whole number of at least 1, or None.")
+    return value
+
+
 # --- keys, parsed once ----------------------------------------------------------------------
 
 

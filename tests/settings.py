@@ -17,6 +17,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_papay",
 ]
+# Django Tasks (issue 13): built into Django ≥ 6, the django-tasks backport before; the database worker's tables.
+try:
+    import django.tasks  # noqa: F401
+
+    TASKS_MODULE = "django.tasks"
+except ImportError:
+    TASKS_MODULE = "django_tasks"
+    INSTALLED_APPS.append("django_tasks")
+INSTALLED_APPS.append("django_tasks_db")
+TASKS = {"default": {"BACKEND": f"{TASKS_MODULE}.backends.immediate.ImmediateBackend"}}
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

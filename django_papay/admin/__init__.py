@@ -4,11 +4,14 @@
 - ``notification_log.py`` — every delivery to the notify view, read-only, with reprocess for failed ones.
 - ``deductions.py`` — charges: what was charged, settle and reverse; the contracts' ``deduct`` action.
 - ``certificates.py`` — the stored platform certificates, read-only.
+- ``billing.py`` — billing runs (deductions sent by tasks): their progress per status.
+- ``queueing.py`` — with ``PAPAY["TASKS"]``: actions that enqueue, and the queued / in flight filters.
 """
 
 from django.contrib import admin
 
-from ..models import Contract, Deduction, Notification, PlatformCertificate
+from ..models import BillingRun, Contract, Deduction, Notification, PlatformCertificate
+from .billing import BillingRunAdmin
 from .certificates import PlatformCertificateAdmin
 from .contracts import ContractAdmin
 from .deductions import DeductionAdmin
@@ -18,3 +21,4 @@ admin.site.register(Contract, ContractAdmin)
 admin.site.register(Deduction, DeductionAdmin)
 admin.site.register(Notification, NotificationAdmin)
 admin.site.register(PlatformCertificate, PlatformCertificateAdmin)
+admin.site.register(BillingRun, BillingRunAdmin)

@@ -24,6 +24,7 @@ from ..models import Contract
 from ..services.operations import Operation
 from .deductions import deduct_action
 from .notification_log import NotificationInline
+from .queueing import ContractQueueFilter, enqueue_contracts
 
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
 WECHATPAY_FIELDS = (
@@ -71,7 +72,7 @@ class ContractAdmin(admin.ModelAdmin):
         "short_error",
         "updated_at",
     )
-    list_filter = ("status", "plan_id", "appid", "presign_channel", "created_at")
+    list_filter = ("status", ContractQueueFilter, "plan_id", "appid", "presign_channel", "created_at")
     search_fields = ("out_contract_code", "contract_id", "openid", "contract_display_account", "pre_entrustweb_id")
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)
@@ -203,6 +204,8 @@ class ContractAdmin(admin.ModelAdmin):
 
     def _run(self, request: HttpRequest, queryset: QuerySet[Contract], operation: Operation, success) -> None:
         """Run ``operation`` on the selection (calls concurrently) and say what happened, one message each."""
+        if enqueue_contracts(self, request, queryset, operation):  # PAPAY["TASKS"]: the workers run it
+            return
         try:
             outcomes = services.run_many(operation, list(queryset.order_by("pk")))
         except ImproperlyConfigured as exc:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from .. import services
 from ..exceptions import PapayError
 from ..models import Contract, Deduction, SubOrder
+from .queueing import DeductionQueueFilter, enqueue_settles, queue_charges
 
 CONFIRM_TEMPLATE = "admin/django_papay/confirm_action.html"
 
@@ -67,6 +68,8 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
     contracts = list(queryset.order_by("pk"))
     form = DeductForm(request.POST if "confirm" in request.POST else None)
     if form.is_bound and form.is_valid():
+        if queue_charges(model_admin, request, contracts, form.sub_orders()):  # PAPAY["TASKS"]: a billing run
+            return None
         for contract in contracts:
             if contract.status != Contract.Status.SIGNED:
                 model_admin.message_user(
@@ -196,7 +199,7 @@ class DeductionAdmin(admin.ModelAdmin):
         "settled_at",
         "short_error",
     )
-    list_filter = ("status", "sent_at", "created_at")
+    list_filter = ("status", DeductionQueueFilter, "sent_at", "created_at")
     search_fields = (
         "combine_out_trade_no",
         "sub_orders__out_trade_no",
@@ -274,6 +277,8 @@ class DeductionAdmin(admin.ModelAdmin):
         description=gettext_lazy("Settle with WeChat Pay (query, reverse what never finished)"), permissions=["settle"]
     )
     def settle(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> None:
+        if enqueue_settles(self, request, queryset):  # PAPAY["TASKS"]: the workers settle them
+            return
         for settled in services.settle_many(list(queryset.order_by("pk"))):
             if settled.error is None:
                 self.message_user(request, _describe(settled.deduction), _LEVELS[settled.deduction.status])

@@ -96,6 +96,12 @@ class Contract(models.Model):
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    queued_at = models.DateTimeField(
+        _("queued at"),
+        null=True,
+        blank=True,
+        help_text=_("When a task about this contract was enqueued; cleared when it has run."),
+    )
 
     class Meta:
         verbose_name = _("contract")

@@ -61,6 +61,17 @@ class Deduction(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    billing_run = models.ForeignKey(
+        "django_papay.BillingRun",
+        verbose_name=_("billing run"),
+        on_delete=models.PROTECT,
+        related_name="deductions",
+        null=True,
+        blank=True,
+    )
+    queued_at = models.DateTimeField(
+        _("queued at"), null=True, blank=True, help_text=_("When a task to send it was enqueued.")
+    )
 
     class Meta:
         verbose_name = _("deduction")

@@ -6,6 +6,8 @@
   exactly once (``services/notifications.py``).
 - ``deduct`` — charge a signed contract, exactly once (``services/deductions.py``); ``settle`` /
   ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
+- ``deduct_many`` — a billing run: every charge stored first, then each sent once, by tasks or here
+  (``services/billing.py``); ``services/ratelimit.py`` shares ``MAX_CALLS_PER_SECOND`` across hosts.
 - ``run_many`` — any of the operations above for many contracts, calls in flight concurrently
   (``services/operations.py``).
 - ``app.presign_for_user`` / ``app.refresh`` — the App's self-service signing for one user: one contract per
@@ -15,6 +17,7 @@
 State moves go through ``services/state.py`` whoever reports them.
 """
 
+from .billing import Charge, Planned, deduct_many
 from .certificates import refresh_certificates
 from .contracts import (
     PRESIGN,
@@ -39,10 +42,13 @@ __all__ = [
     "PRESIGN",
     "PRESIGN_MINI_PROGRAM",
     "QUERY",
+    "Charge",
     "Outcome",
+    "Planned",
     "Settled",
     "check_can_presign",
     "deduct",
+    "deduct_many",
     "expire_presigns",
     "launch_parameters",
     "presign",

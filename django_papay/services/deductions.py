@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from .. import conf, wechatpay
 from ..exceptions import ContractStateError, WeChatPayError
-from ..models import Contract, Deduction, SubOrder, new_trade_no
+from ..models import BillingRun, Contract, Deduction, SubOrder, new_trade_no
 from .client import get_client
 from .contracts import query
 from .deduction_records import apply_answer, finish, record_error
@@ -57,14 +57,41 @@ def deduct(
     the contract had no ``contract_id`` and WeChat Pay could not be asked for it. Whatever WeChat Pay answers,
     the deduction comes back with its status: SUCCEEDED, FAILED, or PROCESSING (settle it later).
     """
+    return send(
+        store(
+            contract,
+            sub_orders,
+            combine_out_trade_no=combine_out_trade_no,
+            risk_info=risk_info,
+            combine_appid=combine_appid,
+        )
+    )
+
+
+def store(
+    contract: Contract,
+    sub_orders: Sequence[Mapping[str, Any]],
+    *,
+    combine_out_trade_no: str | None = None,
+    risk_info: str = "",
+    combine_appid: str | None = None,
+    billing_run: BillingRun | None = None,
+) -> Deduction:
+    """Validate the charge and commit it, CREATED, without sending it (the first half of ``deduct``).
+
+    The same ``combine_out_trade_no`` for the same charge returns the deduction stored before, whatever its
+    status. Raises as ``deduct`` does when nothing was sent.
+    """
     cleaned = clean_sub_orders(sub_orders)
     if not isinstance(risk_info, str) or len(risk_info) > 255:
         raise ValidationError({"risk_info": _("risk_info must be text of at most 255 characters.")})
     existing = in_turn(lambda: _same_charge(combine_out_trade_no, contract, cleaned)) if combine_out_trade_no else None
     if existing is None:
         contract = _signed_with_contract_id(contract)
-        existing = in_turn(lambda: _create(contract, cleaned, combine_out_trade_no, risk_info, combine_appid))
-    return send(existing)
+        existing = in_turn(
+            lambda: _create(contract, cleaned, combine_out_trade_no, risk_info, combine_appid, billing_run)
+        )
+    return existing
 
 
 def send(deduction: Deduction) -> Deduction:
@@ -232,17 +259,23 @@ def _signed_with_contract_id(contract: Contract) -> Contract:
 
 
 def _create(
-    contract: Contract, sub_orders: list[SubOrder], number: str | None, risk_info: str, combine_appid: str | None
+    contract: Contract,
+    sub_orders: list[SubOrder],
+    number: str | None,
+    risk_info: str,
+    combine_appid: str | None,
+    billing_run: BillingRun | None = None,
 ) -> Deduction:
     deduction = Deduction(
         contract=contract,
+        billing_run=billing_run,
         risk_info=risk_info,
         combine_mchid=conf.mchid(),
         combine_appid=combine_appid or conf.combine_appid() or contract.appid or conf.appid(),
     )
     if number:
         deduction.combine_out_trade_no = number
-    deduction.full_clean(exclude=["contract"], validate_unique=False)
+    deduction.full_clean(exclude=["contract", "billing_run"], validate_unique=False)
     try:
         with transaction.atomic():
             deduction.save()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from ... import conf
 from ...models import Contract
 from ...services import PRESIGN, PRESIGN_MINI_PROGRAM, run_many
 from ._report import contracts_by_code, report
@@ -21,6 +22,13 @@ class Command(BaseCommand):
         parser.add_argument("--mini-program", action="store_true", help="pre-sign for a mini-program, not an App")
 
     def handle(self, *args, codes: list[str], mini_program: bool, **options):
+        if conf.tasks_enabled():  # the workers pre-sign them
+            from ...tasks import enqueue_contracts, presign_contract
+
+            ids = [c.pk for c in contracts_by_code(codes)]
+            count = enqueue_contracts(presign_contract, ids, channel="mini_program" if mini_program else "app")
+            self.stdout.write(f"{count} contracts queued for a pre-sign (PAPAY['TASKS'])")
+            return
         operation = PRESIGN_MINI_PROGRAM if mini_program else PRESIGN
 
         def describe(contract: Contract) -> str:

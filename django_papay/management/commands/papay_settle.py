@@ -7,13 +7,12 @@ you like: a query moves nothing by itself, each move takes the row lock and happ
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
+from ... import conf
 from ...models import Deduction
 from ...services import settle_many
+from ...services.due import deductions_to_settle
 
 
 class Command(BaseCommand):
@@ -34,15 +33,13 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=500, help="at most this many deductions per run")
 
     def handle(self, *args, numbers: list[str], older_than: int, limit: int, **options):
-        deductions = (
-            self._named(numbers)
-            if numbers
-            else list(
-                Deduction.objects.filter(
-                    status=Deduction.Status.PROCESSING, sent_at__lte=timezone.now() - timedelta(seconds=older_than)
-                ).order_by("sent_at")[:limit]
-            )
-        )
+        deductions = self._named(numbers) if numbers else list(deductions_to_settle(older_than)[:limit])
+        if conf.tasks_enabled():  # the workers settle them
+            from ...tasks import enqueue_deductions, settle_deduction
+
+            count = enqueue_deductions(settle_deduction, [d.pk for d in deductions])
+            self.stdout.write(f"{count} deductions queued to be settled (PAPAY['TASKS'])")
+            return
         before = {d.pk: d.get_status_display() for d in deductions}
         counts = {"settled": 0, "open": 0, "unreachable": 0}
         for settled in settle_many(deductions):

@@ -7,15 +7,12 @@ every state change takes the contract's row lock and never moves backwards).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.core.management.base import BaseCommand
-from django.db.models import F, Q
-from django.utils import timezone
 
+from ... import conf
 from ...models import Contract
 from ...services import QUERY, run_many
-from ...wechatpay import PRESIGN_SESSION
+from ...services.due import contracts_to_sync
 from ._report import contracts_by_code, report
 
 
@@ -38,6 +35,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, codes: list[str], older_than: int, limit: int, **options):
         contracts = contracts_by_code(codes) if codes else self._due(older_than, limit)
+        if conf.tasks_enabled():  # the workers query them
+            from ...tasks import enqueue_contracts, query_contract
+
+            count = enqueue_contracts(query_contract, [c.pk for c in contracts])
+            self.stdout.write(f"{count} contracts queued for a query (PAPAY['TASKS'])")
+            return
         before = {c.pk: c.get_status_display() for c in contracts}
 
         def describe(contract: Contract) -> str:
@@ -47,10 +50,4 @@ class Command(BaseCommand):
         report(self, run_many(QUERY, contracts), describe, verb="queried")
 
     def _due(self, older_than: int, limit: int) -> list[Contract]:
-        cutoff = timezone.now() - timedelta(minutes=older_than)
-        waiting = Q(status=Contract.Status.PRESIGNED, presigned_at__lte=cutoff)
-        # The user may have signed just before the session ran out and the notification got lost.
-        expired_unchecked = Q(status=Contract.Status.EXPIRED) & (
-            Q(queried_at__isnull=True) | Q(queried_at__lt=F("presigned_at") + PRESIGN_SESSION)
-        )
-        return list(Contract.objects.filter(waiting | expired_unchecked).order_by("presigned_at")[:limit])
+        return list(contracts_to_sync(older_than)[:limit])

@@ -1,0 +1,42 @@
+"""Bulk work across workers: a billing run (many deductions sent by tasks), and the shared call rate."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class BillingRun(models.Model):
+    """Many deductions created together and sent by tasks (``services.deduct_many``); its progress is theirs.
+
+    Every deduction of a run is stored, CREATED, before the first is sent; each is then sent by whoever
+    claims it (CREATED → PROCESSING), so enqueueing a run's sends twice never charges twice.
+    """
+
+    label = models.CharField(_("label"), max_length=128, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("billing run")
+        verbose_name_plural = _("billing runs")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return self.label or _("billing run %(pk)s") % {"pk": self.pk}
+
+
+class CallWindow(models.Model):
+    """How many WeChat Pay calls the workers of every host started in one second (``MAX_CALLS_PER_SECOND``).
+
+    One row per second in use, counted up with one conditional UPDATE; old rows are deleted as new ones come.
+    """
+
+    second = models.BigIntegerField(_("second (Unix time)"), primary_key=True)
+    calls = models.PositiveIntegerField(_("calls"), default=0)
+
+    class Meta:
+        verbose_name = _("call window")
+        verbose_name_plural = _("call windows")
+
+    def __str__(self) -> str:
+        return f"{self.second}: {self.calls}"

@@ -1,0 +1,110 @@
+"""Deductions in bulk (a billing run): store every charge first, then have each sent once, by tasks or here.
+
+``deduct_many`` validates and commits every charge as a CREATED deduction of one ``BillingRun`` before any is
+sent. With ``PAPAY["TASKS"]`` it then enqueues the run (``tasks.send_billing_run``: one ``send_deduction`` task
+per CREATED row) and returns at once; without it, it sends them one after another in this process.
+
+Exactly once holds whatever happens to the workers: a deduction is sent only by whoever wins its claim
+(CREATED → PROCESSING, one conditional UPDATE, ``deductions.send``), so a send task run twice, a run enqueued
+twice, or a resumed run after a crash sends each number at most once. A deduction whose outcome is unknown
+stays PROCESSING and is settled (queried), never sent again; a charge that WeChat Pay never received ends
+FAILED, and charging that user again is a new deduction with a new number, which only the caller decides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .. import conf
+from ..exceptions import PapayError
+from ..models import BillingRun, Contract, Deduction
+from . import ratelimit
+from .deductions import send, store
+
+logger = logging.getLogger("django_papay.deductions")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One charge of a billing run: as ``deduct``'s arguments."""
+
+    contract: Contract
+    sub_orders: Sequence[Mapping[str, Any]]
+    combine_out_trade_no: str | None = None
+    risk_info: str = ""
+
+
+@dataclass
+class Planned:
+    """What ``deduct_many`` did: the run, and the charges it refused (nothing stored or sent for them)."""
+
+    run: BillingRun
+    refused: list[tuple[Charge, Exception]] = field(default_factory=list)
+    queued: bool = False
+
+
+def deduct_many(charges: Iterable[Charge], *, label: str = "", combine_appid: str | None = None) -> Planned:
+    """Store each charge as a CREATED deduction of a new billing run, then have every one sent once.
+
+    A charge that cannot be stored (bad input, a contract that is not signed) is refused and reported; the
+    others go ahead. Call it outside any transaction: the rows must be committed before anything is sent.
+    """
+    run = BillingRun.objects.create(label=label)
+    planned = Planned(run)
+    for charge in charges:
+        try:
+            store(
+                charge.contract,
+                charge.sub_orders,
+                combine_out_trade_no=charge.combine_out_trade_no,
+                risk_info=charge.risk_info,
+                combine_appid=combine_appid,
+                billing_run=run,
+            )
+        except (ValidationError, PapayError) as exc:
+            planned.refused.append((charge, exc))
+    planned.queued = dispatch(run)
+    return planned
+
+
+def dispatch(run: BillingRun) -> bool:
+    """Send the run's CREATED deductions: enqueued as tasks (True) with ``PAPAY["TASKS"]``, else here (False).
+
+    Safe to call again for the same run (to resume one whose worker died before claiming a row): rows
+    already claimed are skipped, and a row enqueued twice is sent by whichever task claims it.
+    """
+    if conf.tasks_enabled():
+        from ..tasks import send_billing_run  # only with TASKS: the Tasks framework is an optional extra
+
+        send_billing_run.enqueue(run.pk)
+        return True
+    for deduction in created(run):
+        ratelimit.wait_turn()
+        send(deduction)
+    return False
+
+
+def created(run: BillingRun) -> list[Deduction]:
+    """The run's deductions not sent yet, in the order they were stored."""
+    return list(run.deductions.filter(status=Deduction.Status.CREATED).select_related("contract").order_by("pk"))
+
+
+def progress(run: BillingRun) -> dict[str, int]:
+    """How many of the run's deductions are in each status, and how many are queued (a send task enqueued)."""
+    counts = run.deductions.aggregate(
+        total=Count("pk"),
+        queued=Count("pk", filter=Q(status=Deduction.Status.CREATED, queued_at__isnull=False)),
+        **{status: Count("pk", filter=Q(status=status)) for status in Deduction.Status.values},
+    )
+    return counts
+
+
+def mark_queued(deduction_ids: Sequence[int]) -> None:
+    Deduction.objects.filter(pk__in=deduction_ids).update(queued_at=timezone.now())

@@ -1,0 +1,214 @@
+"""django-papay's bulk work as Django Tasks: declared here once; the site's ``TASKS`` setting picks the engine.
+
+Django ≥ 6 has the Tasks framework built in (``django.tasks``); older Django gets the same API from the
+``django-tasks`` backport (``pip install "django-papay[tasks]"``). A backend hands the work to real workers:
+``django_tasks_db`` (a database worker, PostgreSQL) or ``django_tasks_rq`` (RQ on Redis). django-papay ships
+no queue of its own.
+
+Each task takes primary keys, never objects, and is safe to run twice: the state rules and the deduction's
+claim (CREATED → PROCESSING) make a second run a no-op. Errors are recorded on the row (``last_error``).
+
+Retries go back through the framework, never a sleep in a worker: a task is enqueued again with
+``run_after`` (on a backend that can defer; otherwise it is left to cron, ``papay_sync``/``papay_settle``).
+
+- Calls that are safe to repeat — pre-sign (only while the contract has no live session), contract query,
+  deduction query (settle) — are retried after a 429, a 5xx or no answer, with exponential backoff.
+- A deduct call is **never** retried: after a 429, a 5xx or no answer the deduction stays PROCESSING (money
+  may have moved) and ``settle_deduction`` runs later, which queries it and, once WeChat Pay's minute has
+  passed, reverses it or marks it FAILED (never received).
+- ``PAPAY["MAX_CALLS_PER_SECOND"]`` is taken before each call (``services.ratelimit``), before a deduction
+  is claimed; a task that finds the second full is enqueued again for the next second.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.utils import timezone
+
+try:  # Django ≥ 6
+    from django.tasks import task
+except ImportError:  # pragma: no cover - depends on the Django version
+    try:
+        from django_tasks import task
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            'django_papay.tasks needs Django 6 (django.tasks) or the backport: pip install "django-papay[tasks]"'
+        ) from exc
+
+from .exceptions import ContractStateError, WeChatPayError
+from .models import BillingRun, Contract, Deduction
+from .services import PRESIGN, PRESIGN_MINI_PROGRAM, QUERY, ratelimit, settle
+from .services.billing import mark_queued
+from .services.deductions import send
+from .services.due import contracts_to_sync, deductions_to_settle
+from .services.operations import Operation, run
+
+logger = logging.getLogger("django_papay.tasks")
+
+MAX_ATTEMPTS = 8  # retries of one call after 429/5xx/no answer, then it is left to cron
+BACKOFF_BASE = 2.0  # seconds: 2, 4, 8, … (±50 %), at most BACKOFF_MAX
+BACKOFF_MAX = 300.0
+SETTLE_FIRST = 10.0  # seconds after an unknown deduct outcome before the first query: 10, 20, 40, 80, …
+FAN_OUT_LIMIT = 100_000
+
+OPERATIONS: dict[str, Operation] = {"app": PRESIGN, "mini_program": PRESIGN_MINI_PROGRAM}
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry number ``attempt + 1``: exponential, jittered so workers do not retry in step."""
+    return min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not a secret
+
+
+def later(task_: Any, seconds: float, *args: Any, **kwargs: Any) -> bool:
+    """Enqueue ``task_`` again in ``seconds``; False when the backend cannot defer (then cron picks it up)."""
+    if not task_.get_backend().supports_defer:
+        return False
+    task_.using(run_after=timezone.now() + timedelta(seconds=seconds)).enqueue(*args, **kwargs)
+    return True
+
+
+def _turn(task_: Any, *args: Any, **kwargs: Any) -> bool:
+    """Take a place under MAX_CALLS_PER_SECOND (True), or come back next second (False: the task ends here).
+
+    A backend that cannot defer runs tasks in the caller's own process: there, wait for the place.
+    """
+    wait = ratelimit.take_turn()
+    if not wait:
+        return True
+    jitter = random.uniform(0, 0.5)  # noqa: S311 - spreads the next second's takers, not a secret
+    if later(task_, wait + jitter, *args, **kwargs):
+        return False
+    ratelimit.wait_turn()
+    return True
+
+
+def _finished(contract_id: int) -> None:
+    Contract.objects.filter(pk=contract_id).update(queued_at=None)
+
+
+# --- one row each -----------------------------------------------------------------------------
+
+
+def _contract_call(task_: Any, operation: Operation, contract_id: int, attempt: int, **kwargs: Any) -> str:
+    contract = Contract.objects.filter(pk=contract_id).first()
+    if contract is None:
+        return "gone"
+    if not _turn(task_, contract_id, attempt=attempt, **kwargs):
+        return "rate limited: again next second"
+    try:
+        run(operation, contract)
+    except ContractStateError as exc:  # signed, terminated, a live session: nothing to do (a rerun lands here)
+        _finished(contract_id)
+        return f"skipped: {exc}"
+    except ValidationError as exc:
+        text = "; ".join(exc.messages)
+        Contract.objects.filter(pk=contract_id).update(last_error=text, queued_at=None)
+        return f"not sent: {text}"
+    except WeChatPayError as exc:  # recorded on the contract by run()
+        if exc.retryable and attempt < MAX_ATTEMPTS:
+            if later(task_, backoff(attempt), contract_id, attempt=attempt + 1, **kwargs):
+                return f"retry {attempt + 1}: {exc}"
+        _finished(contract_id)
+        return f"failed: {exc}"
+    _finished(contract_id)
+    return contract.status
+
+
+@task
+def presign_contract(contract_id: int, channel: str = "app", attempt: int = 0) -> str:
+    """Pre-sign one contract (``channel`` "app" or "mini_program"); skipped if it has a live session."""
+    return _contract_call(presign_contract, OPERATIONS[channel], contract_id, attempt, channel=channel)
+
+
+@task
+def query_contract(contract_id: int, attempt: int = 0) -> str:
+    """Ask WeChat Pay for one contract's state and apply it (never backwards)."""
+    return _contract_call(query_contract, QUERY, contract_id, attempt)
+
+
+@task
+def send_deduction(deduction_id: int) -> str:
+    """Send one CREATED deduction if this task wins its claim; a second run, or a sent one, sends nothing.
+
+    Never retried: an unknown outcome (429, 5xx, no answer) stays PROCESSING and is settled later.
+    """
+    deduction = Deduction.objects.select_related("contract").filter(pk=deduction_id).first()
+    if deduction is None or deduction.status != Deduction.Status.CREATED:
+        return "already sent" if deduction else "gone"
+    if not _turn(send_deduction, deduction_id):  # before the claim: a claimed deduction must be sent now
+        return "rate limited: again next second"
+    send(deduction)
+    if deduction.status == Deduction.Status.PROCESSING:
+        later(settle_deduction, SETTLE_FIRST, deduction_id)
+    return deduction.status
+
+
+@task
+def settle_deduction(deduction_id: int, attempt: int = 0) -> str:
+    """Query one PROCESSING deduction and act on it (``services.settle``); again later while it is open."""
+    deduction = Deduction.objects.filter(pk=deduction_id).first()
+    if deduction is None or deduction.status != Deduction.Status.PROCESSING:
+        return deduction.status if deduction else "gone"
+    if not _turn(settle_deduction, deduction_id, attempt=attempt):
+        return "rate limited: again next second"
+    try:
+        settle(deduction)
+    except WeChatPayError as exc:  # recorded on the deduction by settle()
+        if exc.retryable and attempt < MAX_ATTEMPTS:
+            later(settle_deduction, backoff(attempt), deduction_id, attempt=attempt + 1)
+        return f"not settled: {exc}"
+    if deduction.status == Deduction.Status.PROCESSING and attempt < MAX_ATTEMPTS:
+        # Not final yet, or not at WeChat Pay yet: within its minute settle waits; after it, it decides.
+        later(settle_deduction, min(BACKOFF_MAX, SETTLE_FIRST * 2 ** (attempt + 1)), deduction_id, attempt=attempt + 1)
+    return deduction.status
+
+
+# --- fan-out: one small task per row ---------------------------------------------------------
+
+
+def enqueue_contracts(task_: Any, contract_ids: Sequence[int], **kwargs: Any) -> int:
+    """Enqueue ``task_`` for each contract, marking it queued; returns how many."""
+    Contract.objects.filter(pk__in=contract_ids).update(queued_at=timezone.now())
+    for contract_id in contract_ids:
+        task_.enqueue(contract_id, **kwargs)
+    return len(contract_ids)
+
+
+def enqueue_deductions(task_: Any, deduction_ids: Sequence[int]) -> int:
+    """Enqueue ``task_`` for each deduction (marking sends queued); returns how many."""
+    if task_ is send_deduction:
+        mark_queued(deduction_ids)
+    for deduction_id in deduction_ids:
+        task_.enqueue(deduction_id)
+    return len(deduction_ids)
+
+
+@task
+def sync_contracts(older_than_minutes: int = 10, limit: int = FAN_OUT_LIMIT) -> int:
+    """``papay_sync`` as tasks: one ``query_contract`` per contract whose notification may have been lost."""
+    ids = list(contracts_to_sync(older_than_minutes).values_list("pk", flat=True)[:limit])
+    return enqueue_contracts(query_contract, ids)
+
+
+@task
+def settle_deductions(older_than_seconds: int = 60, limit: int = FAN_OUT_LIMIT) -> int:
+    """``papay_settle`` as tasks: one ``settle_deduction`` per deduction sent that long ago and still open."""
+    ids = list(deductions_to_settle(older_than_seconds).values_list("pk", flat=True)[:limit])
+    return enqueue_deductions(settle_deduction, ids)
+
+
+@task
+def send_billing_run(run_id: int) -> int:
+    """One ``send_deduction`` per CREATED deduction of the run; enqueue it again to resume a run (no double
+    charge: each row's claim decides who sends it)."""
+    run_ = BillingRun.objects.filter(pk=run_id).first()
+    if run_ is None:
+        return 0
+    ids = list(run_.deductions.filter(status=Deduction.Status.CREATED).order_by("pk").values_list("pk", flat=True))
+    return enqueue_deductions(send_deduction, ids)
