@@ -41,7 +41,7 @@ import psycopg
 from report import machine, percentile, verdict
 
 HERE = Path(__file__).resolve().parent
-DATABASE = "papay_bench"
+DATABASE = os.environ.get("PAPAY_BENCH_DATABASE", "papay_bench")  # another name keeps parallel runs apart
 PLAN_ID = 12535
 APPID = "wxd678efh567hg6787"
 NOTIFY_PATH, BARE_PATH = "/papay/notify/", "/bare/"
