@@ -59,6 +59,7 @@ def notify_path(monkeypatch) -> None:
     """``PAPAY_NOTIFY_PATH=orm`` runs the suite with PostgreSQL's short notify path off: the ORM's path everywhere."""
     if os.environ.get("PAPAY_NOTIFY_PATH") == "orm":
         monkeypatch.setattr(notify_postgresql, "apply", lambda *args: False)
+        monkeypatch.setattr(notify_postgresql, "insert", lambda *args: False)
 
 
 @pytest.fixture(autouse=True)

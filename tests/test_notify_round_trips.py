@@ -30,6 +30,7 @@ def path(request, monkeypatch) -> str:
         pytest.skip("PAPAY_NOTIFY_PATH=orm: the short path is off for this run")
     if request.param == "orm":
         monkeypatch.setattr(notify_postgresql, "apply", lambda *args: False)
+        monkeypatch.setattr(notify_postgresql, "insert", lambda *args: False)
     return request.param
 
 

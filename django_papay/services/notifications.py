@@ -199,7 +199,8 @@ def _store(delivery: Notification, result: str, *, error: str = "", note: str = 
     """Write the delivery's row with its result: an INSERT, or for a reprocessed delivery an UPDATE."""
     outcome(delivery, result, error=error, note=note)
     if delivery._state.adding:
-        delivery.save()
+        if not notify_postgresql.insert(delivery):
+            delivery.save()
     else:
         delivery.save(update_fields=OUTCOME_FIELDS)
 
