@@ -3,8 +3,9 @@
 Its contract with WeChat Pay: a 2xx means "received, stop"; anything else means "deliver again"
 (15 tries over about 24 hours). So we answer 4xx only for requests we will never accept — forged,
 malformed, not about our contracts — and 5xx when processing failed and a redelivery can succeed.
-Every delivery is stored before it is trusted, and the view stays out of ATOMIC_REQUESTS so that
-log row survives a failed processing. Nothing here calls out: WeChat Pay waits 5 s at most.
+Every delivery is stored, trusted or not: checked in memory first (pure CPU, no side effect), then
+written in the same transaction as the state change it caused; and the view stays out of
+ATOMIC_REQUESTS so that log row survives a failed processing. Nothing here calls out: WeChat Pay waits 5 s at most.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def notify(request: HttpRequest) -> HttpResponse:
     delivery.notification_id, delivery.event_type = notifications.peek(body)
 
     try:
-        receive_notification(delivery, request.headers, body)  # stores the delivery first, whatever follows
+        receive_notification(delivery, request.headers, body)  # stores the delivery, whatever the outcome
     except InvalidNotification as exc:
         return _fail(exc.status, exc.message)
     except Exception:  # logged and recorded on the delivery by the service

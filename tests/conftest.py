@@ -7,6 +7,7 @@ Plain helpers (constants, ``deliver``, ``run_action``, ...) live in helpers.py; 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,7 +17,8 @@ from django.test import Client
 from django_papay import crypto, wechatpay
 from django_papay.models import Contract
 from django_papay.sandbox import Sandbox
-from django_papay.services import presign, query
+from django_papay.services import notify_postgresql, presign, query
+from django_papay.services.certificates import forget_stored_certificates
 from django_papay.signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
 
 from .helpers import (
@@ -51,6 +53,22 @@ __all__ = [
 
 
 # --- the merchant and its WeChat Pay --------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def notify_path(monkeypatch) -> None:
+    """``PAPAY_NOTIFY_PATH=orm`` runs the suite with PostgreSQL's short notify path off: the ORM's path everywhere."""
+    if os.environ.get("PAPAY_NOTIFY_PATH") == "orm":
+        monkeypatch.setattr(notify_postgresql, "apply", lambda *args: False)
+        monkeypatch.setattr(notify_postgresql, "insert", lambda *args: False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_certificate_cache() -> Iterator[None]:
+    """Each test's certificates are rolled back without signals: no test sees another's cached ones."""
+    forget_stored_certificates()
+    yield
+    forget_stored_certificates()
 
 
 @pytest.fixture(scope="session")

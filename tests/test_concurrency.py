@@ -65,6 +65,16 @@ def test_fifty_parallel_deliveries_of_one_sign_change_state_once(presigned_contr
     assert results == ["applied"] + ["duplicate"] * 49
 
 
+def test_fifty_parallel_deliveries_without_receivers_change_state_once(presigned_contract, sandbox):
+    # No receiver connected: on PostgreSQL the short path frames its own transaction (BEGIN … COMMIT).
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
+    statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(50)])
+    assert statuses == [204] * 50
+    assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.SIGNED
+    results = sorted(Notification.objects.values_list("result", flat=True))
+    assert results == ["applied"] + ["duplicate"] * 49
+
+
 def test_parallel_deliveries_for_an_unknown_contract_create_it_once(papay, sandbox, signals):
     notification = sandbox.sign_notification("ELSEWHERE42", plan_id=12535, appid=APPID, url=NOTIFY_URL)
     statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(20)])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,8 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from .. import conf, crypto, wechatpay
@@ -81,11 +84,40 @@ def certificate_keys() -> dict[str, rsa.RSAPublicKey]:
 
 
 def notification_keys() -> dict[str, rsa.RSAPublicKey]:
-    """Every key a notification may be signed with: the public key and the valid stored certificates."""
+    """Every key a notification may be signed with: the public key and the valid stored certificates.
+
+    The stored certificates are read at most once per CERTIFICATE_CACHE_SECONDS per process (every delivery
+    asked the database before): a rotation reaches every worker within that, and this process's own
+    downloads, saves and deletes at once. Validity is judged at each call, from the cached times.
+    """
     keys = conf.wechatpay_public_keys()
     if conf.platform_certificates():
-        keys.update(certificate_keys())
+        now = timezone.now()
+        keys.update({serial: key for serial, key, start, end in _stored_certificates() if start <= now < end})
     return keys
+
+
+# A rotation takes effect within this (WeChat Pay overlaps the old and the new certificate for days).
+CERTIFICATE_CACHE_SECONDS = 30.0
+_stored: tuple[float, list[tuple[str, rsa.RSAPublicKey, datetime, datetime]]] | None = None
+
+
+def _stored_certificates() -> list[tuple[str, rsa.RSAPublicKey, datetime, datetime]]:
+    global _stored
+    cached = _stored
+    if cached is not None and time.monotonic() - cached[0] < CERTIFICATE_CACHE_SECONDS:
+        return cached[1]
+    rows = PlatformCertificate.objects.values_list("serial_no", "pem", "effective_time", "expire_time")
+    certificates = [(serial, _public_key(pem), start, end) for serial, pem, start, end in rows]
+    _stored = (time.monotonic(), certificates)
+    return certificates
+
+
+@receiver([post_save, post_delete], sender=PlatformCertificate, dispatch_uid="papay_forget_stored_certificates")
+def forget_stored_certificates(**kwargs: object) -> None:
+    """Drop the cached certificates: the next notification reads them again."""
+    global _stored
+    _stored = None
 
 
 class StoredKeys(KeyStore):
@@ -297,4 +329,5 @@ def _store(listed: dict[str, _Listed], *, source: str) -> list[str]:
                 "source": source,
             },
         )
+    forget_stored_certificates()  # a transaction's rollback sends no signal; the next read is fresh anyway
     return [serial for serial in listed if serial not in known]

@@ -7,7 +7,13 @@ platform certificates stored in the database as well (``StoredKeys``, which down
 
 from __future__ import annotations
 
+import os
 import threading
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
+from requests.utils import get_environ_proxies
 
 from .. import conf
 from ..client import ConfiguredKeys, KeyStore, WeChatPayClient
@@ -28,12 +34,39 @@ def key_source(config: conf.ClientSettings) -> KeyStore:
 def get_client() -> WeChatPayClient:
     """The client for the current settings; one per configuration, so its connections are reused."""
     config = conf.client_settings()
+    pool_size = conf.bulk_concurrency()
+    identity = (config.identity(), pool_size)
     with _clients_lock:
-        client = _clients.get(config.identity())
+        client = _clients.get(identity)
         if client is None:
             if len(_clients) >= _MAX_CLIENTS:
                 for stale in _clients.values():
                     stale.session.close()
                 _clients.clear()
-            client = _clients[config.identity()] = WeChatPayClient(config, keys=key_source(config))
+            session = new_session(config, pool_size)
+            client = _clients[identity] = WeChatPayClient(config, session=session, keys=key_source(config))
         return client
+
+
+def new_session(config: conf.ClientSettings, pool_size: int) -> requests.Session:
+    """A session that keeps a connection for each of BULK_CONCURRENCY calls in flight, proxies resolved once.
+
+    requests keeps 10 connections per host by default; past that every call in flight pays a new TLS
+    handshake. And with ``trust_env`` it reads the proxy environment (and ~/.netrc) again on every call:
+    the proxies are looked up here once for WeChat Pay's hosts instead (HTTPS_PROXY, NO_PROXY as usual;
+    REQUESTS_CA_BUNDLE read here too, and PAPAY["CA_BUNDLE"] passed per call still wins over it).
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, DEFAULT_POOLSIZE))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.trust_env = False
+    # What trust_env gave when PAPAY["CA_BUNDLE"] is not set (a call's own ``verify`` still wins).
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    for base_url in filter(None, (config.base_url, config.backup_base_url)):
+        parts = urlsplit(base_url)
+        proxies = get_environ_proxies(base_url)  # {} when NO_PROXY covers the host
+        proxy = proxies.get(parts.scheme) or proxies.get("all")
+        if proxy:
+            session.proxies[f"{parts.scheme}://{parts.hostname}"] = proxy
+    return session

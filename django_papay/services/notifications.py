@@ -17,8 +17,9 @@ from .. import conf, notifications
 from ..exceptions import InvalidNotification, NotReprocessable
 from ..models import Contract, Notification, storable
 from ..notifications import ContractEvent
+from ..signals import contract_signed, contract_terminated
 from ..wechatpay import SIGN_EVENT, TERMINATE_EVENT
-from . import state
+from . import notify_postgresql, state
 from .certificates import notification_keys
 
 logger = logging.getLogger("django_papay.notifications")
@@ -27,45 +28,34 @@ Result = Notification.Result
 
 
 def receive_notification(delivery: Notification, headers: Mapping[str, str], body: bytes) -> Notification:
-    """Store ``delivery`` (built by the view, not yet saved), then verify, decrypt, check and apply it.
+    """Verify, decrypt and check ``delivery`` (built by the view, not yet saved), then store it with what it did.
 
-    One transaction, committed whatever happens: the log row always stays, while a failed
-    processing rolls back to a savepoint, so its contract change is undone. (One commit per
-    delivery, not one per step: under load the commits are most of the cost.)
+    The checks are pure CPU with no side effect, so they come first; the delivery's row is still written
+    in every case, and a verified one in the same transaction as the contract change it caused: the lock,
+    the duplicate check, the change, the row, one commit. A delivery we reject costs one autocommit
+    INSERT, so a flood of forgeries stays cheap. When processing fails (a receiver raises, the database
+    errs) the transaction rolls back whole, and the row is then stored on its own, marked failed.
 
-    Raises InvalidNotification for a notification we will never accept (the delivery is marked
-    rejected, no contract changes). Any other exception means processing failed: the delivery is
-    marked failed and WeChat Pay should deliver again.
+    Raises InvalidNotification for a notification we will never accept (the delivery is stored rejected,
+    no contract changes). Any other exception means processing failed: the delivery is stored failed
+    and WeChat Pay should deliver again.
     """
-    error: Exception | None = None
-    with transaction.atomic():
-        delivery.save()
-        try:
-            _receive(delivery, headers, body)
-        except Exception as exc:  # recorded on the row by _receive; re-raised once the row is committed
-            error = exc
-    if error is not None:
-        raise error
-    return delivery
-
-
-def _receive(delivery: Notification, headers: Mapping[str, str], body: bytes) -> None:
     try:
         verified = notifications.verify(headers, body, public_keys=notification_keys(), apiv3_key=conf.apiv3_key())
     except InvalidNotification as exc:
-        _finish(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
+        _store(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
         logger.warning("notification delivery #%s rejected: %s", delivery.pk, exc)
         raise
     except Exception as exc:  # a bug of ours, not the sender's: recorded, and WeChat Pay delivers again
-        _finish(delivery, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
+        _store(delivery, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
         logger.exception("notification delivery #%s could not be verified", delivery.pk)
         raise
     delivery.verified = True
     # As stored (``storable``: a signed id may still carry NUL or a lone surrogate), so that the duplicate
-    # check below compares what the database holds.
+    # check compares what the database holds.
     delivery.notification_id, delivery.event_type = storable(verified.id)[:64], storable(verified.event_type)[:64]
     delivery.resource = verified.resource
-    _process(delivery, verified)  # its _finish saves these fields with the result
+    return _process(delivery, verified)
 
 
 def reprocess_notification(delivery: Notification) -> Notification:
@@ -81,27 +71,25 @@ def reprocess_notification(delivery: Notification) -> Notification:
 
 
 def _process(delivery: Notification, verified: notifications.VerifiedNotification) -> Notification:
+    stored = not delivery._state.adding  # a reprocessed delivery: its row is updated, never inserted again
     try:
-        if verified.event_type not in (SIGN_EVENT, TERMINATE_EVENT):
-            _finish(
-                delivery,
-                Result.UNKNOWN_EVENT,
-                note=_("Event type %(type)s is not handled.") % {"type": verified.event_type},
-            )
+        if verified.event_type not in SIGNALS:
+            note = _("Event type %(type)s is not handled.") % {"type": verified.event_type}
+            _store(delivery, Result.UNKNOWN_EVENT, note=note)
             return delivery
         event = notifications.contract_event(verified)
         if event.mchid != conf.mchid():
             raise InvalidNotification(
                 "mchid", _("The notification is for merchant %(mchid)s, not ours.") % {"mchid": event.mchid}
             )
-        with transaction.atomic():
+        if not notify_postgresql.apply(delivery, event, SIGNALS[event.event_type]):
             _apply(delivery, event)
     except InvalidNotification as exc:
-        _finish(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
+        _store_after_rollback(delivery, stored, Result.REJECTED, error=f"{exc.reason}: {exc}")
         logger.warning("notification %s rejected: %s", delivery.notification_id, exc)
         raise
     except Exception as exc:
-        _finish(delivery, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
+        _store_after_rollback(delivery, stored, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
         logger.exception("notification %s failed; WeChat Pay will deliver it again", delivery.notification_id)
         raise
     logger.info("notification %s %s: %s", delivery.notification_id, delivery.event_type, delivery.result)
@@ -109,42 +97,54 @@ def _process(delivery: Notification, verified: notifications.VerifiedNotificatio
 
 
 def _apply(delivery: Notification, event: ContractEvent) -> None:
-    """Inside a transaction: lock the contract, skip repeats, apply the event if it is the newest."""
-    contract = _locked_contract(event)
-    delivery.contract = contract
-    already = (
-        Notification.objects.filter(notification_id=delivery.notification_id, verified=True, processed=True)
-        .exclude(pk=delivery.pk)
-        .order_by("pk")
-        .values_list("pk", flat=True)  # only the id: the earlier row's body and headers are not needed
-        .first()
-    )
-    if already is not None:
-        _finish(delivery, Result.DUPLICATE, note=_("Repeat of delivery #%(pk)s.") % {"pk": already})
-        return
-    _check_matches(contract, event)
-    apply = _apply_sign if event.event_type == SIGN_EVENT else _apply_terminate
-    signal, note = apply(contract, event)
-    _finish(delivery, Result.IGNORED if note else Result.APPLIED, note=note)
-    if signal is not None:
-        signal.send(sender=Contract, contract=contract, notification=delivery)
+    """One transaction: lock the contract, skip repeats, apply the event if it is the newest, store the row.
+
+    The ORM's path, for every database and every case; ``notify_postgresql`` has a shorter one for the
+    common case on PostgreSQL. Whatever raises in here rolls all of it back, the row included.
+    """
+    with transaction.atomic():
+        contract = _locked_contract(event)
+        delivery.contract = contract
+        # Its own statement, after the lock: under READ COMMITTED it sees whatever the lock's holder committed.
+        already = earlier_delivery(delivery)
+        if already is not None:
+            _store(delivery, Result.DUPLICATE, note=duplicate_note(already))
+            return
+        check_matches(contract, event)
+        signal, note = move(contract, event)
+        _store(delivery, Result.IGNORED if note else Result.APPLIED, note=note)
+        if signal is not None:  # inside the transaction: a receiver that raises undoes the change
+            signal.send(sender=Contract, contract=contract, notification=delivery)
+
+
+def earlier_delivery(delivery: Notification) -> int | None:
+    """The id of an earlier verified, processed delivery of the same notification (the partial index's rows)."""
+    earlier = Notification.objects.filter(notification_id=delivery.notification_id, verified=True, processed=True)
+    if not delivery._state.adding:
+        earlier = earlier.exclude(pk=delivery.pk)
+    return next(iter(earlier.order_by("pk").values_list("pk", flat=True)[:1]), None)
+
+
+def duplicate_note(earlier: int) -> str:
+    return _("Repeat of delivery #%(pk)s.") % {"pk": earlier}
 
 
 def _locked_contract(event: ContractEvent) -> Contract:
     """The contract row, locked; created from the event when it was signed through another channel."""
-    locked = Contract.objects.select_for_update()
-    contract = locked.filter(out_contract_code=event.out_contract_code).first()
-    if contract is None:
+    # No ORDER BY (the Meta ordering, or .first()'s): the code is unique.
+    locked = Contract.objects.select_for_update().order_by()
+    found = list(locked.filter(out_contract_code=event.out_contract_code))
+    if not found:
         # get_or_create survives a concurrent delivery creating the same contract (unique code).
         Contract.objects.get_or_create(
             out_contract_code=event.out_contract_code,
             defaults={"plan_id": event.plan_id, "appid": event.appid, "mchid": event.mchid, "openid": event.openid},
         )
-        contract = locked.get(out_contract_code=event.out_contract_code)
-    return contract
+        found = [locked.get(out_contract_code=event.out_contract_code)]
+    return found[0]
 
 
-def _check_matches(contract: Contract, event: ContractEvent) -> None:
+def check_matches(contract: Contract, event: ContractEvent) -> None:
     """A leaked key must not become forged contract states: the event must match our own record."""
     if event.plan_id != contract.plan_id:
         raise InvalidNotification(
@@ -158,6 +158,11 @@ def _check_matches(contract: Contract, event: ContractEvent) -> None:
             "appid",
             _("appid %(got)s is not the contract's AppID %(want)s.") % {"got": event.appid, "want": expected_appid},
         )
+
+
+def move(contract: Contract, event: ContractEvent) -> state.Move:
+    """Apply the event to the locked contract (``state``: the newest report wins); saves what changed."""
+    return _apply_sign(contract, event) if event.event_type == SIGN_EVENT else _apply_terminate(contract, event)
 
 
 def _apply_sign(contract: Contract, event: ContractEvent) -> state.Move:
@@ -182,24 +187,44 @@ def _apply_terminate(contract: Contract, event: ContractEvent) -> state.Move:
     )
 
 
-def _finish(delivery: Notification, result: str, *, error: str = "", note: str = "") -> None:
-    if error and delivery.contract_id is not None and not Contract.objects.filter(pk=delivery.contract_id).exists():
-        delivery.contract = None  # created in the transaction that was just rolled back
+def outcome(delivery: Notification, result: str, *, error: str = "", note: str = "") -> None:
+    """Set the delivery's result and what goes with it, in memory."""
     delivery.result = result
-    delivery.processed = result in (Result.APPLIED, Result.DUPLICATE, Result.IGNORED, Result.UNKNOWN_EVENT)
+    delivery.processed = result in PROCESSED
     delivery.processed_at = timezone.now() if delivery.processed else None
     delivery.error, delivery.note = error, note
-    delivery.save(
-        update_fields=[
-            "result",
-            "processed",
-            "processed_at",
-            "error",
-            "note",
-            "contract",
-            "verified",
-            "notification_id",
-            "event_type",
-            "resource",
-        ]
-    )
+
+
+def _store(delivery: Notification, result: str, *, error: str = "", note: str = "") -> None:
+    """Write the delivery's row with its result: an INSERT, or for a reprocessed delivery an UPDATE."""
+    outcome(delivery, result, error=error, note=note)
+    if delivery._state.adding:
+        if not notify_postgresql.insert(delivery):
+            delivery.save()
+    else:
+        delivery.save(update_fields=OUTCOME_FIELDS)
+
+
+def _store_after_rollback(delivery: Notification, stored: bool, result: str, *, error: str = "") -> None:
+    """Store a failed or rejected outcome on its own, once the transaction that tried to apply it rolled back."""
+    if not stored and not delivery._state.adding:  # inserted by the rolled-back transaction: not there now
+        delivery.pk, delivery._state.adding = None, True
+    if delivery.contract_id is not None and not Contract.objects.filter(pk=delivery.contract_id).exists():
+        delivery.contract = None  # created in the transaction that was just rolled back
+    _store(delivery, result, error=error)
+
+
+SIGNALS = {SIGN_EVENT: contract_signed, TERMINATE_EVENT: contract_terminated}  # what each event's move may send
+PROCESSED = frozenset({Result.APPLIED, Result.DUPLICATE, Result.IGNORED, Result.UNKNOWN_EVENT})
+OUTCOME_FIELDS = (
+    "result",
+    "processed",
+    "processed_at",
+    "error",
+    "note",
+    "contract",
+    "verified",
+    "notification_id",
+    "event_type",
+    "resource",
+)
