@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_papay', '0003_deductions'),
+        ('django_papay', '0005_tasks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
