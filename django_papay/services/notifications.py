@@ -38,12 +38,16 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
     marked failed and WeChat Pay should deliver again.
     """
     error: Exception | None = None
-    with transaction.atomic():
-        delivery.save()
-        try:
-            _receive(delivery, headers, body)
-        except Exception as exc:  # recorded on the row by _receive; re-raised once the row is committed
-            error = exc
+    try:
+        with transaction.atomic():
+            delivery.save()
+            try:
+                _receive(delivery, headers, body)
+            except Exception as exc:  # recorded on the row by _receive; re-raised once the row is committed
+                error = exc
+    except Exception:  # the row itself could not be stored or committed (database locked, down, full)
+        logger.exception("a notification delivery could not be stored; WeChat Pay will deliver it again")
+        raise
     if error is not None:
         raise error
     return delivery
