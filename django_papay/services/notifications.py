@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf, notifications
 from ..exceptions import InvalidNotification, NotReprocessable
-from ..models import Contract, Notification, storable
+from ..models import Contract, Notification, out_contract_code_validator, storable
 from ..notifications import ContractEvent
 from ..wechatpay import SIGN_EVENT, TERMINATE_EVENT
 from . import state
@@ -139,6 +140,7 @@ def _locked_contract(event: ContractEvent) -> Contract:
     locked = Contract.objects.select_for_update()
     contract = locked.filter(out_contract_code=event.out_contract_code).first()
     if contract is None:
+        _check_signed_elsewhere(event)
         # get_or_create survives a concurrent delivery creating the same contract (unique code).
         Contract.objects.get_or_create(
             out_contract_code=event.out_contract_code,
@@ -146,6 +148,24 @@ def _locked_contract(event: ContractEvent) -> Contract:
         )
         contract = locked.get(out_contract_code=event.out_contract_code)
     return contract
+
+
+def _check_signed_elsewhere(event: ContractEvent) -> None:
+    """A contract we have no record of is created only under one of our AppIDs, with a code we could have made."""
+    try:
+        out_contract_code_validator(event.out_contract_code)
+    except ValidationError:
+        raise InvalidNotification(
+            "out_contract_code",
+            _("out_contract_code %(code)s breaks WeChat Pay's rule (1 to 32 digits and ASCII letters).")
+            % {"code": event.out_contract_code},
+        ) from None
+    if event.appid not in conf.appids():
+        raise InvalidNotification(
+            "appid",
+            _("appid %(got)s of unknown contract %(code)s is not one of this site's AppIDs.")
+            % {"got": event.appid, "code": event.out_contract_code},
+        )
 
 
 def _check_matches(contract: Contract, event: ContractEvent) -> None:
