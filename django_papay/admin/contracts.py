@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 
 from .. import services
 from ..exceptions import ContractStateError
-from ..models import Contract
+from ..models import Contract, Deduction, SubOrder
 from ..services.operations import Operation
 from ..wechatpay import OPENSDK_BUSINESS_TYPE, SIGNING_MINI_PROGRAM
 from .deductions import deduct_action
@@ -50,6 +50,8 @@ WECHATPAY_FIELDS = (
 # What the pre-sign sent; frozen once WeChat Pay knows the contract.
 REQUEST_FIELDS = ("out_contract_code", "plan_id", "appid", "contract_display_account", "attach")
 EDITABLE_STATES = (Contract.Status.CREATED, Contract.Status.FAILED)
+# WeChat Pay holds a session or a contract for these: the record stays (terminate a signed one instead).
+UNDELETABLE_STATES = (Contract.Status.PRESIGNED, Contract.Status.SIGNED)
 
 
 class TerminateForm(forms.Form):
@@ -85,6 +87,44 @@ class ContractAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["django_papay/admin.css"]}
+
+    def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None):
+        if obj is None:  # a new contract: only what staff fill in; WeChat Pay fills in the rest later
+            return ((None, {"fields": (*REQUEST_FIELDS, "user")}),)
+        return self.fieldsets
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "plan_id":
+            kwargs["min_value"] = 1  # one message for 0 and for negatives (the column alone allows 0)
+        if db_field.name == "appid":
+            kwargs["help_text"] = _("The App's AppID on the WeChat Open Platform; leave blank for the site's default.")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Contract | None = None) -> bool:
+        if obj is not None and obj.status in UNDELETABLE_STATES:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """Django's delete pages list what may not go: here also each pre-signed or signed contract, with why."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        refused = []
+        for contract in objs:
+            if contract.status in UNDELETABLE_STATES:
+                refused.append(
+                    _("Contract %(code)s is %(status)s: WeChat Pay knows it, so it is kept (terminate it instead).")
+                    % {"code": contract.out_contract_code, "status": contract.get_status_display()}
+                )
+            numbers = list(contract.deductions.values_list("combine_out_trade_no", flat=True)[:5])
+            if numbers:
+                refused.append(
+                    _("Contract %(code)s has deductions (%(numbers)s): a charge is WeChat Pay's record, so it is kept.")
+                    % {"code": contract.out_contract_code, "numbers": ", ".join(numbers)}
+                )
+        if refused:  # say why it stays, rather than "no permission to delete contracts / deductions"
+            kept = {str(model._meta.verbose_name) for model in (Contract, Deduction, SubOrder)}
+            perms_needed = {name for name in perms_needed if str(name) not in kept}
+        return deleted, counts, perms_needed, [*refused, *protected]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Contract | None = None) -> tuple[str, ...]:
         if obj is not None and obj.status not in EDITABLE_STATES:

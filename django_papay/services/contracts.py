@@ -99,6 +99,7 @@ def _apply(channel: str):
                     % {"code": locked.out_contract_code, "status": locked.get_status_display()}
                 )
             locked.pre_entrustweb_id = answer.data["pre_entrustweb_id"]
+            locked.appid = call.payload["appid"]  # what was sent: the contract's own, or the site's default
             locked.mchid = str(answer.data.get("mchid") or conf.mchid())
             locked.presigned_at = call.prepared_at
             locked.presign_channel = channel
@@ -107,6 +108,7 @@ def _apply(channel: str):
             locked.save(
                 update_fields=[
                     "pre_entrustweb_id",
+                    "appid",
                     "mchid",
                     "presigned_at",
                     "presign_channel",
@@ -117,6 +119,7 @@ def _apply(channel: str):
             )
         for name in (
             "pre_entrustweb_id",
+            "appid",
             "mchid",
             "presigned_at",
             "presign_channel",
@@ -164,6 +167,13 @@ def expire_presigns(now: datetime | None = None) -> int:
 def _prepare_query(contract: Contract) -> Call:
     if contract.pk is None or not contract.out_contract_code:
         raise ContractStateError(_("Only a saved contract with a merchant contract code can be queried."))
+    if contract.presigned_at is None and contract.status in (Contract.Status.CREATED, Contract.Status.FAILED):
+        # WeChat Pay knows a contract from its pre-sign (or its signing elsewhere): asking about one it never
+        # saw only records a 404.
+        raise ContractStateError(
+            _("Contract %(code)s was never pre-signed: WeChat Pay does not know it yet.")
+            % {"code": contract.out_contract_code}
+        )
     return Call("GET", contract_path(contract))
 
 
