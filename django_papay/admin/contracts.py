@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,11 +13,11 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import services
+from ..display import ago, local_time, time_left
 from ..exceptions import ContractStateError
 from ..models import Contract, Deduction, SubOrder
 from ..services.operations import Operation
@@ -41,7 +40,7 @@ WECHATPAY_FIELDS = (
     "signed_at",
     "contract_expired_at",
     "terminated_at",
-    "termination_mode",
+    "termination_mode_shown",
     "termination_remark",
     "queried_at",
     "created_at",
@@ -72,7 +71,6 @@ class ContractAdmin(admin.ModelAdmin):
         "presign_age",
         "presign_expires",
         "short_error",
-        "updated_at",
     )
     list_filter = ("status", "plan_id", "appid", "presign_channel", "created_at")
     search_fields = ("out_contract_code", "contract_id", "openid", "contract_display_account", "pre_entrustweb_id")
@@ -133,6 +131,14 @@ class ContractAdmin(admin.ModelAdmin):
 
     # --- columns and read-only fields ---------------------------------------------------------
 
+    @admin.display(description=gettext_lazy("termination mode"))
+    def termination_mode_shown(self, contract: Contract) -> str:
+        """WeChat Pay's code, and what it means in the reader's language."""
+        if not contract.termination_mode:
+            return "-"
+        label = contract.termination_mode_label
+        return f"{contract.termination_mode} ({label})" if label else contract.termination_mode
+
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, contract: Contract) -> str:
         return format_html(
@@ -143,7 +149,7 @@ class ContractAdmin(admin.ModelAdmin):
     def presign_age(self, contract: Contract) -> str:
         if contract.presigned_at is None:
             return "-"
-        return _("%(time)s ago") % {"time": timesince(contract.presigned_at, depth=1)}
+        return ago(contract.presigned_at)
 
     @admin.display(description=gettext_lazy("pre-sign session"))
     def presign_expires(self, contract: Contract) -> str:
@@ -151,9 +157,8 @@ class ContractAdmin(admin.ModelAdmin):
         if expires_at is None:
             return "-"
         if expires_at <= timezone.now():
-            return _("expired at %(time)s") % {"time": _local(expires_at)}
-        left = timeuntil(expires_at, depth=2)
-        return _("%(left)s left (until %(time)s)") % {"left": left, "time": _local(expires_at)}
+            return _("expired at %(time)s") % {"time": local_time(expires_at)}
+        return _("%(left)s left (until %(time)s)") % {"left": time_left(expires_at), "time": local_time(expires_at)}
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, contract: Contract) -> str:
@@ -274,9 +279,5 @@ def _presigned(contract: Contract) -> str:
     return _("Contract %(code)s: pre-signed, pre_entrustweb_id %(id)s (valid until %(expires)s)") % {
         "code": contract.out_contract_code,
         "id": contract.pre_entrustweb_id,
-        "expires": _local(contract.presign_expires_at),
+        "expires": local_time(contract.presign_expires_at),
     }
-
-
-def _local(moment: datetime) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")

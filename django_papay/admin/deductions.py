@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from .. import services
 from ..exceptions import PapayError
 from ..models import Contract, Deduction, SubOrder
+from .columns import time_column
 
 CONFIRM_TEMPLATE = "admin/django_papay/confirm_action.html"
 
@@ -192,8 +193,8 @@ class DeductionAdmin(admin.ModelAdmin):
         "contract_link",
         "total",
         "status_badge",
-        "sent_at",
-        "settled_at",
+        "sent",
+        "settled",
         "short_error",
     )
     list_filter = ("status", "sent_at", "created_at")
@@ -230,6 +231,9 @@ class DeductionAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["django_papay/admin.css"]}
+
+    sent = time_column("sent_at", gettext_lazy("sent at"))
+    settled = time_column("settled_at", gettext_lazy("settled at"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Deduction]:
         return super().get_queryset(request).prefetch_related("sub_orders")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from ..exceptions import InvalidNotification, NotReprocessable
 from ..models import Notification
 from ..services import reprocess_notification
+from .columns import time_column
 
 
 class ReadOnlyMixin:
@@ -39,7 +43,7 @@ class NotificationInline(ReadOnlyMixin, admin.TabularInline):
 
 
 class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("received_at", "event_type", "result", "verified", "processed", "contract_link", "notification_id")
+    list_display = ("received", "event_type", "result", "verified", "processed", "contract_link", "notification_id")
     list_filter = ("event_type", "verified", "processed", "result", "received_at")
     search_fields = ("notification_id", "contract__out_contract_code", "remote_addr")
     date_hierarchy = "received_at"
@@ -57,11 +61,30 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "error",
         "note",
         "contract_link",
-        "resource",
-        "headers",
-        "body",
+        "resource_shown",
+        "headers_shown",
+        "body_shown",
     )
     readonly_fields = fields
+
+    received = time_column("received_at", gettext_lazy("received at"))
+
+    class Media:
+        css = {"all": ["django_papay/admin.css"]}
+
+    # The delivery as it came, readable: JSON indented, long lines wrapped instead of widening the page.
+    @admin.display(description=gettext_lazy("decrypted resource"))
+    def resource_shown(self, notification: Notification) -> str:
+        return _pre(notification.resource)
+
+    @admin.display(description=gettext_lazy("headers"))
+    def headers_shown(self, notification: Notification) -> str:
+        return _pre(notification.headers)
+
+    @admin.display(description=gettext_lazy("raw body"))
+    def body_shown(self, notification: Notification) -> str:
+        # As it came (the bytes WeChat Pay signed), wrapped; its sealed resource is above, decrypted.
+        return format_html('<pre class="papay-pre">{}</pre>', notification.body) if notification.body else "-"
 
     @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
     def contract_link(self, notification: Notification) -> str:
@@ -92,3 +115,9 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     _("Notification %(id)s: %(result)s") % {"id": label, "result": delivery.get_result_display()},
                     messages.SUCCESS,
                 )
+
+
+def _pre(value: Any) -> str:
+    if value in (None, {}, [], ""):
+        return "-"
+    return format_html('<pre class="papay-pre">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from .. import conf, wechatpay
 from ..client import Answer
+from ..display import local_time
 from ..exceptions import ContractStateError, InvalidResponseError
 from ..models import Contract, new_out_contract_code
 from ..wechatpay import NOT_SIGNED, SIGNED, TERMINATED, parse_rfc3339
@@ -67,7 +68,7 @@ def check_can_presign(contract: Contract) -> None:
     if contract.presign_session_is_live():
         raise ContractStateError(
             _("Contract %(code)s already has a pre-sign session, valid until %(expires)s.")
-            % {"code": contract.out_contract_code, "expires": timezone.localtime(contract.presign_expires_at)}
+            % {"code": contract.out_contract_code, "expires": local_time(contract.presign_expires_at)}
         )
 
 

@@ -1,0 +1,21 @@
+"""Columns the admins share: a time in the package's one format (``display.local_time``), sortable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin
+from django.utils.functional import Promise
+
+from ..display import local_time
+
+
+def time_column(field: str, description: str | Promise) -> Callable[[Any, Any], str]:
+    """A ``list_display`` or read-only entry showing ``obj.<field>`` as ``2026-11-27 14:24``, site time."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin: Any, obj: Any) -> str:
+        return local_time(getattr(obj, field))
+
+    return column
