@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from django.contrib.auth import decorators as auth_decorators
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -23,14 +24,16 @@ from .exceptions import InvalidNotification
 from .models import Notification
 from .services import receive_notification
 
-try:
-    from django.contrib.auth.decorators import login_not_required
-except ImportError:  # Django < 5.1 has no LoginRequiredMiddleware, so nothing to be exempt from
-    View = TypeVar("View", bound=Callable[..., HttpResponse])
+View = TypeVar("View", bound=Callable[..., HttpResponse])
 
-    def login_not_required(view_func: View) -> View:
-        view_func.login_required = False  # type: ignore[attr-defined]
-        return view_func
+
+def _login_not_required(view_func: View) -> View:
+    """Django 5.1's ``login_not_required`` for older Djangos, which have no LoginRequiredMiddleware to obey it."""
+    view_func.login_required = False  # type: ignore[attr-defined]
+    return view_func
+
+
+login_not_required = getattr(auth_decorators, "login_not_required", _login_not_required)
 
 
 # WeChat Pay's notifications are about 1 KiB; refuse anything far larger without reading it.

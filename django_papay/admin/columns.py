@@ -6,12 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
-from django.utils.functional import Promise
 
 from ..display import local_time
 
 
-def time_column(field: str, description: str | Promise) -> Callable[[Any, Any], str]:
+def time_column(field: str, description: Any) -> Callable[[Any, Any], str]:
     """A ``list_display`` or read-only entry showing ``obj.<field>`` as ``2026-11-27 14:24``, site time."""
 
     @admin.display(description=description, ordering=field)

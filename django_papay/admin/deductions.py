@@ -118,7 +118,7 @@ def _charge(model_admin: admin.ModelAdmin, request: HttpRequest, contract: Contr
     model_admin.message_user(request, _describe(deduction), _LEVELS[deduction.status])
 
 
-_LEVELS = {
+_LEVELS: dict[str, int] = {
     Deduction.Status.SUCCEEDED: messages.SUCCESS,
     Deduction.Status.PROCESSING: messages.WARNING,
     Deduction.Status.CREATED: messages.WARNING,

@@ -100,7 +100,7 @@ def _apply(channel: str):
                     % {"code": locked.out_contract_code, "status": locked.get_status_display()}
                 )
             locked.pre_entrustweb_id = answer.data["pre_entrustweb_id"]
-            locked.appid = call.payload["appid"]  # what was sent: the contract's own, or the site's default
+            locked.appid = (call.payload or {})["appid"]  # what was sent: the contract's own, or the site's default
             locked.mchid = str(answer.data.get("mchid") or conf.mchid())
             locked.presigned_at = call.prepared_at
             locked.presign_channel = channel
@@ -190,7 +190,8 @@ def _apply_query(contract: Contract, call: Call, answer: Answer) -> None:
             request_id=answer.request_id,
         )
     signed_at = parse_rfc3339(data.get("contract_signed_time"))
-    info = data.get("contract_terminate_info") if isinstance(data.get("contract_terminate_info"), dict) else {}
+    given = data.get("contract_terminate_info")
+    info: dict[str, Any] = given if isinstance(given, dict) else {}
     with transaction.atomic():
         locked = Contract.objects.select_for_update().get(pk=contract.pk)
         moves = []
