@@ -110,5 +110,6 @@ def test_a_notification_page_wraps_long_headers_and_body_at_1366_px(papay, live_
         browser.set_window_size(*LAPTOP)
         _open(browser, live_server, reverse("admin:django_papay_notification_change", args=[delivery.pk]))
         page = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        browser.execute_script("document.querySelector('.field-headers_shown').scrollIntoView()")
         _screenshots(browser, "notification-page-en")
     assert page[0] <= page[1], f"the page scrolls sideways: {page[0]} px wide in a {page[1]} px window"

@@ -74,3 +74,9 @@ def test_the_decrypted_resource_is_pretty_printed(admin_client, presigned_contra
     delivery = Notification.objects.get()
     page = admin_client.get(reverse("admin:django_papay_notification_change", args=[delivery.pk])).content.decode()
     assert '<pre class="papay-pre">{\n  &quot;' in page and f"&quot;plan_id&quot;: {PLAN_ID}" in page
+
+
+def test_a_contract_page_shows_its_times_in_the_one_format(admin_client, signed_contract):
+    page = admin_client.get(reverse("admin:django_papay_contract_change", args=[signed_contract.pk])).content.decode()
+    assert display.local_time(signed_contract.signed_at) in page
+    assert "a.m." not in page and "p.m." not in page

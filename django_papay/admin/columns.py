@@ -18,3 +18,16 @@ def time_column(field: str, description: Any) -> Callable[[Any, Any], str]:
         return local_time(getattr(obj, field))
 
     return column
+
+
+def local_times(model: Any, *fields: str) -> Callable[[type], type]:
+    """Class decorator for a ModelAdmin or inline: for each datetime ``field`` of ``model``, an entry
+    ``<field>_local`` (labelled with the field's verbose name) to put in ``fields``/``list_display`` instead of
+    Django's own rendering, so a page shows the same format as the messages."""
+
+    def decorate(cls: type) -> type:
+        for field in fields:
+            setattr(cls, f"{field}_local", time_column(field, model._meta.get_field(field).verbose_name))
+        return cls
+
+    return decorate

@@ -22,6 +22,7 @@ from ..exceptions import ContractStateError
 from ..models import Contract, Deduction, SubOrder
 from ..services.operations import Operation
 from ..wechatpay import OPENSDK_BUSINESS_TYPE, SIGNING_MINI_PROGRAM
+from .columns import local_times
 from .deductions import deduct_action
 from .notification_log import NotificationInline
 
@@ -31,20 +32,20 @@ WECHATPAY_FIELDS = (
     "last_error",
     "pre_entrustweb_id",
     "presign_channel",
-    "presigned_at",
+    "presigned_at_local",
     "presign_expires",
     "launch_parameters",
     "mchid",
     "contract_id",
     "openid",
-    "signed_at",
-    "contract_expired_at",
-    "terminated_at",
+    "signed_at_local",
+    "contract_expired_at_local",
+    "terminated_at_local",
     "termination_mode_shown",
     "termination_remark",
-    "queried_at",
-    "created_at",
-    "updated_at",
+    "queried_at_local",
+    "created_at_local",
+    "updated_at_local",
 )
 # What the pre-sign sent; frozen once WeChat Pay knows the contract.
 REQUEST_FIELDS = ("out_contract_code", "plan_id", "appid", "contract_display_account", "attach")
@@ -62,6 +63,16 @@ class TerminateForm(forms.Form):
     )
 
 
+@local_times(
+    Contract,
+    "presigned_at",
+    "signed_at",
+    "contract_expired_at",
+    "terminated_at",
+    "queried_at",
+    "created_at",
+    "updated_at",
+)
 class ContractAdmin(admin.ModelAdmin):
     list_display = (
         "out_contract_code",

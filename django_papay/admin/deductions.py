@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from .. import services
 from ..exceptions import PapayError
 from ..models import Contract, Deduction, SubOrder
-from .columns import time_column
+from .columns import local_times
 
 CONFIRM_TEMPLATE = "admin/django_papay/confirm_action.html"
 
@@ -154,6 +154,7 @@ def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, **context) -> 
     return TemplateResponse(request, CONFIRM_TEMPLATE, context)
 
 
+@local_times(SubOrder, "success_time")
 class SubOrderInline(admin.TabularInline):
     model = SubOrder
     fields = (
@@ -164,7 +165,7 @@ class SubOrderInline(admin.TabularInline):
         "trade_state",
         "transaction_id",
         "bank_type",
-        "success_time",
+        "success_time_local",
         "payer_amount_yuan",
     )
     readonly_fields = fields
@@ -187,14 +188,15 @@ class SubOrderInline(admin.TabularInline):
         return request.user.has_perm("django_papay.view_deduction")
 
 
+@local_times(Deduction, "sent_at", "queried_at", "reverse_requested_at", "settled_at", "created_at", "updated_at")
 class DeductionAdmin(admin.ModelAdmin):
     list_display = (
         "combine_out_trade_no",
         "contract_link",
         "total",
         "status_badge",
-        "sent",
-        "settled",
+        "sent_at_local",
+        "settled_at_local",
         "short_error",
     )
     list_filter = ("status", "sent_at", "created_at")
@@ -220,20 +222,17 @@ class DeductionAdmin(admin.ModelAdmin):
         "combine_mchid",
         "risk_info",
         "openid",
-        "sent_at",
-        "queried_at",
-        "reverse_requested_at",
-        "settled_at",
-        "created_at",
-        "updated_at",
+        "sent_at_local",
+        "queried_at_local",
+        "reverse_requested_at_local",
+        "settled_at_local",
+        "created_at_local",
+        "updated_at_local",
     )
     readonly_fields = fields
 
     class Media:
         css = {"all": ["django_papay/admin.css"]}
-
-    sent = time_column("sent_at", gettext_lazy("sent at"))
-    settled = time_column("settled_at", gettext_lazy("settled at"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Deduction]:
         return super().get_queryset(request).prefetch_related("sub_orders")

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from ..exceptions import InvalidNotification, NotReprocessable
 from ..models import Notification
 from ..services import reprocess_notification
-from .columns import time_column
+from .columns import local_times
 
 
 class ReadOnlyMixin:
@@ -32,9 +32,10 @@ class ReadOnlyMixin:
         return False
 
 
+@local_times(Notification, "received_at")
 class NotificationInline(ReadOnlyMixin, admin.TabularInline):
     model = Notification
-    fields = ("received_at", "event_type", "result", "verified", "processed", "note", "error")
+    fields = ("received_at_local", "event_type", "result", "verified", "processed", "note", "error")
     readonly_fields = fields
     show_change_link = True
     extra = 0
@@ -42,21 +43,30 @@ class NotificationInline(ReadOnlyMixin, admin.TabularInline):
     verbose_name_plural = gettext_lazy("notifications from WeChat Pay")
 
 
+@local_times(Notification, "received_at", "processed_at")
 class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("received", "event_type", "result", "verified", "processed", "contract_link", "notification_id")
+    list_display = (
+        "received_at_local",
+        "event_type",
+        "result",
+        "verified",
+        "processed",
+        "contract_link",
+        "notification_id",
+    )
     list_filter = ("event_type", "verified", "processed", "result", "received_at")
     search_fields = ("notification_id", "contract__out_contract_code", "remote_addr")
     date_hierarchy = "received_at"
     list_select_related = ("contract",)
     actions = ["reprocess"]
     fields = (
-        "received_at",
+        "received_at_local",
         "remote_addr",
         "notification_id",
         "event_type",
         "verified",
         "processed",
-        "processed_at",
+        "processed_at_local",
         "result",
         "error",
         "note",
@@ -66,8 +76,6 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "body_shown",
     )
     readonly_fields = fields
-
-    received = time_column("received_at", gettext_lazy("received at"))
 
     class Media:
         css = {"all": ["django_papay/admin.css"]}
