@@ -12,8 +12,9 @@ from django.utils import translation
 
 from django_papay import display
 from django_papay.exceptions import ContractStateError
-from django_papay.models import Contract, Notification
+from django_papay.models import Contract, Notification, PlatformCertificate
 from django_papay.services import presign, state
+from django_papay.services.certificates import refresh_certificates
 
 from .helpers import PLAN_ID, deliver
 
@@ -79,4 +80,11 @@ def test_the_decrypted_resource_is_pretty_printed(admin_client, presigned_contra
 def test_a_contract_page_shows_its_times_in_the_one_format(admin_client, signed_contract):
     page = admin_client.get(reverse("admin:django_papay_contract_change", args=[signed_contract.pk])).content.decode()
     assert display.local_time(signed_contract.signed_at) in page
+    assert "a.m." not in page and "p.m." not in page
+
+
+def test_the_certificates_list_shows_times_in_the_one_format(admin_client, certified):
+    refresh_certificates()
+    page = admin_client.get(reverse("admin:django_papay_platformcertificate_changelist")).content.decode()
+    assert display.local_time(PlatformCertificate.objects.get().fetched_at) in page
     assert "a.m." not in page and "p.m." not in page
