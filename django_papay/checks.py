@@ -89,6 +89,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         conf.backup_base_url,
         conf.timeout,
         conf.appid,
+        conf.combine_appid,
+        conf.extra_appids,
         conf.return_app,
         conf.bulk_concurrency,
         conf.platform_certificates,

@@ -175,6 +175,19 @@ def combine_appid() -> str:
     return value
 
 
+def extra_appids() -> tuple[str, ...]:
+    """AppIDs besides ``APPID`` and ``COMBINE_APPID`` that this site's contracts may be signed under (default none)."""
+    value = get("EXTRA_APPIDS", ())
+    if isinstance(value, str) or not all(isinstance(item, str) and 0 < len(item) <= 32 for item in value):
+        raise ImproperlyConfigured(f"{_name('EXTRA_APPIDS')} must be a list of AppIDs of at most 32 characters.")
+    return tuple(value)
+
+
+def appids() -> frozenset[str]:
+    """Every AppID configured for this site: ``APPID``, ``COMBINE_APPID`` and ``EXTRA_APPIDS``."""
+    return frozenset(filter(None, (appid(), combine_appid(), *extra_appids())))
+
+
 def bulk_concurrency() -> int:
     """How many WeChat Pay calls a bulk action (or ``papay_sync``) keeps in flight at once."""
     value = get("BULK_CONCURRENCY", 4)

@@ -76,6 +76,7 @@ def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
 def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
     """Load WeChat Pay's public key from a public-key PEM or an X.509 certificate PEM."""
     data = _as_bytes(pem)
+    key: object  # any kind of public key until checked below
     try:
         if b"BEGIN CERTIFICATE" in data:
             key = x509.load_pem_x509_certificate(data).public_key()

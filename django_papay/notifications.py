@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -163,7 +163,7 @@ def contract_event(notification: VerifiedNotification) -> ContractEvent:
     plan_id = data.get("plan_id")
     if not isinstance(plan_id, int) or isinstance(plan_id, bool) or not 0 < plan_id <= MAX_PLAN_ID:
         raise InvalidNotification("malformed", "the resource's plan_id is not a positive 64-bit integer")
-    operate_time = _time(data, "operate_time", required=True)
+    operate_time = cast(datetime, _time(data, "operate_time", required=True))  # required: raised when missing
     return ContractEvent(
         event_type=notification.event_type,
         plan_id=plan_id,

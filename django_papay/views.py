@@ -11,7 +11,10 @@ ATOMIC_REQUESTS so that log row survives a failed processing. Nothing here calls
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
+from django.contrib.auth import decorators as auth_decorators
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -22,20 +25,36 @@ from .exceptions import InvalidNotification
 from .models import Notification
 from .services import receive_notification
 
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def _login_not_required(view_func: View) -> View:
+    """Django 5.1's ``login_not_required`` for older Djangos, which have no LoginRequiredMiddleware to obey it."""
+    view_func.login_required = False  # type: ignore[attr-defined]
+    return view_func
+
+
+login_not_required = getattr(auth_decorators, "login_not_required", _login_not_required)
+
+
 # WeChat Pay's notifications are about 1 KiB; refuse anything far larger without reading it.
 MAX_BODY_BYTES = 64 * 1024
 # Headers a proxy in front of the site might add that have no place in an audit log.
 UNLOGGED_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
+# What is stored of the headers: WeChat Pay sends about a dozen short ones; a proxy or a prober may send
+# megabytes. Longer values are cut, and headers past the total are left out; the row says what was cut.
+MAX_HEADER_VALUE_CHARS = 1024
+MAX_STORED_HEADERS_CHARS = 16 * 1024
+CUT_HEADERS_KEY = "(cut)"
 
 
+# WeChat Pay logs in nowhere: a site-wide LoginRequiredMiddleware (Django 5.1+) must not redirect it.
+@login_not_required
 @transaction.non_atomic_requests
 @csrf_exempt
 @require_POST
 def notify(request: HttpRequest) -> HttpResponse:
-    delivery = Notification(
-        headers={k: v for k, v in request.headers.items() if k.lower() not in UNLOGGED_HEADERS},
-        remote_addr=_ip(request.META.get("REMOTE_ADDR")),
-    )
+    delivery = Notification(headers=stored_headers(request.headers), remote_addr=_ip(request.META.get("REMOTE_ADDR")))
     body = _read_body(request)
     if body is None:
         delivery.result = Notification.Result.REJECTED
@@ -49,9 +68,36 @@ def notify(request: HttpRequest) -> HttpResponse:
         receive_notification(delivery, request.headers, body)  # stores the delivery, whatever the outcome
     except InvalidNotification as exc:
         return _fail(exc.status, exc.message)
-    except Exception:  # logged and recorded on the delivery by the service
+    except Exception:  # logged by the service, and recorded on the delivery when it could be stored
         return _fail(500, "processing failed; please deliver again")
     return HttpResponse(status=204)
+
+
+def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers as logged: no credentials, each value at most ``MAX_HEADER_VALUE_CHARS``, all of them at most
+    ``MAX_STORED_HEADERS_CHARS``; what was cut is said under ``CUT_HEADERS_KEY``."""
+    stored: dict[str, str] = {}
+    cut_values, left_out, left_out_chars, budget = [], [], 0, MAX_STORED_HEADERS_CHARS
+    for name, value in headers.items():
+        if name.lower() in UNLOGGED_HEADERS:
+            continue
+        if len(value) > MAX_HEADER_VALUE_CHARS:
+            cut_values.append(f"{name} ({len(value)} characters)")
+            value = value[:MAX_HEADER_VALUE_CHARS] + "…"
+        if len(name) + len(value) > budget:
+            left_out.append(name)
+            left_out_chars += len(name) + len(value)
+            continue
+        budget -= len(name) + len(value)
+        stored[name] = value
+    notes = []
+    if cut_values:
+        notes.append(f"cut to {MAX_HEADER_VALUE_CHARS} characters: {', '.join(cut_values)}")
+    if left_out:
+        notes.append(f"{len(left_out)} headers left out (at least {left_out_chars} characters): {', '.join(left_out)}")
+    if notes:
+        stored[CUT_HEADERS_KEY] = "; ".join(notes)[:MAX_HEADER_VALUE_CHARS]
+    return stored
 
 
 def _read_body(request: HttpRequest) -> bytes | None:

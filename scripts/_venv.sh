@@ -1,5 +1,6 @@
 # Sourced by scripts/demo.sh and scripts/test.sh: makes ./.venv (once) and installs django-papay into it
-# in editable mode, with the extras named in $1 (e.g. "test"). Re-installs only when setup.py changes.
+# in editable mode, with the extras named in $1 (e.g. "test,dev"). Re-installs only when setup.py or
+# pyproject.toml (the metadata and the extras) changes.
 papay_venv() {
     local extras="${1:-}" venv="${PAPAY_VENV:-.venv}" spec="."
     [ -n "$extras" ] && spec=".[$extras]"
@@ -7,7 +8,7 @@ papay_venv() {
         echo "==> creating $venv"
         python3 -m venv "$venv"
     fi
-    local stamp="$venv/.installed-${extras:-base}-$(sha1sum setup.py | cut -c1-12)"
+    local stamp="$venv/.installed-${extras:-base}-$(cat setup.py pyproject.toml | sha1sum | cut -c1-12)"
     if [ ! -e "$stamp" ]; then
         echo "==> installing django-papay${extras:+[$extras]} into $venv"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --editable "$spec"

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
 
 from django_papay import crypto, wechatpay
 from django_papay.models import Contract
@@ -23,6 +26,9 @@ from django_papay.signals import contract_signed, contract_terminated, deduction
 
 from .helpers import (
     APPID,
+    CHROMEDRIVER,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
     MCHID,
     MERCHANT_SERIAL_NO,
     NOTIFY_URL,
@@ -193,3 +199,30 @@ def app_user(db) -> Callable[..., Client]:
         return client
 
     return sign_in
+
+
+# --- the admin in a real browser ---------------------------------------------------------
+
+
+@pytest.fixture
+def browser(tmp_path) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium (1280×1024; tests resize it), Debian's ``chromium`` and ``chromium-driver``: skipped
+    without them on a developer's machine, a failure under CI=true (``.ci/run`` installs them)."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        reason = (
+            f"headless Chromium is not installed ({', '.join(missing)} missing): "
+            "apt-get install chromium chromium-driver"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " — CI must run the browser test (.ci/run installs them)")
+        pytest.skip(reason)
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)  # a driver path given: no Selenium Manager
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()

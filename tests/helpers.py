@@ -7,6 +7,7 @@ Test modules import from here, never from one another (nor from conftest.py).
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ from django.dispatch import Signal
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
+from selenium import webdriver
 
 from django_papay import crypto, wechatpay
 from django_papay.sandbox import Sandbox
@@ -267,3 +269,36 @@ def in_parallel(tasks: Sequence[Any]) -> list[Any]:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
     return results
+
+
+# --- the admin in headless Chromium (the browser fixture is in conftest.py) ----------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# Headless, and quiet: no sync, no component or field-trial downloads, nothing but the live server and loopback.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1024",
+)
+WAIT_SECONDS = 20
+
+
+@contextlib.contextmanager
+def evidence_on_failure(driver: webdriver.Chrome, tmp_path) -> Iterator[None]:
+    """Save what the browser showed when a step failed, and say where (pytest shows the captured output)."""
+    try:
+        yield
+    except Exception:
+        screenshot, source = tmp_path / "failure.png", tmp_path / "failure.html"
+        driver.save_screenshot(str(screenshot))
+        source.write_text(driver.page_source, encoding="utf-8")
+        print(f"browser at {driver.current_url}; screenshot {screenshot}, page source {source}")  # in the report
+        raise

@@ -7,74 +7,17 @@ source are saved under the test's tmp_path, and the failure report names them.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from django_papay.models import Contract
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-# Headless, and quiet: no sync, no component or field-trial downloads, nothing but the live server and loopback.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1024",
-)
-WAIT_SECONDS = 20
-
-
-@pytest.fixture
-def browser(tmp_path) -> Iterator[webdriver.Chrome]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        reason = (
-            f"headless Chromium is not installed ({', '.join(missing)} missing): "
-            "apt-get install chromium chromium-driver"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + " — CI must run the browser test (.ci/run installs them)")
-        pytest.skip(reason)
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=options)  # a driver path given: no Selenium Manager
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
-
-
-@contextlib.contextmanager
-def evidence_on_failure(driver: webdriver.Chrome, tmp_path) -> Iterator[None]:
-    """Save what the browser showed when a step failed, and say where (pytest shows the captured output)."""
-    try:
-        yield
-    except Exception:
-        screenshot, source = tmp_path / "failure.png", tmp_path / "failure.html"
-        driver.save_screenshot(str(screenshot))
-        source.write_text(driver.page_source, encoding="utf-8")
-        print(f"browser at {driver.current_url}; screenshot {screenshot}, page source {source}")  # in the report
-        raise
+from .helpers import WAIT_SECONDS, evidence_on_failure
 
 
 @pytest.mark.django_db(transaction=True)

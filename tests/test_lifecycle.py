@@ -35,8 +35,20 @@ def test_sandbox_query_answers_each_contract_state(presigned_contract, sandbox):
     assert terminated["contract_terminate_info"]["contract_terminated_time"]
 
 
+def test_query_of_a_contract_never_pre_signed_is_refused_before_sending(papay, sandbox):
+    never = Contract.objects.create(plan_id=1, contract_display_account="x")
+    with pytest.raises(ContractStateError, match="never pre-signed"):
+        query(never)
+    assert sandbox.requests == []
+    never.refresh_from_db()
+    assert never.status == Contract.Status.CREATED and never.last_error == ""
+
+
 def test_sandbox_query_of_unknown_contract_is_404(papay, sandbox):
+    # Pre-signed here, unknown to WeChat Pay (say, against another merchant's WeChat Pay).
     stranger = Contract.objects.create(plan_id=1, contract_display_account="x")
+    Contract.objects.filter(pk=stranger.pk).update(presigned_at=timezone.now() - timedelta(hours=3))
+    stranger.refresh_from_db()
     with pytest.raises(WeChatPayError) as caught:
         query(stranger)
     assert (caught.value.status, caught.value.code) == (404, "RESOURCE_NOT_EXISTS")

@@ -5,10 +5,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from ..models import PlatformCertificate
+from .columns import local_times
 
+
+@local_times(PlatformCertificate, "effective_time", "expire_time", "fetched_at")
 class PlatformCertificateAdmin(admin.ModelAdmin):
-    list_display = ("serial_no", "effective_time", "expire_time", "fetched_at", "source")
-    fields = ("serial_no", "effective_time", "expire_time", "fetched_at", "source", "pem")
+    list_display = ("serial_no", "effective_time_local", "expire_time_local", "fetched_at_local", "source")
+    fields = ("serial_no", "effective_time_local", "expire_time_local", "fetched_at_local", "source", "pem")
     readonly_fields = fields
     search_fields = ("serial_no",)
     ordering = ("-effective_time", "-pk")

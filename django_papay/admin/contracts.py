@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,14 +13,15 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import services
+from ..display import ago, local_time, time_left
 from ..exceptions import ContractStateError
-from ..models import Contract
+from ..models import Contract, Deduction, SubOrder
 from ..services.operations import Operation
+from .columns import local_times
 from .deductions import deduct_action
 from .notification_log import NotificationInline
 from .queueing import ContractQueueFilter, enqueue_contracts
@@ -32,24 +32,26 @@ WECHATPAY_FIELDS = (
     "last_error",
     "pre_entrustweb_id",
     "presign_channel",
-    "presigned_at",
+    "presigned_at_local",
     "presign_expires",
     "launch_parameters",
     "mchid",
     "contract_id",
     "openid",
-    "signed_at",
-    "contract_expired_at",
-    "terminated_at",
-    "termination_mode",
+    "signed_at_local",
+    "contract_expired_at_local",
+    "terminated_at_local",
+    "termination_mode_shown",
     "termination_remark",
-    "queried_at",
-    "created_at",
-    "updated_at",
+    "queried_at_local",
+    "created_at_local",
+    "updated_at_local",
 )
 # What the pre-sign sent; frozen once WeChat Pay knows the contract.
 REQUEST_FIELDS = ("out_contract_code", "plan_id", "appid", "contract_display_account", "attach")
 EDITABLE_STATES = (Contract.Status.CREATED, Contract.Status.FAILED)
+# WeChat Pay holds a session or a contract for these: the record stays (terminate a signed one instead).
+UNDELETABLE_STATES = (Contract.Status.PRESIGNED, Contract.Status.SIGNED)
 
 
 class TerminateForm(forms.Form):
@@ -61,6 +63,16 @@ class TerminateForm(forms.Form):
     )
 
 
+@local_times(
+    Contract,
+    "presigned_at",
+    "signed_at",
+    "contract_expired_at",
+    "terminated_at",
+    "queried_at",
+    "created_at",
+    "updated_at",
+)
 class ContractAdmin(admin.ModelAdmin):
     list_display = (
         "out_contract_code",
@@ -70,7 +82,6 @@ class ContractAdmin(admin.ModelAdmin):
         "presign_age",
         "presign_expires",
         "short_error",
-        "updated_at",
     )
     list_filter = ("status", ContractQueueFilter, "plan_id", "appid", "presign_channel", "created_at")
     search_fields = ("out_contract_code", "contract_id", "openid", "contract_display_account", "pre_entrustweb_id")
@@ -86,12 +97,58 @@ class ContractAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["django_papay/admin.css"]}
 
+    def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None):
+        if obj is None:  # a new contract: only what staff fill in; WeChat Pay fills in the rest later
+            return ((None, {"fields": (*REQUEST_FIELDS, "user")}),)
+        return self.fieldsets
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "plan_id":
+            kwargs["min_value"] = 1  # one message for 0 and for negatives (the column alone allows 0)
+        if db_field.name == "appid":
+            kwargs["help_text"] = _("The App's AppID on the WeChat Open Platform; leave blank for the site's default.")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Contract | None = None) -> bool:
+        if obj is not None and obj.status in UNDELETABLE_STATES:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """Django's delete pages list what may not go: here also each pre-signed or signed contract, with why."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        refused = []
+        for contract in objs:
+            if contract.status in UNDELETABLE_STATES:
+                refused.append(
+                    _("Contract %(code)s is %(status)s: WeChat Pay knows it, so it is kept (terminate it instead).")
+                    % {"code": contract.out_contract_code, "status": contract.get_status_display()}
+                )
+            numbers = list(contract.deductions.values_list("combine_out_trade_no", flat=True)[:5])
+            if numbers:
+                refused.append(
+                    _("Contract %(code)s has deductions (%(numbers)s): a charge is WeChat Pay's record, so it is kept.")
+                    % {"code": contract.out_contract_code, "numbers": ", ".join(numbers)}
+                )
+        if refused:  # say why it stays, rather than "no permission to delete contracts / deductions"
+            kept = {str(model._meta.verbose_name) for model in (Contract, Deduction, SubOrder)}
+            perms_needed = {name for name in perms_needed if str(name) not in kept}
+        return deleted, counts, perms_needed, [*refused, *protected]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Contract | None = None) -> tuple[str, ...]:
         if obj is not None and obj.status not in EDITABLE_STATES:
             return WECHATPAY_FIELDS + REQUEST_FIELDS
         return WECHATPAY_FIELDS
 
     # --- columns and read-only fields ---------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("termination mode"))
+    def termination_mode_shown(self, contract: Contract) -> str:
+        """WeChat Pay's code, and what it means in the reader's language."""
+        if not contract.termination_mode:
+            return "-"
+        label = contract.termination_mode_label
+        return f"{contract.termination_mode} ({label})" if label else contract.termination_mode
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, contract: Contract) -> str:
@@ -103,7 +160,7 @@ class ContractAdmin(admin.ModelAdmin):
     def presign_age(self, contract: Contract) -> str:
         if contract.presigned_at is None:
             return "-"
-        return _("%(time)s ago") % {"time": timesince(contract.presigned_at, depth=1)}
+        return ago(contract.presigned_at)
 
     @admin.display(description=gettext_lazy("pre-sign session"))
     def presign_expires(self, contract: Contract) -> str:
@@ -111,9 +168,8 @@ class ContractAdmin(admin.ModelAdmin):
         if expires_at is None:
             return "-"
         if expires_at <= timezone.now():
-            return _("expired at %(time)s") % {"time": _local(expires_at)}
-        left = timeuntil(expires_at, depth=2)
-        return _("%(left)s left (until %(time)s)") % {"left": left, "time": _local(expires_at)}
+            return _("expired at %(time)s") % {"time": local_time(expires_at)}
+        return _("%(left)s left (until %(time)s)") % {"left": time_left(expires_at), "time": local_time(expires_at)}
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, contract: Contract) -> str:
@@ -236,9 +292,5 @@ def _presigned(contract: Contract) -> str:
     return _("Contract %(code)s: pre-signed, pre_entrustweb_id %(id)s (valid until %(expires)s)") % {
         "code": contract.out_contract_code,
         "id": contract.pre_entrustweb_id,
-        "expires": _local(contract.presign_expires_at),
+        "expires": local_time(contract.presign_expires_at),
     }
-
-
-def _local(moment: datetime) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")

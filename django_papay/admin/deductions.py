@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from .. import services
 from ..exceptions import PapayError
 from ..models import Contract, Deduction, SubOrder
+from .columns import local_times
 from .queueing import DeductionQueueFilter, enqueue_settles, queue_charges
 
 CONFIRM_TEMPLATE = "admin/django_papay/confirm_action.html"
@@ -120,7 +121,7 @@ def _charge(model_admin: admin.ModelAdmin, request: HttpRequest, contract: Contr
     model_admin.message_user(request, _describe(deduction), _LEVELS[deduction.status])
 
 
-_LEVELS = {
+_LEVELS: dict[str, int] = {
     Deduction.Status.SUCCEEDED: messages.SUCCESS,
     Deduction.Status.PROCESSING: messages.WARNING,
     Deduction.Status.CREATED: messages.WARNING,
@@ -156,6 +157,7 @@ def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, **context) -> 
     return TemplateResponse(request, CONFIRM_TEMPLATE, context)
 
 
+@local_times(SubOrder, "success_time")
 class SubOrderInline(admin.TabularInline):
     model = SubOrder
     fields = (
@@ -166,7 +168,7 @@ class SubOrderInline(admin.TabularInline):
         "trade_state",
         "transaction_id",
         "bank_type",
-        "success_time",
+        "success_time_local",
         "payer_amount_yuan",
     )
     readonly_fields = fields
@@ -189,14 +191,15 @@ class SubOrderInline(admin.TabularInline):
         return request.user.has_perm("django_papay.view_deduction")
 
 
+@local_times(Deduction, "sent_at", "queried_at", "reverse_requested_at", "settled_at", "created_at", "updated_at")
 class DeductionAdmin(admin.ModelAdmin):
     list_display = (
         "combine_out_trade_no",
         "contract_link",
         "total",
         "status_badge",
-        "sent_at",
-        "settled_at",
+        "sent_at_local",
+        "settled_at_local",
         "short_error",
     )
     list_filter = ("status", DeductionQueueFilter, "sent_at", "created_at")
@@ -222,12 +225,12 @@ class DeductionAdmin(admin.ModelAdmin):
         "combine_mchid",
         "risk_info",
         "openid",
-        "sent_at",
-        "queried_at",
-        "reverse_requested_at",
-        "settled_at",
-        "created_at",
-        "updated_at",
+        "sent_at_local",
+        "queried_at_local",
+        "reverse_requested_at_local",
+        "settled_at_local",
+        "created_at_local",
+        "updated_at_local",
     )
     readonly_fields = fields
 

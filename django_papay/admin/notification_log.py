@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from ..exceptions import InvalidNotification, NotReprocessable
 from ..models import Notification
 from ..services import reprocess_notification
+from .columns import local_times
 
 
 class ReadOnlyMixin:
@@ -28,9 +32,10 @@ class ReadOnlyMixin:
         return False
 
 
+@local_times(Notification, "received_at")
 class NotificationInline(ReadOnlyMixin, admin.TabularInline):
     model = Notification
-    fields = ("received_at", "event_type", "result", "verified", "processed", "note", "error")
+    fields = ("received_at_local", "event_type", "result", "verified", "processed", "note", "error")
     readonly_fields = fields
     show_change_link = True
     extra = 0
@@ -38,30 +43,56 @@ class NotificationInline(ReadOnlyMixin, admin.TabularInline):
     verbose_name_plural = gettext_lazy("notifications from WeChat Pay")
 
 
+@local_times(Notification, "received_at", "processed_at")
 class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("received_at", "event_type", "result", "verified", "processed", "contract_link", "notification_id")
+    list_display = (
+        "received_at_local",
+        "event_type",
+        "result",
+        "verified",
+        "processed",
+        "contract_link",
+        "notification_id",
+    )
     list_filter = ("event_type", "verified", "processed", "result", "received_at")
     search_fields = ("notification_id", "contract__out_contract_code", "remote_addr")
     date_hierarchy = "received_at"
     list_select_related = ("contract",)
     actions = ["reprocess"]
     fields = (
-        "received_at",
+        "received_at_local",
         "remote_addr",
         "notification_id",
         "event_type",
         "verified",
         "processed",
-        "processed_at",
+        "processed_at_local",
         "result",
         "error",
         "note",
         "contract_link",
-        "resource",
-        "headers",
-        "body",
+        "resource_shown",
+        "headers_shown",
+        "body_shown",
     )
     readonly_fields = fields
+
+    class Media:
+        css = {"all": ["django_papay/admin.css"]}
+
+    # The delivery as it came, readable: JSON indented, long lines wrapped instead of widening the page.
+    @admin.display(description=gettext_lazy("decrypted resource"))
+    def resource_shown(self, notification: Notification) -> str:
+        return _pre(notification.resource)
+
+    @admin.display(description=gettext_lazy("headers"))
+    def headers_shown(self, notification: Notification) -> str:
+        return _pre(notification.headers)
+
+    @admin.display(description=gettext_lazy("raw body"))
+    def body_shown(self, notification: Notification) -> str:
+        # As it came (the bytes WeChat Pay signed), wrapped; its sealed resource is above, decrypted.
+        return format_html('<pre class="papay-pre">{}</pre>', notification.body) if notification.body else "-"
 
     @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
     def contract_link(self, notification: Notification) -> str:
@@ -92,3 +123,9 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     _("Notification %(id)s: %(result)s") % {"id": label, "result": delivery.get_result_display()},
                     messages.SUCCESS,
                 )
+
+
+def _pre(value: Any) -> str:
+    if value in (None, {}, [], ""):
+        return "-"
+    return format_html('<pre class="papay-pre">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .. import wechatpay
 from ..wechatpay import PRESIGN_SESSION
 
 out_contract_code_validator = RegexValidator(
@@ -18,6 +19,17 @@ out_contract_code_validator = RegexValidator(
     _("Use 1 to 32 digits and ASCII letters only (WeChat Pay's rule for out_contract_code)."),
 )
 appid_validator = RegexValidator(r"\A[0-9A-Za-z_]{1,32}\Z", _("Enter an AppID of ASCII letters and digits."))
+
+
+# What WeChat Pay's contract_termination_mode codes mean, for people; the code itself is stored as sent.
+TERMINATION_MODE_LABELS = {
+    wechatpay.USER_TERMINATE: _("ended by the user in WeChat"),
+    wechatpay.MCH_API_TERMINATE: _("ended by the merchant through the API"),
+    wechatpay.WEPAY_WEB_TERMINATE: _("ended on WeChat Pay's web pages"),
+    wechatpay.CUSTOMER_SERVICE_TERMINATE: _("ended by WeChat Pay's customer service"),
+    wechatpay.SYSTEM_TERMINATE: _("ended by WeChat Pay's system"),
+    "API": _("ended through the API"),
+}
 
 
 def new_out_contract_code() -> str:
@@ -135,6 +147,11 @@ class Contract(models.Model):
         if self.status not in (self.Status.PRESIGNED, self.Status.EXPIRED) or self.presigned_at is None:
             return None
         return self.presigned_at + PRESIGN_SESSION
+
+    @property
+    def termination_mode_label(self) -> str:
+        """What ``termination_mode`` means, translated ("" for a code WeChat Pay has not documented)."""
+        return str(TERMINATION_MODE_LABELS.get(self.termination_mode, ""))
 
     def presign_session_is_live(self, now: datetime | None = None) -> bool:
         expires_at = self.presign_expires_at

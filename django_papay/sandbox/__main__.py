@@ -92,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"GET {sandbox.url}/sandbox/contracts lists the pre-signed ones",
             flush=True,
         )
+        print(
+            f"make WeChat Pay fail the next call: POST {sandbox.url}/sandbox/faults "
+            """-d '{"fault": "system_error"}' (or ratelimit, unavailable, timeout, reset, bad_signature, …)""",
+            flush=True,
+        )
         while not stopping.wait(0.5):
             pass
     return 0

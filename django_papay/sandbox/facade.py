@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import faults
 from .deduction_book import DeductionBook
-from .faults import FaultQueue
 from .httpd import LoopbackServer
 from .platform_certificates import PlatformCertificates
 from .records import Delivery, RecordedRequest
@@ -96,7 +95,7 @@ class Sandbox:
             state_file=state_file,
         )
         self.user = WeChatUser(self.state)
-        self.faults = FaultQueue()
+        self.faults = self.state.faults  # on the state, so the loopback controls can queue faults too
         self.host = host
         self.port = port
         self._tls = tls if isinstance(tls, ssl.SSLContext) or tls is None else server_context(tls)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from django_papay import crypto, wechatpay
 
+from .fault_queue import FaultQueue as FaultQueue  # re-exported: where it used to live
 from .replies import Reply, signed_headers
 from .state import SandboxState
 
@@ -205,26 +205,3 @@ def named(name: str) -> Fault:
         return FAULTS[name]
     except KeyError:
         raise ValueError(f"unknown fault {name!r}; choose one of {', '.join(sorted(FAULTS))}") from None
-
-
-class FaultQueue:
-    """Pending faults, first in first out; each merchant-API request takes at most one. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: deque[Fault] = deque()
-
-    def push(self, fault: Fault, times: int = 1) -> None:
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        with self._lock:
-            self._pending.extend([fault] * times)
-
-    def pop(self) -> Fault:
-        """The next fault, or ``NO_FAULT``."""
-        with self._lock:
-            return self._pending.popleft() if self._pending else NO_FAULT
-
-    def clear(self) -> None:
-        with self._lock:
-            self._pending.clear()

@@ -23,7 +23,8 @@ from requests.structures import CaseInsensitiveDict
 from django_papay import wechatpay
 
 from . import routes
-from .faults import NO_FAULT, FaultQueue
+from .fault_queue import FaultQueue
+from .faults import NO_FAULT
 from .records import RecordedRequest
 from .replies import Reply
 from .state import SandboxState
@@ -128,7 +129,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         state.requests.append(request)
         self._delay = state.response_delay
-        self.server.faults.pop().serve(state, lambda: routes.merchant_reply(state, request), self)
+        (self.server.faults.pop() or NO_FAULT).serve(state, lambda: routes.merchant_reply(state, request), self)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

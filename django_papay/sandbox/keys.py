@@ -72,6 +72,24 @@ class DemoKeys:
             state_file=state_file,
         )
 
+    def papay_settings(
+        self, *, base_url: str = "http://127.0.0.1:8765", notify_url: str, appid: str = "", **more: object
+    ) -> dict[str, object]:
+        """A ``PAPAY`` dict for a site calling the sandbox that runs on these keys (``--keys-dir``) at ``base_url``:
+        each file of the folder in its setting. ``more`` adds or overrides settings (``RETURN_APP``, ``TIMEOUT``…)."""
+        return {
+            "MCHID": self.mchid,
+            "MERCHANT_SERIAL_NO": self.merchant_serial_no,
+            "MERCHANT_PRIVATE_KEY_PATH": self.merchant_private_key_path,
+            "APIV3_KEY": self.apiv3_key,
+            "WECHATPAY_PUBLIC_KEY_PATH": self.wechatpay_public_key_path,
+            "WECHATPAY_PUBLIC_KEY_ID": self.wechatpay_public_key_id,
+            "BASE_URL": base_url,
+            "NOTIFY_URL": notify_url,
+            **({"APPID": appid} if appid else {}),
+            **more,
+        }
+
 
 def new_merchant_serial_no() -> str:
     """40 upper-case hex characters, the shape of a merchant API certificate serial."""

@@ -29,6 +29,7 @@ CONTROL_PREFIX = "/sandbox/"
 CONTROL_CONTRACTS_PATH = "/sandbox/contracts"
 CONTROL_SIGN_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/sign"
 CONTROL_TERMINATE_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/terminate"
+CONTROL_FAULTS_PATH = "/sandbox/faults"
 
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
@@ -67,6 +68,9 @@ CONTROL_ROUTES: tuple[Route, ...] = (
     Route("GET", CONTROL_CONTRACTS_PATH, control.list_contracts),
     Route("POST", CONTROL_SIGN_PATH, control.sign),
     Route("POST", CONTROL_TERMINATE_PATH, control.terminate),
+    Route("GET", CONTROL_FAULTS_PATH, control.list_faults),
+    Route("POST", CONTROL_FAULTS_PATH, control.queue_fault),
+    Route("DELETE", CONTROL_FAULTS_PATH, control.clear_faults),
 )
 
 

@@ -25,6 +25,7 @@ from django_papay import crypto
 
 from .contract_book import ContractBook
 from .deduction_book import DeductionBook
+from .fault_queue import FaultQueue
 from .platform_certificates import PlatformCertificates
 from .records import DeliveryLog, RequestLog
 
@@ -70,6 +71,7 @@ class SandboxState:
         self.deductions = DeductionBook()
         self.certificates = PlatformCertificates()  # none until issued: a public-key-only merchant
         self.requests = RequestLog()
+        self.faults = FaultQueue()  # taken by the next merchant-API requests (see faults.py)
         self.deliveries = DeliveryLog()
         # Where notifications go: URL prefix → replacement, playing the TLS proxy in front of the merchant's
         # site; and the deduction template's termination URL (None: TERMINATE goes to the pre-sign notify_url).

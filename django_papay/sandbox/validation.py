@@ -78,10 +78,9 @@ def check_authorization(
     nonce = fields.get("nonce_str", "")
     if not nonce:
         raise ApiError(401, wechatpay.SIGN_ERROR, "Authorization nonce_str is missing")
-    message = crypto.request_message(method, path, timestamp, nonce, body)
-    if not crypto.verify(public_key, message, fields.get("signature", "")):
-        message = "Authorization signature does not verify with the merchant's key"
-        raise ApiError(401, wechatpay.SIGN_ERROR, message)
+    signed = crypto.request_message(method, path, timestamp, nonce, body)
+    if not crypto.verify(public_key, signed, fields.get("signature", "")):
+        raise ApiError(401, wechatpay.SIGN_ERROR, "Authorization signature does not verify with the merchant's key")
 
 
 # --- body rules -----------------------------------------------------------------------------

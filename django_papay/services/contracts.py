@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from .. import conf, wechatpay
 from ..client import Answer
+from ..display import local_time
 from ..exceptions import ContractStateError, InvalidResponseError
 from ..models import Contract, new_out_contract_code
 from ..wechatpay import NOT_SIGNED, SIGNED, TERMINATED, parse_rfc3339
@@ -28,6 +29,7 @@ from .operations import FINAL_STATES, Call, Operation, check_answer, run
 # What a pre-sign's answer writes on the contract.
 PRESIGNED_FIELDS = (
     "pre_entrustweb_id",
+    "appid",
     "mchid",
     "presigned_at",
     "presign_channel",
@@ -78,7 +80,7 @@ def check_can_presign(contract: Contract) -> None:
     if contract.presign_session_is_live():
         raise ContractStateError(
             _("Contract %(code)s already has a pre-sign session, valid until %(expires)s.")
-            % {"code": contract.out_contract_code, "expires": timezone.localtime(contract.presign_expires_at)}
+            % {"code": contract.out_contract_code, "expires": local_time(contract.presign_expires_at)}
         )
 
 
@@ -110,6 +112,7 @@ def _apply(channel: str):
                     % {"code": locked.out_contract_code, "status": locked.get_status_display()}
                 )
             locked.pre_entrustweb_id = answer.data["pre_entrustweb_id"]
+            locked.appid = (call.payload or {})["appid"]  # what was sent: the contract's own, or the site's default
             locked.mchid = str(answer.data.get("mchid") or conf.mchid())
             locked.presigned_at = call.prepared_at
             locked.presign_channel = channel
@@ -172,6 +175,13 @@ def expire_presigns(now: datetime | None = None) -> int:
 def _prepare_query(contract: Contract) -> Call:
     if contract.pk is None or not contract.out_contract_code:
         raise ContractStateError(_("Only a saved contract with a merchant contract code can be queried."))
+    if contract.presigned_at is None and contract.status in (Contract.Status.CREATED, Contract.Status.FAILED):
+        # WeChat Pay knows a contract from its pre-sign (or its signing elsewhere): asking about one it never
+        # saw only records a 404.
+        raise ContractStateError(
+            _("Contract %(code)s was never pre-signed: WeChat Pay does not know it yet.")
+            % {"code": contract.out_contract_code}
+        )
     return Call("GET", contract_path(contract))
 
 
@@ -187,7 +197,8 @@ def _apply_query(contract: Contract, call: Call, answer: Answer) -> None:
             request_id=answer.request_id,
         )
     signed_at = parse_rfc3339(data.get("contract_signed_time"))
-    info = data.get("contract_terminate_info") if isinstance(data.get("contract_terminate_info"), dict) else {}
+    given = data.get("contract_terminate_info")
+    info: dict[str, Any] = given if isinstance(given, dict) else {}
     with transaction.atomic():
         locked = Contract.objects.select_for_update().get(pk=contract.pk)
         moves = []

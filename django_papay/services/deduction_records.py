@@ -6,7 +6,7 @@ answer have the same shape. Every move takes the deduction's row lock and goes t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -96,11 +96,12 @@ def _results(deduction: Deduction, answer: Answer) -> list[dict[str, Any]]:
         problems.append("sub_orders")
     if problems:
         raise mismatch(answer, "this deduction", problems)
-    return results
+    return cast(list[dict[str, Any]], results)  # checked above: a non-empty list of dicts
 
 
 def _store_result(sub_order: SubOrder, result: dict[str, Any]) -> None:
-    amount = result.get("amount") if isinstance(result.get("amount"), dict) else {}
+    given = result.get("amount")
+    amount: dict[str, Any] = given if isinstance(given, dict) else {}
     payer_amount = amount.get("payer_amount")
     sub_order.transaction_id = _text(result.get("transaction_id"), 64) or sub_order.transaction_id
     sub_order.trade_state = _text(result.get("trade_state"), 32)  # unknown values too, as they come

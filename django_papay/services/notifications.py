@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf, notifications
 from ..exceptions import InvalidNotification, NotReprocessable
-from ..models import Contract, Notification, storable
+from ..models import Contract, Notification, out_contract_code_validator, storable
 from ..notifications import ContractEvent
 from ..signals import contract_signed, contract_terminated
 from ..wechatpay import SIGN_EVENT, TERMINATE_EVENT
@@ -43,11 +44,11 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
     try:
         verified = notifications.verify(headers, body, public_keys=notification_keys(), apiv3_key=conf.apiv3_key())
     except InvalidNotification as exc:
-        _store(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
+        _store_or_log(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
         logger.warning("notification delivery #%s rejected: %s", delivery.pk, exc)
         raise
     except Exception as exc:  # a bug of ours, not the sender's: recorded, and WeChat Pay delivers again
-        _store(delivery, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
+        _store_or_log(delivery, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
         logger.exception("notification delivery #%s could not be verified", delivery.pk)
         raise
     delivery.verified = True
@@ -89,7 +90,7 @@ def _process(delivery: Notification, verified: notifications.VerifiedNotificatio
         logger.warning("notification %s rejected: %s", delivery.notification_id, exc)
         raise
     except Exception as exc:
-        _store_after_rollback(delivery, stored, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
+        _store_after_rollback(delivery, stored, Result.FAILED, error=f"{type(exc).__name__}: {exc}")  # logs if it fails
         logger.exception("notification %s failed; WeChat Pay will deliver it again", delivery.notification_id)
         raise
     logger.info("notification %s %s: %s", delivery.notification_id, delivery.event_type, delivery.result)
@@ -135,6 +136,7 @@ def _locked_contract(event: ContractEvent) -> Contract:
     locked = Contract.objects.select_for_update().order_by()
     found = list(locked.filter(out_contract_code=event.out_contract_code))
     if not found:
+        _check_signed_elsewhere(event)
         # get_or_create survives a concurrent delivery creating the same contract (unique code).
         Contract.objects.get_or_create(
             out_contract_code=event.out_contract_code,
@@ -142,6 +144,24 @@ def _locked_contract(event: ContractEvent) -> Contract:
         )
         found = [locked.get(out_contract_code=event.out_contract_code)]
     return found[0]
+
+
+def _check_signed_elsewhere(event: ContractEvent) -> None:
+    """A contract we have no record of is created only under one of our AppIDs, with a code we could have made."""
+    try:
+        out_contract_code_validator(event.out_contract_code)
+    except ValidationError:
+        raise InvalidNotification(
+            "out_contract_code",
+            _("out_contract_code %(code)s breaks WeChat Pay's rule (1 to 32 digits and ASCII letters).")
+            % {"code": event.out_contract_code},
+        ) from None
+    if event.appid not in conf.appids():
+        raise InvalidNotification(
+            "appid",
+            _("appid %(got)s of unknown contract %(code)s is not one of this site's AppIDs.")
+            % {"got": event.appid, "code": event.out_contract_code},
+        )
 
 
 def check_matches(contract: Contract, event: ContractEvent) -> None:
@@ -211,7 +231,17 @@ def _store_after_rollback(delivery: Notification, stored: bool, result: str, *, 
         delivery.pk, delivery._state.adding = None, True
     if delivery.contract_id is not None and not Contract.objects.filter(pk=delivery.contract_id).exists():
         delivery.contract = None  # created in the transaction that was just rolled back
-    _store(delivery, result, error=error)
+    _store_or_log(delivery, result, error=error)
+
+
+def _store_or_log(delivery: Notification, result: str, *, error: str = "") -> None:
+    """``_store`` where it is the delivery's last chance to be recorded: if even that fails (the database is
+    locked, down or full), say why in the log before the view answers 500 and WeChat Pay delivers again."""
+    try:
+        _store(delivery, result, error=error)
+    except Exception:
+        logger.exception("a notification delivery could not be stored; WeChat Pay will deliver it again")
+        raise
 
 
 SIGNALS = {SIGN_EVENT: contract_signed, TERMINATE_EVENT: contract_terminated}  # what each event's move may send

@@ -14,6 +14,7 @@ from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from .. import wechatpay
+from ..display import local_time
 from ..models import Contract, Deduction
 from ..signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
 
@@ -54,7 +55,7 @@ def mark_signed(
 ) -> Move:
     if contract.status == Contract.Status.TERMINATED:
         return None, _("The contract was terminated at %(time)s; a signing report never revives it.") % {
-            "time": contract.terminated_at
+            "time": local_time(contract.terminated_at)
         }
     if contract.status == Contract.Status.SIGNED and contract.signed_at and at <= contract.signed_at:
         # No move; but a report may carry what an earlier one lacked (a SIGN without contract_id, then a query).
@@ -67,7 +68,7 @@ def mark_signed(
             for name, value in blanks.items():
                 setattr(contract, name, value)
             contract.save(update_fields=[*blanks, "updated_at"])
-        return None, _("The contract is already signed (at %(time)s).") % {"time": contract.signed_at}
+        return None, _("The contract is already signed (at %(time)s).") % {"time": local_time(contract.signed_at)}
     was_signed = contract.status == Contract.Status.SIGNED
     contract.status = Contract.Status.SIGNED
     contract.signed_at = at
@@ -91,9 +92,11 @@ def mark_terminated(
     mchid: str = "",
 ) -> Move:
     if contract.status == Contract.Status.TERMINATED:
-        return None, _("The contract is already terminated (at %(time)s).") % {"time": contract.terminated_at}
+        return None, _("The contract is already terminated (at %(time)s).") % {
+            "time": local_time(contract.terminated_at)
+        }
     if contract.signed_at and at < contract.signed_at:
-        return None, _("Older than the contract's signing at %(time)s.") % {"time": contract.signed_at}
+        return None, _("Older than the contract's signing at %(time)s.") % {"time": local_time(contract.signed_at)}
     contract.status = Contract.Status.TERMINATED
     contract.terminated_at = at
     contract.termination_mode = mode

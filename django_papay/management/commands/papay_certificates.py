@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from ...display import local_time
 from ...exceptions import WeChatPayError
 from ...models import PlatformCertificate
 from ...services.certificates import refresh_certificates
@@ -51,4 +52,4 @@ class Command(BaseCommand):
 
 
 def _local(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+    return local_time(moment)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
 from ... import conf
+from ...display import local_time
 from ...models import Contract
 from ...services import PRESIGN, PRESIGN_MINI_PROGRAM, run_many
 from ._report import contracts_by_code, report
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         operation = PRESIGN_MINI_PROGRAM if mini_program else PRESIGN
 
         def describe(contract: Contract) -> str:
-            expires = timezone.localtime(contract.presign_expires_at).isoformat(timespec="seconds")
+            expires = local_time(contract.presign_expires_at)
             return f"pre_entrustweb_id {contract.pre_entrustweb_id} valid until {expires}"
 
         report(self, run_many(operation, contracts_by_code(codes)), describe, verb="pre-signed")

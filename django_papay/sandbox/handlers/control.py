@@ -3,12 +3,20 @@
     GET  /sandbox/contracts                                  the pre-signed contracts and where they notify
     POST /sandbox/contracts/{out_contract_code}/sign         the user signs: ECOMMERCE_ENTRUST.SIGN is delivered
     POST /sandbox/contracts/{out_contract_code}/terminate    the contract ends: ECOMMERCE_ENTRUST.TERMINATE
+    GET  /sandbox/faults                                     the faults queued for the next merchant-API requests
+    POST /sandbox/faults                                     queue one: {"fault": "system_error", "times": 1}, or an
+                                                             error answer {"status": 400, "code": "PARAM_ERROR",
+                                                             "message": "…", "detail": {"field": "plan_id"}}
+    DELETE /sandbox/faults                                   drop the queued faults
 
 The POSTs take an optional JSON body ``{"repeat": 1, "delay": 0, "mode": "USER_TERMINATE"}`` and answer
 ``{"notification_id": …, "url": …, "deliveries": [{"status": …, "error": …}, …]}``; with a ``delay`` the
 delivery happens in the background and ``deliveries`` is empty. For example::
 
     curl -X POST http://127.0.0.1:8765/sandbox/contracts/C20250101A1/sign -d '{"repeat": 2}'
+    curl -X POST http://127.0.0.1:8765/sandbox/faults -d '{"fault": "ratelimit"}'   # the next call gets a 429
+
+The fault names are ``faults.FAULTS``'s (ratelimit, system_error, unavailable, timeout, reset, bad_signature, …).
 
 These are not WeChat Pay endpoints: they need no merchant Authorization, take no queued fault or delay
 and are not recorded in ``Sandbox.requests`` (see ``routes.CONTROL_ROUTES``). Anyone who can reach the
@@ -24,6 +32,7 @@ from urllib.parse import unquote
 
 from django_papay import wechatpay
 
+from .. import faults
 from ..outgoing import OutgoingNotification
 from ..records import RecordedRequest
 from ..replies import ApiError, Reply
@@ -112,3 +121,52 @@ def _options(body: bytes) -> dict[str, Any]:
     if mode is not None:
         checked["mode"] = mode
     return checked
+
+
+# --- faults ----------------------------------------------------------------------------------------
+
+
+def list_faults(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    return Reply.json(200, {"pending": state.faults.names()})
+
+
+def queue_fault(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    """Queue a named fault or a signed error answer for the next ``times`` merchant-API requests."""
+    options = _json_object(request.body)
+    times = options.get("times", 1)
+    if not isinstance(times, int) or isinstance(times, bool) or not 1 <= times <= MAX_REPEAT:
+        raise ApiError(400, wechatpay.PARAM_ERROR, f"times must be an integer from 1 to {MAX_REPEAT}")
+    if "fault" in options:
+        try:
+            fault: faults.Fault = faults.named(str(options["fault"]))
+        except ValueError as exc:
+            raise ApiError(400, wechatpay.PARAM_ERROR, str(exc)) from None
+    else:
+        status, code = options.get("status"), options.get("code")
+        detail = options.get("detail")
+        if not (isinstance(status, int) and 400 <= status <= 599 and isinstance(code, str) and code):
+            raise ApiError(
+                400, wechatpay.PARAM_ERROR, 'give {"fault": NAME} or {"status": 4xx/5xx, "code": "…", "message": "…"}'
+            )
+        if detail is not None and not isinstance(detail, dict):
+            raise ApiError(400, wechatpay.PARAM_ERROR, "detail must be a JSON object")
+        fault = faults.ErrorAnswer(
+            status, code, str(options.get("message") or "answer injected by the sandbox"), detail
+        )
+    state.faults.push(fault, times)
+    return Reply.json(200, {"pending": state.faults.names()})
+
+
+def clear_faults(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    state.faults.clear()
+    return Reply.json(200, {"pending": []})
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body.decode("utf-8")) if body.strip() else None
+    except (UnicodeDecodeError, ValueError):
+        value = None
+    if not isinstance(value, dict):
+        raise ApiError(400, wechatpay.PARAM_ERROR, "the body must be a JSON object")
+    return value

@@ -7,6 +7,8 @@ the next charge is refused with CONTRACT_NOT_EXIST.
 
 from __future__ import annotations
 
+import os
+import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -22,7 +24,8 @@ from django_papay.exceptions import PapayError
 from django_papay.models import Contract, Deduction
 from django_papay.services import deduct, presign
 
-ADMIN_ADDRESS = "127.0.0.1:8000"
+ADMIN_HOST = "127.0.0.1"
+DEFAULT_ADMIN_PORT = 8000
 # A membership fee to the platform's own shop and a delivery fee to a courier, in fen.
 SUB_ORDERS = [
     {"sub_mchid": "1900000201", "description": "会员月费 membership", "amount": 1500},
@@ -39,11 +42,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--serve",
             action="store_true",
-            help=f"afterwards keep the sandbox up and serve the admin and the App page at http://{ADMIN_ADDRESS}/",
+            help=f"afterwards keep the sandbox up and serve the admin and the App page at http://{ADMIN_HOST}:PORT/",
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PAPAY_ADMIN_PORT", DEFAULT_ADMIN_PORT)),
+            help=f"the admin's port with --serve (default $PAPAY_ADMIN_PORT, else {DEFAULT_ADMIN_PORT})",
         )
 
-    def handle(self, *args, plan_id: int, account: str, serve: bool, **options):
+    def handle(self, *args, plan_id: int, account: str, serve: bool, port: int, **options):
         self.steps = 0
+        if serve:  # before anything starts: a busy port found after the whole flow ran is a poor welcome
+            _check_free(port, "the admin", "--port N or PAPAY_ADMIN_PORT=N")
+            _check_free(settings.SANDBOX_PORT, "the sandbox", "PAPAY_SANDBOX_PORT=N")
         sandbox = self._start_sandbox(fixed_port=serve)
         try:
             self.step(f"WeChat Pay sandbox listening at {sandbox.url} (merchant {settings.PAPAY['MCHID']})")
@@ -51,7 +63,7 @@ class Command(BaseCommand):
                 contract = self._flow(sandbox, site.url, plan_id, account)
                 self._charge(sandbox, contract)
             if serve:
-                self._serve(sandbox)
+                self._serve(sandbox, f"{ADMIN_HOST}:{port}")
         finally:
             sandbox.stop()
 
@@ -136,8 +148,8 @@ class Command(BaseCommand):
         )
         self.step(f"so the contract was queried: status = {contract.status} ({contract.termination_mode})")
 
-    def _serve(self, sandbox) -> None:
-        sandbox.notify_rewrite = {_origin(settings.PAPAY["NOTIFY_URL"]): f"http://{ADMIN_ADDRESS}"}
+    def _serve(self, sandbox, address: str) -> None:
+        sandbox.notify_rewrite = {_origin(settings.PAPAY["NOTIFY_URL"]): f"http://{address}"}
         user, created = get_user_model().objects.get_or_create(
             username="demo", defaults={"is_staff": True, "is_superuser": True}
         )
@@ -146,14 +158,28 @@ class Command(BaseCommand):
             user.save()
         user.user_permissions.add(Permission.objects.get(codename="presign_contract"))
         self.stdout.write(
-            f"\nApp:   http://{ADMIN_ADDRESS}/app/ — the page that plays your App: sign up, sign in WeChat (the\n"
+            f"\nApp:   http://{address}/app/ — the page that plays your App: sign up, sign in WeChat (the\n"
             "       sandbox plays the user), and watch the status turn to signed.\n"
-            f"Admin: http://{ADMIN_ADDRESS}/admin/ (user demo, password demo). Pre-sign a contract there, then\n"
+            f"Admin: http://{address}/admin/ (user demo, password demo). Pre-sign a contract there, then\n"
             f"play the user:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/sign\n"
             f"           or:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/terminate\n"
+            f'see an error:   curl -X POST {sandbox.url}/sandbox/faults -d \'{{"fault": "system_error"}}\'\n'
+            "                (the next call to WeChat Pay fails with it; also ratelimit, unavailable, timeout…)\n"
             "Ctrl-C stops both."
         )
-        call_command("runserver", ADMIN_ADDRESS, use_reloader=False)
+        call_command("runserver", address, use_reloader=False)
+
+
+def _check_free(port: int, what: str, how: str) -> None:
+    """CommandError unless ``port`` can be listened on at 127.0.0.1 (it is released again at once)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no obstacle
+        try:
+            probe.bind((ADMIN_HOST, port))
+        except OSError as exc:
+            raise CommandError(
+                f"{what} cannot listen on {ADMIN_HOST}:{port} ({exc.strerror}); choose a free port with {how}"
+            ) from exc
 
 
 def _origin(url: str) -> str:

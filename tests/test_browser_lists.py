@@ -1,0 +1,115 @@
+"""The admin's lists on a 1366 px laptop, in English and Chinese: headless Chromium opens the contracts,
+notifications and deductions lists, full of long codes, ids and errors, and finds no horizontal scroll.
+
+With PAPAY_SCREENSHOTS=DIR set, each page is also saved there (and at 1920×1080) for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from selenium.webdriver.common.by import By
+
+from django_papay.models import Contract, Deduction, Notification, SubOrder
+from django_papay.services import presign
+
+from .helpers import APPID, PLAN_ID, deliver, evidence_on_failure
+
+LISTS = ("contract", "notification", "deduction")
+LAPTOP = (1366, 900)
+SCREENSHOTS = os.environ.get("PAPAY_SCREENSHOTS")
+
+
+@pytest.fixture
+def full_lists(papay, sandbox) -> None:
+    """Each list with rows whose codes, ids and errors are as long as WeChat Pay's get."""
+    for n in range(3):
+        presign(Contract.objects.create(plan_id=PLAN_ID, contract_display_account=f"138****{n:04d}"))
+    signed = Contract.objects.filter(status=Contract.Status.PRESIGNED).first()
+    deliver(sandbox.sign_notification(signed.out_contract_code))
+    deliver(sandbox.terminate_notification(signed.out_contract_code, mode="USER_TERMINATE"))
+    Client().post(reverse("django_papay:notify"), b"{}", content_type="application/json")  # a probe: rejected
+    sandbox.answer_next(
+        400, "PARAM_ERROR", "委托代扣协议模板ID与商户号不匹配，请检查参数后重试 " * 2, detail={"field": "plan_id"}
+    )
+    failing = Contract.objects.create(plan_id=99999999999, contract_display_account="wx_user_with_a_long_name")
+    with pytest.raises(Exception):  # noqa: B017 — WeChat Pay refused it: the error is the point
+        presign(failing)
+    for status in (Deduction.Status.SUCCEEDED, Deduction.Status.PROCESSING, Deduction.Status.FAILED):
+        deduction = Deduction.objects.create(
+            contract=signed,
+            combine_appid=APPID,
+            status=status,
+            sent_at=timezone.now(),
+            last_error="CONTRACT_NOT_EXIST: 签约协议不存在或已解约 (HTTP 400, Request-ID 08F8A1B7D5061006)",
+        )
+        SubOrder.objects.create(
+            deduction=deduction, mchid="1900000109", sub_mchid="1900000201", amount=123456, description="会员月费"
+        )
+
+
+def _open(browser, live_server, path: str) -> None:
+    client = Client()
+    client.force_login(User.objects.get(username="staff"))
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.add_cookie({"name": django_settings.SESSION_COOKIE_NAME, "value": client.cookies["sessionid"].value})
+    browser.get(f"{live_server.url}{path}")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize("model", LISTS)
+def test_a_list_fits_a_1366_px_laptop_without_horizontal_scroll(
+    settings, full_lists, live_server, browser, tmp_path, language, model
+):
+    settings.LANGUAGE_CODE = language
+    User.objects.create_superuser("staff", password="correct horse")
+    with evidence_on_failure(browser, tmp_path):
+        browser.set_window_size(*LAPTOP)
+        _open(browser, live_server, reverse(f"admin:django_papay_{model}_changelist"))
+        rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+        assert rows, "the list is empty"
+        page = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        results = browser.execute_script(
+            "const r = document.querySelector('.results'); return [r.scrollWidth, r.clientWidth]"
+        )
+        _screenshots(browser, f"{model}-list-{language}")
+    assert page[0] <= page[1], f"the page scrolls sideways: {page[0]} px wide in a {page[1]} px window"
+    assert results[0] <= results[1], f"the table scrolls sideways: {results[0]} px in a {results[1]} px box"
+
+
+def _screenshots(browser, name: str) -> None:
+    if not SCREENSHOTS:
+        return
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    for width, height in (LAPTOP, (1920, 1080)):
+        browser.set_window_size(width, height)
+        browser.save_screenshot(str(folder / f"{name}-{width}.png"))
+    browser.set_window_size(*LAPTOP)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notification_page_wraps_long_headers_and_body_at_1366_px(papay, live_server, browser, tmp_path):
+    User.objects.create_superuser("staff", password="correct horse")
+    Client().post(
+        reverse("django_papay:notify"),
+        b'{"id": "' + b"x" * 3000 + b'"}',
+        content_type="application/json",
+        headers={"X-Forwarded-For": ", ".join(["203.0.113.7"] * 200)},
+    )
+    (delivery,) = Notification.objects.all()
+    with evidence_on_failure(browser, tmp_path):
+        browser.set_window_size(*LAPTOP)
+        _open(browser, live_server, reverse("admin:django_papay_notification_change", args=[delivery.pk]))
+        page = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        browser.execute_script("document.querySelector('.field-headers_shown').scrollIntoView()")
+        _screenshots(browser, "notification-page-en")
+    assert page[0] <= page[1], f"the page scrolls sideways: {page[0]} px wide in a {page[1]} px window"

@@ -1,0 +1,38 @@
+"""The demo's command line as a newcomer meets it: plain help, and a busy admin port refused before anything runs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_help_is_plain_text_about_the_demo():
+    shown = subprocess.run(
+        ["bash", "scripts/demo.sh", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
+    )
+    assert shown.stdout.startswith("Usage: bash scripts/demo.sh")
+    assert "--port PORT" in shown.stdout and "PAPAY_ADMIN_PORT" in shown.stdout and "/sandbox/faults" in shown.stdout
+    assert "--pythonpath" not in shown.stdout and "\x1b[" not in shown.stdout  # no Django plumbing, no colours
+
+
+def test_demo_serve_refuses_a_busy_admin_port_before_it_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = subprocess.run(
+            [sys.executable, "manage.py", "papay_demo", "--serve", "--port", str(port)],
+            cwd=ROOT / "example_project",
+            env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},  # the example's own
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode != 0
+    assert f"the admin cannot listen on 127.0.0.1:{port}" in ran.stderr and "PAPAY_ADMIN_PORT" in ran.stderr
+    assert "[1]" not in ran.stdout  # nothing started

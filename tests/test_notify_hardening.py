@@ -1,0 +1,72 @@
+"""The notify view on sites that differ from the suite's: login required everywhere, huge headers from a
+proxy or a prober, a database that cannot store the delivery."""
+
+from __future__ import annotations
+
+import logging
+
+import django
+import pytest
+from django.db import OperationalError
+from django.test import Client
+from django.urls import reverse
+
+from django_papay import views
+from django_papay.models import Contract, Notification
+
+from .helpers import deliver
+
+pytestmark = pytest.mark.django_db
+NOTIFY = reverse("django_papay:notify")
+
+
+@pytest.mark.skipif(django.VERSION < (5, 1), reason="LoginRequiredMiddleware is new in Django 5.1")
+def test_notify_answers_wechat_pay_on_a_site_that_requires_login_everywhere(settings, presigned_contract, sandbox):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.contrib.auth.middleware.LoginRequiredMiddleware"]
+    response = deliver(sandbox.sign_notification(presigned_contract.out_contract_code))
+    assert response.status_code == 204
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.SIGNED
+
+
+def test_notify_is_marked_login_not_required_on_every_django():
+    assert views.notify.login_required is False
+
+
+def test_a_huge_header_is_stored_cut_and_the_row_says_so(papay):
+    response = Client().post(NOTIFY, b"{}", content_type="application/json", headers={"X-Junk": "a" * 5_000_000})
+    assert response.status_code == 401
+    headers = Notification.objects.get().headers
+    assert len(headers["X-Junk"]) == views.MAX_HEADER_VALUE_CHARS + 1
+    assert "X-Junk (5000000 characters)" in headers[views.CUT_HEADERS_KEY]
+
+
+def test_headers_past_the_total_are_left_out_and_named(papay):
+    many = {f"X-Junk-{n}": "b" * 1000 for n in range(40)}
+    Client().post(NOTIFY, b"{}", content_type="application/json", headers=many)
+    headers = Notification.objects.get().headers
+    assert sum(len(name) + len(value) for name, value in headers.items()) < 2 * views.MAX_STORED_HEADERS_CHARS
+    assert "headers left out" in headers[views.CUT_HEADERS_KEY] and "X-Junk-39" in headers[views.CUT_HEADERS_KEY]
+
+
+def test_ordinary_headers_are_stored_whole_without_a_cut_note(presigned_contract, sandbox):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
+    deliver(notification)
+    headers = Notification.objects.get().headers
+    assert headers["Wechatpay-Signature"] == notification.headers["Wechatpay-Signature"]
+    assert views.CUT_HEADERS_KEY not in headers
+
+
+def test_a_delivery_the_database_cannot_store_is_logged_with_its_traceback(
+    presigned_contract, sandbox, monkeypatch, caplog
+):
+    def locked(self, *args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(Notification, "save", locked)
+    with caplog.at_level(logging.ERROR, logger="django_papay.notifications"):
+        response = deliver(sandbox.sign_notification(presigned_contract.out_contract_code))
+    assert response.status_code == 500
+    (record,) = [r for r in caplog.records if r.name == "django_papay.notifications"]
+    assert "could not be stored" in record.getMessage()
+    assert record.exc_info is not None and "database is locked" in str(record.exc_info[1])
