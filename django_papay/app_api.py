@@ -25,7 +25,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -135,8 +135,13 @@ def contract_state(contract: Contract) -> dict[str, Any]:
 
 
 class _CsrfCheck(CsrfViewMiddleware):
-    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
+    def _reject(self, request: HttpRequest, reason: str) -> str:
         return reason  # the reason, instead of Django's HTML page
+
+
+def _no_response(request: HttpRequest) -> HttpResponse:
+    """The view the CSRF check is run for, as middleware: never called (the check only reads the request)."""
+    raise AssertionError("the CSRF check does not call its view")
 
 
 def _user(request: HttpRequest) -> Any:
@@ -149,9 +154,9 @@ def _user(request: HttpRequest) -> Any:
     if user is None or not user.is_authenticated:
         raise AppError(401, "NOT_AUTHENTICATED", _("Sign in first."))
     if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
-        check = _CsrfCheck(lambda request: None)
+        check = _CsrfCheck(_no_response)
         check.process_request(request)
-        reason = check.process_view(request, None, (), {})
+        reason = check.process_view(request, _no_response, (), {})
         if reason:
             raise AppError(403, "CSRF_FAILED", _("CSRF check failed: %(reason)s") % {"reason": reason})
     return user

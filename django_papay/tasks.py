@@ -35,7 +35,7 @@ try:  # Django ≥ 6
     from django.tasks import task
 except ImportError:  # pragma: no cover - depends on the Django version
     try:
-        from django_tasks import task
+        from django_tasks import task  # type: ignore[no-redef]
     except ImportError as exc:
         raise ImproperlyConfigured(
             'django_papay.tasks needs Django 6 (django.tasks) or the backport: pip install "django-papay[tasks]"'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
@@ -12,14 +14,17 @@ from django.utils.translation import gettext_lazy
 
 from ..models import BillingRun, Deduction
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 STATUSES = Deduction.Status
 
 
-def _count(status: str, label: str):
+def _count(status: str, label: StrOrPromise):
     @admin.display(description=label)
     def column(self: BillingRunAdmin, run: BillingRun) -> str:
         url = reverse("admin:django_papay_deduction_changelist")
-        query = urlencode({"billing_run": run.pk, "status": status})
+        query = urlencode({"billing_run": str(run.pk), "status": status})
         return format_html('<a href="{}?{}">{}</a>', url, query, getattr(run, status))
 
     return column
@@ -52,11 +57,11 @@ class BillingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("deductions"), ordering="total")
     def total(self, run: BillingRun) -> int:
-        return run.total
+        return int(run.total)  # type: ignore[attr-defined]  # annotated by get_queryset
 
     @admin.display(description=gettext_lazy("queued"))
     def queued(self, run: BillingRun) -> int:
-        return run.queued
+        return int(run.queued)  # type: ignore[attr-defined]  # annotated by get_queryset
 
     # A run is its deductions: made by services.deduct_many, never edited or deleted here.
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -4,6 +4,8 @@ show what is queued or in flight. Without TASKS nothing here runs, and the actio
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -14,6 +16,9 @@ from django.utils.translation import gettext_lazy, ngettext
 from .. import conf, services
 from ..models import Contract, Deduction
 from ..services.operations import Operation
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 def enqueue_contracts(
@@ -109,7 +114,7 @@ class ContractQueueFilter(admin.SimpleListFilter):
     title = gettext_lazy("tasks")
     parameter_name = "queue"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, StrOrPromise]]:
         return [("queued", gettext_lazy("queued"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Contract]) -> QuerySet[Contract]:
@@ -122,7 +127,7 @@ class DeductionQueueFilter(admin.SimpleListFilter):
     title = gettext_lazy("tasks")
     parameter_name = "queue"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, StrOrPromise]]:
         return [("queued", gettext_lazy("queued")), ("in_flight", gettext_lazy("in flight"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> QuerySet[Deduction]:

@@ -130,7 +130,7 @@ def presign_for_user(user: Any, plan_id: int, channel: str = Contract.Channel.AP
             contract = _current_contract(locked)
             if not _answerable(contract):  # else another tap won while we waited for the lock
                 try:
-                    run(PRESIGN_BY_CHANNEL[channel], contract)
+                    run(PRESIGN_BY_CHANNEL[Contract.Channel(channel)], contract)
                 except WeChatPayError as exc:  # recorded on the contract by run(); committed with it below
                     error = exc
                 sent = True

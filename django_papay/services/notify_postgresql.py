@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import Signal
 
@@ -52,7 +52,8 @@ def apply(delivery: Notification, event: ContractEvent, signal: Signal) -> bool:
             return True
         flow.check_matches(contract, event)
         written: list[str] = []
-        contract.save = lambda update_fields: written.extend(update_fields)  # the move says what changed
+        contract.save = lambda update_fields: written.extend(update_fields)  # type: ignore[method-assign,misc]
+        # (the move says what changed; the writes go out below, in one message)
         try:
             moved, note = flow.move(contract, event)
         finally:
@@ -139,7 +140,7 @@ def _write(send, delivery: Notification, contract: Contract | None, fields: Iter
     statements, params = [], []
     if contract is not None and fields:
         names = sorted(set(fields))
-        columns = [Contract._meta.get_field(name) for name in names]
+        columns = [cast("Field[Any, Any]", Contract._meta.get_field(name)) for name in names]
         statements.append(
             f"UPDATE {_quote(Contract._meta.db_table)} SET "  # noqa: S608 (names from _meta)
             + ", ".join(f"{_quote(field.column)} = %s" for field in columns)
@@ -158,7 +159,7 @@ def _value(field, instance: Model, *, add: bool) -> Any:
     return field.get_db_prep_save(field.pre_save(instance, add), connection)  # auto_now and adapters, as save()
 
 
-def _quote(name: str) -> str:
+def _quote(name: str | None) -> str:
     return f'"{name}"'  # PostgreSQL's quoting; Django's own names have no quotes in them
 
 
