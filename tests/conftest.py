@@ -20,7 +20,7 @@ from selenium.webdriver.chrome.service import Service
 from django_papay import crypto, wechatpay
 from django_papay.models import Contract
 from django_papay.sandbox import Sandbox
-from django_papay.services import notify_postgresql, presign, query
+from django_papay.services import presign, query
 from django_papay.services.certificates import forget_stored_certificates
 from django_papay.signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
 
@@ -41,6 +41,7 @@ from .helpers import (
     certificates_only,
     deliver,
     make_sandbox,
+    orm_notify_path,
     papay_settings,
 )
 
@@ -65,8 +66,7 @@ __all__ = [
 def notify_path(monkeypatch) -> None:
     """``PAPAY_NOTIFY_PATH=orm`` runs the suite with PostgreSQL's short notify path off: the ORM's path everywhere."""
     if os.environ.get("PAPAY_NOTIFY_PATH") == "orm":
-        monkeypatch.setattr(notify_postgresql, "apply", lambda *args: False)
-        monkeypatch.setattr(notify_postgresql, "insert", lambda *args: False)
+        orm_notify_path(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

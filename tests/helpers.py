@@ -302,3 +302,11 @@ def evidence_on_failure(driver: webdriver.Chrome, tmp_path) -> Iterator[None]:
         source.write_text(driver.page_source, encoding="utf-8")
         print(f"browser at {driver.current_url}; screenshot {screenshot}, page source {source}")  # in the report
         raise
+
+
+def orm_notify_path(monkeypatch: Any) -> None:
+    """Turn PostgreSQL's short notify path off: every delivery goes through the ORM (``Notification.save``)."""
+    from django_papay.services import notify_postgresql
+
+    monkeypatch.setattr(notify_postgresql, "apply", lambda *args: False)
+    monkeypatch.setattr(notify_postgresql, "insert", lambda *args: False)

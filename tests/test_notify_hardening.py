@@ -14,7 +14,7 @@ from django.urls import reverse
 from django_papay import views
 from django_papay.models import Contract, Notification
 
-from .helpers import deliver
+from .helpers import deliver, orm_notify_path
 
 pytestmark = pytest.mark.django_db
 NOTIFY = reverse("django_papay:notify")
@@ -63,6 +63,7 @@ def test_a_delivery_the_database_cannot_store_is_logged_with_its_traceback(
     def locked(self, *args, **kwargs):
         raise OperationalError("database is locked")
 
+    orm_notify_path(monkeypatch)  # the row is written by Notification.save on every database
     monkeypatch.setattr(Notification, "save", locked)
     with caplog.at_level(logging.ERROR, logger="django_papay.notifications"):
         response = deliver(sandbox.sign_notification(presigned_contract.out_contract_code))
