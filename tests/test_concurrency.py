@@ -6,8 +6,6 @@ Each thread has its own database connection. These run in the PostgreSQL pass of
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -18,7 +16,7 @@ from django_papay.exceptions import ContractStateError
 from django_papay.models import Contract, Notification
 from django_papay.services import presign
 
-from .helpers import APPID, NOTIFY_URL, deliver
+from .helpers import APPID, NOTIFY_URL, deliver, in_parallel
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -28,36 +26,13 @@ pytestmark = [
 ]
 
 
-def _in_parallel(tasks: list[Callable[[], object]]) -> list[object]:
-    """Run every task at the same moment, each in its own thread and database connection."""
-    barrier = threading.Barrier(len(tasks))
-    results: list[object] = [None] * len(tasks)
-
-    def worker(index: int, task: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = task()
-        except BaseException as exc:  # returned, so the test can assert on it
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=item) for item in enumerate(tasks)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
-    return results
-
-
 def _post(notification) -> int:
     return deliver(notification).status_code
 
 
 def test_fifty_parallel_deliveries_of_one_sign_change_state_once(presigned_contract, sandbox, signals):
     notification = sandbox.sign_notification(presigned_contract.out_contract_code)
-    statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(50)])
+    statuses = in_parallel([lambda: _post(notification.signed_again()) for _ in range(50)])
     assert statuses == [204] * 50
     assert [(kind, pk) for kind, pk, _ in signals] == [("signed", presigned_contract.pk)]
     assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.SIGNED
@@ -68,7 +43,7 @@ def test_fifty_parallel_deliveries_of_one_sign_change_state_once(presigned_contr
 def test_fifty_parallel_deliveries_without_receivers_change_state_once(presigned_contract, sandbox):
     # No receiver connected: on PostgreSQL the short path frames its own transaction (BEGIN … COMMIT).
     notification = sandbox.sign_notification(presigned_contract.out_contract_code)
-    statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(50)])
+    statuses = in_parallel([lambda: _post(notification.signed_again()) for _ in range(50)])
     assert statuses == [204] * 50
     assert Contract.objects.get(pk=presigned_contract.pk).status == Contract.Status.SIGNED
     results = sorted(Notification.objects.values_list("result", flat=True))
@@ -77,7 +52,7 @@ def test_fifty_parallel_deliveries_without_receivers_change_state_once(presigned
 
 def test_parallel_deliveries_for_an_unknown_contract_create_it_once(papay, sandbox, signals):
     notification = sandbox.sign_notification("ELSEWHERE42", plan_id=12535, appid=APPID, url=NOTIFY_URL)
-    statuses = _in_parallel([lambda: _post(notification.signed_again()) for _ in range(20)])
+    statuses = in_parallel([lambda: _post(notification.signed_again()) for _ in range(20)])
     assert statuses == [204] * 20
     assert Contract.objects.filter(out_contract_code="ELSEWHERE42").count() == 1
     assert len(signals) == 1
@@ -91,7 +66,7 @@ def test_sign_and_terminate_racing_end_in_operate_time_order(papay, sandbox, sig
         sign = sandbox.sign_notification(contract.out_contract_code, operate_time=signed_at)
         end = sandbox.terminate_notification(contract.out_contract_code, operate_time=signed_at + timedelta(minutes=1))
         tasks += [lambda n=sign: _post(n), lambda n=end: _post(n)]
-    assert _in_parallel(tasks) == [204] * len(tasks)
+    assert in_parallel(tasks) == [204] * len(tasks)
     fired = [(kind, pk) for kind, pk, _ in signals]
     for contract in contracts:
         assert Contract.objects.get(pk=contract.pk).status == Contract.Status.TERMINATED
@@ -105,7 +80,7 @@ def test_two_staff_presigning_one_contract_store_one_consistent_result(papay, sa
     def staff():
         return presign(Contract.objects.get(pk=contract.pk))
 
-    results = _in_parallel([staff, staff])
+    results = in_parallel([staff, staff])
     errors = [r for r in results if isinstance(r, BaseException)]
     assert len(errors) == 1 and isinstance(errors[0], ContractStateError), results
     (winner,) = [r for r in results if isinstance(r, Contract)]

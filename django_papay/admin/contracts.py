@@ -6,7 +6,6 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from .. import services
 from ..display import ago, local_time, time_left
@@ -22,6 +21,7 @@ from ..exceptions import ContractStateError
 from ..models import Contract, Deduction, SubOrder
 from ..services.operations import Operation
 from .columns import local_times
+from .confirmation import confirmation_page
 from .deductions import deduct_action
 from .notification_log import NotificationInline
 from .queueing import ContractQueueFilter, enqueue_contracts
@@ -240,16 +240,40 @@ class ContractAdmin(admin.ModelAdmin):
                 lambda c: _("Contract %(code)s: terminated") % {"code": c.out_contract_code},
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Terminate contracts at WeChat Pay"),
-            "opts": self.model._meta,
-            "contracts": queryset,
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "signed_count": sum(1 for c in queryset if c.status == Contract.Status.SIGNED),
-        }
-        return TemplateResponse(request, "admin/django_papay/contract/terminate_confirmation.html", context)
+        contracts = list(queryset)
+        signed = sum(1 for c in contracts if c.status == Contract.Status.SIGNED)
+        if signed:
+            intro = ngettext(
+                "WeChat Pay will end %(counter)s signed contract: the user can no longer be charged through it, "
+                "and this cannot be undone.",
+                "WeChat Pay will end %(counter)s signed contracts: the users can no longer be charged through "
+                "them, and this cannot be undone.",
+                signed,
+            ) % {"counter": signed}
+        else:
+            intro = _(
+                "None of the selected contracts is signed, so there is nothing to terminate: WeChat Pay ends "
+                "signed contracts only."
+            )
+        skipped = _("(not signed: will be skipped)")
+        return confirmation_page(
+            self,
+            request,
+            action="terminate",
+            form=form,
+            ready=bool(signed),
+            intro=intro,
+            title=_("Terminate contracts at WeChat Pay"),
+            submit_label=_("Terminate at WeChat Pay"),
+            items=[
+                {
+                    "object": c,
+                    "label": c.contract_display_account,
+                    "skipped": "" if c.status == Contract.Status.SIGNED else skipped,
+                }
+                for c in contracts
+            ],
+        )
 
     def has_deduct_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("django_papay.deduct_contract")

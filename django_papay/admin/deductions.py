@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -24,9 +23,8 @@ from .. import services
 from ..exceptions import PapayError
 from ..models import Contract, Deduction, SubOrder
 from .columns import local_times
+from .confirmation import confirmation_page
 from .queueing import DeductionQueueFilter, enqueue_settles, queue_charges
-
-CONFIRM_TEMPLATE = "admin/django_papay/confirm_action.html"
 
 
 def yuan(fen: int | None) -> str:
@@ -83,7 +81,7 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
             _charge(model_admin, request, contract, form.sub_orders())
         return None
     signed = [c for c in contracts if c.status == Contract.Status.SIGNED]
-    return _confirm(
+    return confirmation_page(
         model_admin,
         request,
         action="deduct",
@@ -145,16 +143,6 @@ def _describe(deduction: Deduction) -> str:
     if deduction.last_error and deduction.status != Deduction.Status.SUCCEEDED:
         text += f" ({deduction.last_error})"
     return text
-
-
-def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, **context) -> TemplateResponse:
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        **context,
-    }
-    return TemplateResponse(request, CONFIRM_TEMPLATE, context)
 
 
 @local_times(SubOrder, "success_time")
@@ -310,7 +298,7 @@ class DeductionAdmin(admin.ModelAdmin):
                     self.message_user(request, _describe(deduction), _LEVELS[deduction.status])
             return None
         open_ = [d for d in deductions if d.status == Deduction.Status.PROCESSING]
-        return _confirm(
+        return confirmation_page(
             self,
             request,
             action="reverse",
