@@ -14,7 +14,7 @@ Settings and key files only — no network, no database. Registered by ``AppConf
 | E011 | the public key without its id, or the id without the key |
 | E012 | ``NOTIFY_URL`` not https, or with a query string |
 | E013 | ``MCHID`` malformed |
-| E014 | another setting malformed (URLs, TIMEOUT, switches, CA_BUNDLE…) |
+| E014 | another setting malformed (URLs, TIMEOUT, switches, CA_BUNDLE, the deduction, task and App settings…) |
 | W001 | ``BASE_URL`` or ``BACKUP_BASE_URL`` not https (loopback excepted) |
 """
 
@@ -96,8 +96,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         conf.platform_certificates,
         conf.certificate_refresh_interval,
         conf.ca_bundle,
+        conf.deduct_timeout,
+        conf.tasks_enabled,
+        conf.max_calls_per_second,
+        conf.app_presign_limit,
+        conf.app_refresh_interval,
+        conf.display_account,
+        conf.app_authenticate,
     ):
         messages += _accessor_errors(accessor, 14, README)
+    if _given(papay, "APP_PLAN_IDS"):  # only a site that offers the App's endpoints needs it
+        messages += _accessor_errors(conf.app_plan_ids, 14, README)
     messages += _plain_http(papay)
     return messages
 
