@@ -12,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = [
     "django_papay/py.typed",
-    "django_papay/migrations/0001_initial.py",
-    "django_papay/migrations/0002_platform_certificates.py",
-    "django_papay/templates/admin/django_papay/contract/terminate_confirmation.html",
+    # Every migration: a wheel without one would leave its tables unmade.
+    *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "django_papay" / "migrations").glob("0*.py")),
+    "django_papay/templates/admin/django_papay/confirm_action.html",
     "django_papay/management/commands/papay_sync.py",
     "django_papay/templates/admin/django_papay/contract/change_form.html",
     "django_papay/templatetags/papay.py",
