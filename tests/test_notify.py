@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import timedelta
 
@@ -95,7 +96,10 @@ def _forgeries(sandbox, contract, keys):
     genuine = sandbox.sign_notification(code)
     resource = genuine.resource
     stranger = keys.stranger
-    now = int(time.time())
+    # Whole seconds rounded away from now, so that "301 s" stays more than 300 s off for as long as building
+    # and posting take under a second (int() alone would leave as little as 300.001 s ahead).
+    now = time.time()
+    behind, ahead = math.floor(now) - 301, math.ceil(now) + 301
     return {
         "no signature header": (genuine, {"Wechatpay-Signature": ""}),
         "signed by another key": (sandbox.notification(genuine.event_type, resource, private_key=stranger), {}),
@@ -104,8 +108,8 @@ def _forgeries(sandbox, contract, keys):
             {"Wechatpay-Signature": sandbox.sign_notification(code).headers["Wechatpay-Signature"]},
         ),
         "unknown serial": (sandbox.notification(genuine.event_type, resource, serial="PUB_KEY_ID_0000STRANGER"), {}),
-        "timestamp 301 s old": (sandbox.notification(genuine.event_type, resource, timestamp=now - 301), {}),
-        "timestamp 301 s ahead": (sandbox.notification(genuine.event_type, resource, timestamp=now + 301), {}),
+        "timestamp 301 s old": (sandbox.notification(genuine.event_type, resource, timestamp=behind), {}),
+        "timestamp 301 s ahead": (sandbox.notification(genuine.event_type, resource, timestamp=ahead), {}),
         "SIGNTEST probe": (
             sandbox.notification(genuine.event_type, resource, signature="WECHATPAY/SIGNTEST/" + "A" * 340),
             {},
