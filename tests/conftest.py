@@ -44,6 +44,7 @@ from .helpers import (
     orm_notify_path,
     papay_settings,
 )
+from .sandbox_merchant import Merchant
 
 # Re-exported for test modules that still import them from here (new code imports them from helpers.py).
 __all__ = [
@@ -99,6 +100,12 @@ def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
     sandbox_server.reset()
     yield sandbox_server
     sandbox_server.reset()
+
+
+@pytest.fixture
+def merchant(sandbox: Sandbox, keys: Keys) -> Merchant:
+    """This run's merchant calling the test's sandbox directly, signing as its client does (no Django)."""
+    return Merchant(sandbox, keys)
 
 
 @pytest.fixture

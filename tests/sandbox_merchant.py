@@ -11,7 +11,7 @@ import requests
 from django_papay import crypto, wechatpay
 from django_papay.sandbox import Sandbox
 
-from .conftest import MCHID, MERCHANT_SERIAL_NO, WECHATPAY_PUBLIC_KEY_ID, Keys
+from .helpers import MCHID, MERCHANT_SERIAL_NO, WECHATPAY_PUBLIC_KEY_ID, Keys
 
 PRESIGN_PATH = wechatpay.APP_PRESIGN_PATH
 

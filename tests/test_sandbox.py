@@ -9,7 +9,6 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,27 +19,8 @@ from django_papay import crypto
 from django_papay.sandbox import RecordedRequest, Sandbox, ensure_demo_keys
 from django_papay.sandbox.__main__ import main as sandbox_cli
 
-from .conftest import MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox
+from .helpers import MCHID, WECHATPAY_PUBLIC_KEY_ID
 from .sandbox_merchant import PRESIGN_PATH, Merchant, assert_error, presign_body, signature_verifies
-
-
-@pytest.fixture(scope="module")
-def running_sandbox(keys: Keys) -> Iterator[Sandbox]:
-    with make_sandbox(keys) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(running_sandbox: Sandbox) -> Sandbox:
-    running_sandbox.reset()
-    running_sandbox.fault_delay = 0.3
-    return running_sandbox
-
-
-@pytest.fixture
-def merchant(sandbox: Sandbox, keys: Keys) -> Merchant:
-    return Merchant(sandbox, keys)
-
 
 # --- the happy path -------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ Plain pytest, no Django: run with ``pytest -p no:django tests/test_sandbox_fault
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -14,26 +13,7 @@ import requests
 from django_papay import crypto
 from django_papay.sandbox import Sandbox
 
-from .conftest import Keys, make_sandbox
 from .sandbox_merchant import Merchant, assert_error
-
-
-@pytest.fixture(scope="module")
-def running_sandbox(keys: Keys) -> Iterator[Sandbox]:
-    with make_sandbox(keys) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(running_sandbox: Sandbox) -> Sandbox:
-    running_sandbox.reset()
-    running_sandbox.fault_delay = 0.3
-    return running_sandbox
-
-
-@pytest.fixture
-def merchant(sandbox: Sandbox, keys: Keys) -> Merchant:
-    return Merchant(sandbox, keys)
 
 
 @pytest.mark.parametrize(
@@ -73,6 +53,7 @@ def test_unknown_fault_is_value_error(sandbox: Sandbox) -> None:
 
 
 def test_timeout_fault_answers_late(sandbox: Sandbox, merchant: Merchant) -> None:
+    sandbox.fault_delay = 0.3
     sandbox.fail_next("timeout")
     with pytest.raises(requests.Timeout):
         merchant.post(timeout=0.1)

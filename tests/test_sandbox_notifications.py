@@ -23,7 +23,7 @@ from requests.structures import CaseInsensitiveDict
 from django_papay import crypto
 from django_papay.sandbox import Delivery, OutgoingNotification, Sandbox
 
-from .conftest import APPID, MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox
+from .helpers import APPID, MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox
 from .sandbox_merchant import PRESIGN_PATH, Merchant
 
 OTHER_APIV3_KEY = "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp"
@@ -132,11 +132,6 @@ def sandbox(running_sandbox: Sandbox, receiver: Receiver) -> Sandbox:
     receiver.call_back = None
     receiver.call_back_statuses.clear()
     return running_sandbox
-
-
-@pytest.fixture
-def merchant(sandbox: Sandbox, keys: Keys) -> Merchant:
-    return Merchant(sandbox, keys)
 
 
 def presign(merchant: Merchant, code: str = CODE, **changes: Any) -> None:

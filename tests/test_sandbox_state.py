@@ -7,7 +7,6 @@ keeps pre-signs and contracts across a restart. Plain pytest, no Django.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +14,15 @@ import pytest
 import requests
 
 from django_papay import wechatpay
-from django_papay.sandbox import Sandbox, ensure_demo_keys
+from django_papay.sandbox import ensure_demo_keys
 from django_papay.sandbox.__main__ import parser as sandbox_cli_parser
 
-from .conftest import WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox
+from .helpers import WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox
 from .sandbox_merchant import Merchant, presign_body
 
 MINI_PROGRAM_PATH = wechatpay.MINI_PROGRAM_PRESIGN_PATH
 CODE = "Contract20250101A1"
 SIGNED_ANSWER_HEADERS = (*wechatpay.SIGNED_HEADERS, wechatpay.REQUEST_ID_HEADER)
-
-
-@pytest.fixture(scope="module")
-def running_sandbox(keys: Keys) -> Iterator[Sandbox]:
-    with make_sandbox(keys) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def merchant(running_sandbox: Sandbox, keys: Keys) -> Merchant:
-    running_sandbox.reset()
-    return Merchant(running_sandbox, keys)
 
 
 def mini_program_body(**changes: Any) -> dict[str, Any]:

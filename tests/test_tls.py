@@ -10,7 +10,7 @@ from django_papay.sandbox import TLSFiles, self_signed_certificate
 from django_papay.services import presign
 from django_papay.services.client import get_client
 
-from .conftest import make_sandbox, papay_settings
+from .helpers import make_sandbox, papay_settings
 
 pytestmark = pytest.mark.django_db
 

@@ -30,6 +30,7 @@ from .platform_certificates import PlatformCertificates
 from .records import DeliveryLog, RequestLog
 
 STATE_FILE_VERSION = 1
+FAULT_DELAY = 3.0  # seconds the "timeout" fault holds its answer, unless a test sets another
 
 
 class Store(Protocol):
@@ -78,7 +79,7 @@ class SandboxState:
         self.notify_rewrite: dict[str, str] = {}
         self.termination_notify_url: str | None = None
         self.response_delay = 0.0  # seconds before every merchant-API answer
-        self.fault_delay = 3.0  # seconds the "timeout" fault holds its answer
+        self.fault_delay = FAULT_DELAY  # seconds the "timeout" fault holds its answer
         self.state_file = Path(state_file) if state_file is not None else None
         self._save_lock = threading.Lock()
         if self.state_file is not None:
@@ -113,7 +114,8 @@ class SandboxState:
 
     def reset(self) -> None:
         """Forget requests, deliveries (pending ones cancelled), the stores and certificates, and the
-        response delay. ``notify_rewrite`` and ``termination_notify_url`` describe the merchant's site and stay."""
+        response and fault delays. ``notify_rewrite`` and ``termination_notify_url`` describe the merchant's site
+        and stay."""
         self.deliveries.cancel_pending()
         self.deliveries.clear()
         self.requests.clear()
@@ -121,6 +123,7 @@ class SandboxState:
             store.clear()
         self.certificates.clear()
         self.response_delay = 0.0
+        self.fault_delay = FAULT_DELAY
 
     # --- persistence ----------------------------------------------------------------------------
 
