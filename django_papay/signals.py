@@ -1,6 +1,7 @@
-"""Signals for business code. Sent once per state change, inside the transaction that makes it, whoever
-reported the change: a notification, or ``query``/``terminate``/``papay_sync``. A receiver that raises rolls
-the change back; for a notification, WeChat Pay then delivers it again later.
+"""Signals for business code. The contract signals are sent once per state change, inside the transaction that
+makes it, whoever reported the change: a notification, or ``query``/``terminate``/``papay_sync``. A receiver that
+raises rolls the change back; for a notification, WeChat Pay then delivers it again later. The deduction
+signals are sent after their move is committed (below).
 
     @receiver(contract_signed)
     def start_membership(sender, contract, notification, **kwargs): ...
@@ -13,7 +14,10 @@ from django.dispatch import Signal
 contract_signed = Signal()
 contract_terminated = Signal()
 
-# sender=Deduction; kwargs: deduction (Deduction). Once per deduction: succeeded when every sub-order was
-# paid; failed when WeChat Pay refused it, never received it, or it was reversed (see deduction.status).
+# sender=Deduction; kwargs: deduction (Deduction). Once per move, sent after the move is committed (the money
+# has moved by then: a receiver that raises is logged and undoes nothing): succeeded when every sub-order was
+# paid; failed when WeChat Pay refused it, never received it, or it was reversed (see deduction.status). A
+# failed or reversed deduction that a later signed answer shows charged sends succeeded with corrected_from
+# (the status it had).
 deduction_succeeded = Signal()
 deduction_failed = Signal()

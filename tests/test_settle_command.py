@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import F
 
 from django_papay.models import Deduction
 from django_papay.services import deduct
@@ -23,7 +24,10 @@ def _run(*args):
 def _open(signed_contract, sandbox, fault, seconds_ago):
     sandbox.fail_next(fault)
     deduction = deduct(signed_contract, [MEMBERSHIP])
-    Deduction.objects.filter(pk=deduction.pk).update(sent_at=deduction.sent_at - timedelta(seconds=seconds_ago))
+    ago = timedelta(seconds=seconds_ago)  # sent then, and its call ended then
+    Deduction.objects.filter(pk=deduction.pk).update(
+        sent_at=F("sent_at") - ago, reachable_until=F("reachable_until") - ago
+    )
     deduction.refresh_from_db()
     assert deduction.status == Deduction.Status.PROCESSING
     return deduction

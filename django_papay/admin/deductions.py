@@ -179,6 +179,19 @@ class SubOrderInline(admin.TabularInline):
         return request.user.has_perm("django_papay.view_deduction")
 
 
+class CorrectedFilter(admin.SimpleListFilter):
+    """The deductions a late answer from WeChat Pay corrected to succeeded: staff check the user paid once."""
+
+    title = gettext_lazy("corrected")
+    parameter_name = "corrected"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", _("corrected by a late answer"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> QuerySet[Deduction]:
+        return queryset.exclude(corrected_from="") if self.value() == "yes" else queryset
+
+
 @local_times(Deduction, "sent_at", "queried_at", "reverse_requested_at", "settled_at", "created_at", "updated_at")
 class DeductionAdmin(admin.ModelAdmin):
     list_display = (
@@ -190,7 +203,7 @@ class DeductionAdmin(admin.ModelAdmin):
         "settled_at_local",
         "short_error",
     )
-    list_filter = ("status", DeductionQueueFilter, "sent_at", "created_at")
+    list_filter = ("status", CorrectedFilter, DeductionQueueFilter, "sent_at", "created_at")
     search_fields = (
         "combine_out_trade_no",
         "sub_orders__out_trade_no",
@@ -208,6 +221,7 @@ class DeductionAdmin(admin.ModelAdmin):
         "contract_link",
         "total",
         "status",
+        "corrected_from",
         "last_error",
         "combine_appid",
         "combine_mchid",
@@ -249,9 +263,13 @@ class DeductionAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, deduction: Deduction) -> str:
-        return format_html(
+        badge = format_html(
             '<span class="papay-status papay-status-{}">{}</span>', deduction.status, deduction.get_status_display()
         )
+        if not deduction.corrected_from:
+            return badge
+        was = _("was %(status)s") % {"status": deduction.get_corrected_from_display()}
+        return format_html('{} <span class="papay-corrected">({})</span>', badge, was)
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, deduction: Deduction) -> str:

@@ -52,6 +52,15 @@ class Deduction(models.Model):
     risk_info = models.CharField(_("risk information"), max_length=255, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    reachable_until = models.DateTimeField(
+        _("WeChat Pay may receive it until"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Until when the deduct call may still reach WeChat Pay: its timeouts when it was sent, the moment it "
+            "ended once it did. WeChat Pay's one-minute window counts from here."
+        ),
+    )
     settled_at = models.DateTimeField(
         _("settled at"), null=True, blank=True, help_text=_("When the outcome became final.")
     )
@@ -59,6 +68,16 @@ class Deduction(models.Model):
     reverse_requested_at = models.DateTimeField(_("reverse requested at"), null=True, blank=True)
     openid = models.CharField(_("payer openid"), max_length=128, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    corrected_from = models.CharField(
+        _("corrected from"),
+        max_length=16,
+        choices=Status.choices,
+        blank=True,
+        help_text=_(
+            "The final status this deduction had when a later answer signed by WeChat Pay showed the user was "
+            "charged after all (see last error)."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     billing_run = models.ForeignKey(

@@ -202,9 +202,13 @@ class Sandbox:
         """Give the next ``times`` requests this signed WeChat Pay error answer."""
         self.faults.push(faults.ErrorAnswer(status, code, message, detail), times)
 
+    def alter_next(self, change: Callable[[Any], None], times: int = 1) -> None:
+        """Give the next ``times`` requests their normal answer with its JSON changed in place by ``change``."""
+        self.faults.push(faults.Altered(change), times)
+
     # Knobs that live on the state, read and set here as plain attributes.
     response_delay = _OnState("Seconds to wait before every merchant-API answer.")
-    fault_delay = _OnState('Seconds the "timeout" fault holds its answer.')
+    fault_delay = _OnState('Seconds the "timeout" fault holds its answer, and "late_arrival" its request.')
     notify_rewrite = _OnState(
         "URL prefix → replacement applied to notifications, playing the TLS proxy in front of the merchant's site."
     )

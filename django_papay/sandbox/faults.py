@@ -20,6 +20,9 @@ HTTP server just calls ``fault.serve(...)``, with ``NO_FAULT`` when none is queu
 | stale_timestamp   | the normal answer, signed, Wechatpay-Timestamp 600 s old    | yes                |
 | other_contract    | the normal answer, signed, for another contract or charge   | yes                |
 | system_error_after| 500 SYSTEM_ERROR, signed                                    | yes                |
+| late_arrival      | the normal answer, the request received ``fault_delay`` late| yes, after sleep   |
+
+``alter_next(change)`` queues an ``Altered`` answer: the normal one with its JSON changed by ``change``, signed.
 """
 
 from __future__ import annotations
@@ -121,6 +124,35 @@ class OtherContract(Fault):
         return Reply.json(200, payload)
 
 
+class LateArrival(Fault):
+    """The request reaches WeChat Pay late (a slow network, a busy gateway): processed after ``fault_delay``
+    seconds, then answered. Until then a query of the charge finds no such order."""
+
+    name = "late_arrival"
+
+    def reply(self, state: SandboxState, run: Callable[[], Reply]) -> Reply:
+        time.sleep(state.fault_delay)
+        return run()
+
+
+class Altered(Fault):
+    """The normal answer with its JSON changed in place by ``change``, correctly signed: values a client must
+    store or refuse (a payer_amount of 2**63, a NUL in a transaction id)."""
+
+    name = "altered"
+
+    def __init__(self, change: Callable[[Any], None]) -> None:
+        self._change = change
+
+    def reply(self, state: SandboxState, run: Callable[[], Reply]) -> Reply:
+        reply = run()
+        if reply.status != 200:
+            return reply
+        payload = json.loads(reply.body)
+        self._change(payload)
+        return Reply.json(200, payload)
+
+
 class SystemErrorAfter(Fault):
     """The request is processed (a charge is taken), then answered 500: the outcome a client cannot know."""
 
@@ -194,6 +226,7 @@ FAULTS: dict[str, Fault] = {
             StaleTimestamp(),
             OtherContract(),
             SystemErrorAfter(),
+            LateArrival(),
         )
     },
 }

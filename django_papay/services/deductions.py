@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,6 +41,8 @@ REQUIRED_KEYS = ("sub_mchid", "description", "amount")
 OPTIONAL_KEYS = ("out_trade_no", "attach", "sub_appid", "profit_sharing", "subsidy_amount")
 # A refusal that says nothing about this charge's money: WeChat Pay did not take the request.
 UNKNOWN_STATUSES = frozenset({429})
+# Added to a deduct call's timeouts: hosts' clocks differ a little, and the answer takes a moment to store.
+IN_FLIGHT_MARGIN = timedelta(seconds=5)
 
 
 def deduct(
@@ -95,21 +98,49 @@ def store(
 
 
 def send(deduction: Deduction) -> Deduction:
-    """Send a CREATED deduction if we win its claim; otherwise return it as it is (someone else sent it)."""
+    """Send a CREATED deduction if we win its claim; otherwise return it as it is (someone else sent it).
+
+    Never raises once the call is made: whatever happens to the answer, the deduction is returned with it.
+    """
     if not in_turn(lambda: _claim(deduction)):
         logger.info("deduction %s is %s already; not sent again", deduction, deduction.status)
         return deduction
-    connect, _read = get_client().config.timeout
-    (result,) = send_all(
-        [Call("POST", wechatpay.DEDUCT_PATH, payload(deduction), timeout=(connect, conf.deduct_timeout()))]
-    )
+    (result,) = send_all([Call("POST", wechatpay.DEDUCT_PATH, payload(deduction), timeout=deduct_call_timeout())])
+    in_turn(lambda: _call_ended(deduction))
     try:
         if isinstance(result, WeChatPayError):
             raise result
         apply_answer(deduction, result)
     except WeChatPayError as exc:
         refused(deduction, exc)
+    except DatabaseError as exc:
+        # The money may have moved: never raise now. It stays PROCESSING and settle asks WeChat Pay again.
+        logger.exception("deduction %s: WeChat Pay's answer could not be stored", deduction)
+        record_error(deduction, _("WeChat Pay's answer could not be stored: %(error)s") % {"error": exc})
     return deduction
+
+
+def deduct_call_timeout() -> tuple[float, float]:
+    """``(connect, read)`` seconds for the deduct call: WeChat Pay answers it within its one minute."""
+    connect, _read = get_client().config.timeout
+    return connect, conf.deduct_timeout()
+
+
+def reachable_until(deduction: Deduction) -> datetime | None:
+    """Until when the deduct call may still reach WeChat Pay (None: never sent).
+
+    Stored when it is sent (its timeouts, plus a margin for clocks and for the answer being stored) and
+    moved to the moment the call ended once it did; rows sent before it was stored count from ``sent_at``
+    with today's timeouts. A call still open is never concluded "not received".
+    """
+    if deduction.reachable_until is not None:
+        return deduction.reachable_until
+    return None if deduction.sent_at is None else deduction.sent_at + _in_flight()
+
+
+def _in_flight() -> timedelta:
+    connect, read = deduct_call_timeout()
+    return timedelta(seconds=connect + read) + IN_FLIGHT_MARGIN
 
 
 def _claim(deduction: Deduction) -> bool:
@@ -117,10 +148,18 @@ def _claim(deduction: Deduction) -> bool:
     now = timezone.now()
     with transaction.atomic():
         claimed = Deduction.objects.filter(pk=deduction.pk, status=Deduction.Status.CREATED).update(
-            status=Deduction.Status.PROCESSING, sent_at=now, updated_at=now
+            status=Deduction.Status.PROCESSING, sent_at=now, reachable_until=now + _in_flight(), updated_at=now
         )
     deduction.refresh_from_db()
     return bool(claimed)
+
+
+def _call_ended(deduction: Deduction) -> None:
+    """The call returned or gave up: from now on WeChat Pay cannot receive it any more."""
+    now = timezone.now()
+    with transaction.atomic():
+        Deduction.objects.filter(pk=deduction.pk, reachable_until__gt=now).update(reachable_until=now)
+    deduction.refresh_from_db(fields=["reachable_until"])
 
 
 def refused(deduction: Deduction, exc: WeChatPayError) -> None:

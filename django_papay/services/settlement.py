@@ -7,7 +7,13 @@ For each PROCESSING deduction ``settle`` queries ``GET …/transactions/{combine
   every sub-order is reversed → REVERSED, then queried once more to store their final states;
 - 404, WeChat Pay has no such order [I]: within the window it waits (the charge may still be arriving);
   after it → FAILED, WeChat Pay never received it;
-- anything else (no answer, 5xx, a bad signature) is recorded and raised; the deduction stays PROCESSING.
+- anything else (no answer, 5xx, a bad signature, an answer that cannot be stored) is recorded and raised;
+  the deduction stays PROCESSING.
+
+The window is one minute from the last moment the deduct call could reach WeChat Pay
+(``deductions.reachable_until``), not from when it was sent: a call still waiting for its answer (up to
+``DEDUCT_TIMEOUT``) may be received late, so it is never concluded "not received" or reversed while open.
+A late answer that arrives anyway is applied like any other (``deduction_records``): never lost.
 
 Several hosts may settle at once: a query moves nothing by itself, every move takes the row lock and
 happens once, and a reverse is claimed first (``reverse_requested_at``) so two hosts do not send it together.
@@ -19,7 +25,10 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,8 +38,9 @@ from ..client import Answer
 from ..exceptions import DeductionStateError, WeChatPayError
 from ..models import Deduction
 from .deduction_records import apply_answer, finish, record_error
-from .deductions import is_refusal
+from .deductions import is_refusal, reachable_until
 from .operations import Call, send_all
+from .turns import in_turn
 
 logger = logging.getLogger("django_papay.deductions")
 
@@ -70,34 +80,48 @@ def settle_many(
     now = now or timezone.now()
     errors: dict[int, Exception] = {}
     for deduction in deductions:
-        deduction.refresh_from_db()
+        in_turn(deduction.refresh_from_db)
     open_ = [d for d in deductions if d.status == Deduction.Status.PROCESSING]
 
-    to_reverse = []
-    for deduction, result in _sent(open_, _query, concurrency):
-        try:
-            if _after_query(deduction, result, now):
-                to_reverse.append(deduction)
-        except WeChatPayError as exc:
-            errors[deduction.pk] = exc
-    claimed = [d for d in to_reverse if _claim_reverse(d, now)]
+    to_reverse = [d for d, result in _sent(open_, _query, concurrency) if _each(errors, _after_query, d, result, now)]
+    claimed = [d for d in to_reverse if _each(errors, _claim_reverse, d, now)]
     for deduction, result in _sent(claimed, _reverse, concurrency):
-        try:
-            _after_reverse(deduction, result)
-        except WeChatPayError as exc:
-            errors[deduction.pk] = exc
+        _each(errors, _after_reverse, deduction, result)
     reversed_ = [d for d in claimed if d.status == Deduction.Status.REVERSED]
     for deduction, result in _sent(reversed_, _query, concurrency):
         if isinstance(result, Answer):  # the final states, for the record; the status is final already
-            _store_quietly(deduction, result)
+            in_turn(partial(_store_quietly, deduction, result))
     return [Settled(deduction, errors.get(deduction.pk)) for deduction in deductions]
+
+
+def _each(errors: dict[int, Exception], step: Callable[..., bool | None], deduction: Deduction, *args: Any) -> bool:
+    """``step(deduction, *args)`` for one deduction of a bulk settle: its error is kept in ``errors`` and stops
+    no other deduction.
+
+    A database error too (an answer that could not be stored, a lock that timed out): it is logged and
+    recorded where it can be, and the row is settled again on the next run. Each step is idempotent, so on
+    SQLite it may run again after "locked" (``in_turn``).
+    """
+    try:
+        return bool(in_turn(partial(step, deduction, *args)))
+    except WeChatPayError as exc:
+        errors[deduction.pk] = exc
+    except DatabaseError as exc:
+        logger.exception("deduction %s could not be settled", deduction)
+        errors[deduction.pk] = exc
+        try:
+            record_error(deduction, _("Could not be settled: %(error)s") % {"error": exc})
+        except DatabaseError:
+            pass  # logged above; the row stays as it was
+    return False
 
 
 def _sent(
     deductions: list[Deduction], call: Callable[[Deduction], Call], concurrency: int | None
 ) -> Iterator[tuple[Deduction, Answer | WeChatPayError]]:
     """Each deduction with the result of its ``call``, the calls sent concurrently."""
-    return zip(deductions, send_all([call(d) for d in deductions], concurrency=concurrency), strict=True)
+    calls = [in_turn(partial(call, d)) for d in deductions]  # reads the sub-orders
+    return zip(deductions, send_all(calls, concurrency=concurrency), strict=True)
 
 
 def reverse_deduction(deduction: Deduction, now: datetime | None = None) -> Deduction:
@@ -107,21 +131,21 @@ def reverse_deduction(deduction: Deduction, now: datetime | None = None) -> Dedu
     WeChatPayError, after recording it, when WeChat Pay did not confirm.
     """
     now = now or timezone.now()
-    deduction.refresh_from_db()
+    in_turn(deduction.refresh_from_db)
     if deduction.status != Deduction.Status.PROCESSING:
         raise DeductionStateError(
             _("Deduction %(number)s is %(status)s; only a processing deduction can be reversed.")
             % {"number": deduction.combine_out_trade_no, "status": deduction.get_status_display()}
         )
-    if not _claim_reverse(deduction, now):
+    if not in_turn(lambda: _claim_reverse(deduction, now)):
         raise DeductionStateError(
             _("Deduction %(number)s is being reversed already.") % {"number": deduction.combine_out_trade_no}
         )
     for _deduction, result in _sent([deduction], _reverse, None):
-        _after_reverse(deduction, result)
+        in_turn(partial(_after_reverse, deduction, result))
     for _deduction, result in _sent([deduction], _query, None):
         if isinstance(result, Answer):
-            _store_quietly(deduction, result)
+            in_turn(partial(_store_quietly, deduction, result))
     return deduction
 
 
@@ -145,7 +169,9 @@ def _reverse(deduction: Deduction) -> Call:
 
 
 def _window_passed(deduction: Deduction, now: datetime) -> bool:
-    return deduction.sent_at is None or now >= deduction.sent_at + wechatpay.DEDUCT_WINDOW
+    """WeChat Pay's minute has passed since the deduct call could last reach it."""
+    until = reachable_until(deduction)
+    return until is None or now >= until + wechatpay.DEDUCT_WINDOW
 
 
 def _after_query(deduction: Deduction, result: Answer | WeChatPayError, now: datetime) -> bool:

@@ -113,7 +113,9 @@ def mark_terminated(
 
 # trade_state values that mean the sub-order was paid (REFUND: paid, then refunded).
 PAID_TRADE_STATES = frozenset({wechatpay.TRADE_SUCCESS, "REFUND"})
+REVOKED = "REVOKED"  # what a reverse (撤销) leaves
 OPEN_DEDUCTION_STATES = (Deduction.Status.CREATED, Deduction.Status.PROCESSING)
+NOT_CHARGED_STATUSES = (Deduction.Status.FAILED, Deduction.Status.REVERSED)
 
 
 def charge_outcome(trade_states: list[str]) -> str | None:
@@ -121,13 +123,16 @@ def charge_outcome(trade_states: list[str]) -> str | None:
 
     Not final: any sub-order still NOTPAY/USERPAYING/ACCEPT, or in a state we do not know (unknown is not
     failed), or — never documented for 合单 [I] — some paid and some not, which is left for staff to decide.
+    All REVOKED is REVERSED, whoever sent the reverse (a worker that died before recording it, too).
     """
     if not trade_states or any(s in wechatpay.TRADE_NOT_FINAL or s not in wechatpay.TRADE_STATES for s in trade_states):
         return None
     paid = [state in PAID_TRADE_STATES for state in trade_states]
     if all(paid):
         return Deduction.Status.SUCCEEDED
-    return None if any(paid) else Deduction.Status.FAILED
+    if any(paid):
+        return None
+    return Deduction.Status.REVERSED if all(s == REVOKED for s in trade_states) else Deduction.Status.FAILED
 
 
 def settle_deduction(deduction: Deduction, status: str, *, at: datetime, error: str = "") -> Signal | None:
@@ -139,3 +144,31 @@ def settle_deduction(deduction: Deduction, status: str, *, at: datetime, error: 
     deduction.last_error = error
     deduction.save(update_fields=["status", "settled_at", "last_error", "updated_at"])
     return deduction_succeeded if status == Deduction.Status.SUCCEEDED else deduction_failed
+
+
+def correct_deduction(deduction: Deduction, outcome: str, *, at: datetime) -> Signal | None:
+    """A verified answer for a locked, final deduction: the one move out of a final status.
+
+    Money taken is never left recorded as not taken: a FAILED or REVERSED deduction whose sub-orders WeChat
+    Pay now reports paid becomes SUCCEEDED, remembering what it was (``corrected_from``), and its succeeded
+    signal is sent (with ``corrected_from``). Any other disagreement moves nothing and is written down for
+    staff. Returns the signal to send, or None.
+    """
+    if outcome == deduction.status or deduction.status in OPEN_DEDUCTION_STATES:
+        return None
+    if outcome == Deduction.Status.SUCCEEDED and deduction.status in NOT_CHARGED_STATUSES:
+        previous = deduction.status
+        deduction.status, deduction.corrected_from, deduction.settled_at = outcome, previous, at
+        deduction.last_error = _(
+            "WeChat Pay charged the user after this deduction was recorded %(previous)s (%(error)s). It is "
+            "succeeded now; if the user was asked to pay another way meanwhile, refund one of the two."
+        ) % {"previous": Deduction.Status(previous).label, "error": deduction.last_error or "-"}
+        deduction.save(update_fields=["status", "corrected_from", "settled_at", "last_error", "updated_at"])
+        return deduction_succeeded
+    if (outcome == Deduction.Status.SUCCEEDED) != (deduction.status == Deduction.Status.SUCCEEDED):
+        deduction.last_error = _("WeChat Pay now reports this %(status)s deduction as %(outcome)s; check it.") % {
+            "status": deduction.get_status_display(),
+            "outcome": Deduction.Status(outcome).label,
+        }
+        deduction.save(update_fields=["last_error", "updated_at"])
+    return None
