@@ -9,10 +9,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from django_papay import wechatpay
+from django_papay import tasks, wechatpay
 from django_papay.exceptions import ContractStateError
-from django_papay.models import Contract, Deduction, SubOrder
-from django_papay.services import deduct
+from django_papay.models import BillingRun, Contract, Deduction, SubOrder
+from django_papay.services import Charge, deduct, deduct_many
+from django_papay.services.billing import dispatch
+from django_papay.services.deductions import store
 
 pytestmark = pytest.mark.django_db
 
@@ -178,3 +180,59 @@ def test_the_same_full_charge_again_returns_the_deduction_and_sends_nothing(sign
     first = deduct(signed_contract, [FULL, {**MEMBERSHIP, "sub_mchid": "1900000202"}], **options)
     again = deduct(signed_contract, [FULL, {**MEMBERSHIP, "sub_mchid": "1900000202"}], **options)
     assert again.pk == first.pk and len(posts(sandbox)) == 1
+
+
+# --- a billing run ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda contract: Charge(contract, [{**MEMBERSHIP, "description": "会员\x00月费"}]),
+        lambda contract: Charge(contract, [{**MEMBERSHIP, "attach": "\ud800"}]),
+        lambda contract: Charge(contract, [MEMBERSHIP], risk_info="ip:\x00;"),
+        lambda contract: Charge(contract, [MEMBERSHIP], combine_out_trade_no="P\x00"),
+        lambda contract: Charge(None, [MEMBERSHIP]),  # type: ignore[arg-type]
+    ],
+    ids=["nul description", "lone surrogate", "nul risk_info", "nul number", "no contract"],
+)
+def test_a_billing_run_refuses_the_bad_item_and_charges_every_other(signed_contract, sandbox, bad):
+    good = Charge(signed_contract, [MEMBERSHIP])
+    charges = [good, bad(signed_contract), good]
+    planned = deduct_many(charges)
+    assert [(charge, type(error)) for charge, error in planned.refused] == [(charges[1], ValidationError)]
+    statuses = list(planned.run.deductions.values_list("status", flat=True))
+    assert statuses == [Deduction.Status.SUCCEEDED] * 2 and SubOrder.objects.count() == 2
+    assert len(posts(sandbox)) == 2
+
+
+def _terminated(contract):
+    Contract.objects.filter(pk=contract.pk).update(status=Contract.Status.TERMINATED, terminated_at=timezone.now())
+
+
+def _expired(contract):
+    Contract.objects.filter(pk=contract.pk).update(contract_expired_at=timezone.now() - timedelta(seconds=1))
+
+
+def _sent_here(run, deduction):
+    dispatch(run)  # PAPAY["TASKS"] off: sent in this process
+
+
+def _sent_by_task(run, deduction):
+    tasks.send_deduction.call(deduction.pk)
+
+
+@pytest.mark.parametrize(("end", "reason"), [(_terminated, "terminated"), (_expired, "expired")])
+@pytest.mark.parametrize("send", [_sent_here, _sent_by_task])
+def test_a_created_deduction_whose_contract_ended_is_failed_not_sent(
+    signed_contract, sandbox, charges, end, reason, send
+):
+    run = BillingRun.objects.create(label="May")
+    deduction = store(signed_contract, [MEMBERSHIP], billing_run=run)
+    end(signed_contract)  # after the run stored it, before it was sent
+    send(run, deduction)
+    deduction.refresh_from_db()
+    assert deduction.status == Deduction.Status.FAILED and deduction.sent_at is None
+    assert reason in deduction.last_error and signed_contract.out_contract_code in deduction.last_error
+    assert charges == [("failed", deduction.pk, None)]
+    assert not posts(sandbox)
