@@ -8,7 +8,9 @@
 Who asks: ``PAPAY["APP_AUTHENTICATE"](request)`` when the site sets it (an App token in a header: no CSRF check,
 a browser never sends such a header on its own), else ``request.user`` from the session, with Django's CSRF
 check on POST. Errors are ``{"code", "message"}``: 401 anonymous; 403 CSRF; 404 a contract that is not the
-user's (never saying whether it exists); 400 a bad body, plan or channel; 429 with ``Retry-After`` when the
+user's (never saying whether it exists), or a code outside WeChat Pay's rule for one (never looked up); 415 a
+body not sent as ``application/json`` (UTF-8); 400 a bad body (not a JSON object, over 4 KB or nested over
+``MAX_BODY_DEPTH``), plan or channel; 429 with ``Retry-After`` when the
 user's pre-sign budget is spent; 503 (with ``Retry-After``) when WeChat Pay failed in a way a retry can fix, 502
 when it refused. The rules themselves (one contract per user and plan, locks, budget) live in ``services/app.py``.
 The views stay out of ATOMIC_REQUESTS: the budget's claims must be committed before they are counted.
@@ -33,13 +35,15 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import conf
 from .exceptions import WeChatPayError
-from .models import Contract
+from .models import Contract, out_contract_code_validator
 from .services import app, launch_parameters
 from .wechatpay import format_rfc3339
 
 logger = logging.getLogger("django_papay.app_api")
 
 MAX_BODY_BYTES = 4096  # {"plan_id": …, "channel": …} is a few dozen bytes
+MAX_BODY_DEPTH = 4  # ... and one level deep; deeper is not the App's (and deep enough recursion is a 500)
+JSON_CHARSETS = ("", "utf-8", "utf8")  # JSON is UTF-8 (RFC 8259); a charset parameter may say so
 RETRY_AFTER_WECHATPAY = 5  # seconds, for WeChat Pay's retryable errors
 
 
@@ -102,6 +106,10 @@ def presign(request: HttpRequest) -> dict[str, Any]:
 @json_endpoint("GET")
 def contract(request: HttpRequest, out_contract_code: str) -> dict[str, Any]:
     user = _user(request)
+    try:  # a code WeChat Pay could never have (a NUL, 33 characters) is nobody's: not looked up at all
+        out_contract_code_validator(out_contract_code)
+    except ValidationError:
+        raise AppError(404, "NOT_FOUND", _("No such contract.")) from None
     found = app.users_contract(user, out_contract_code)
     if found is None:
         raise AppError(404, "NOT_FOUND", _("No such contract."))
@@ -163,14 +171,31 @@ def _user(request: HttpRequest) -> Any:
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
+    # The App sends application/json. Anything else is refused unread: text/plain, in particular, is what a
+    # page on another site can POST without a CORS preflight.
+    charset = (request.content_params or {}).get("charset", "").lower()
+    if request.content_type != "application/json" or charset not in JSON_CHARSETS:
+        raise AppError(415, "UNSUPPORTED_MEDIA_TYPE", _("Send the body as application/json (UTF-8)."))
     raw = request.read(MAX_BODY_BYTES + 1)
     try:
         body = json.loads(raw) if len(raw) <= MAX_BODY_BYTES else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
         body = None
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or _depth(body) > MAX_BODY_DEPTH:
         raise AppError(400, "INVALID_REQUEST", _("Send a JSON object."))
     return body
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value``, counted without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 # --- the answer -----------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - depends on the Django version
 from .exceptions import ContractStateError, WeChatPayError
 from .models import BillingRun, Contract, Deduction
 from .services import PRESIGN, PRESIGN_MINI_PROGRAM, QUERY, ratelimit, settle
-from .services.billing import mark_queued
+from .services.billing import failed_unsent, mark_queued
 from .services.deductions import send
 from .services.due import contracts_to_sync, deductions_to_settle
 from .services.operations import Operation, run
@@ -143,6 +143,8 @@ def send_deduction(deduction_id: int) -> str:
         return "already sent" if deduction else "gone"
     if not _turn(send_deduction, deduction_id):  # before the claim: a claimed deduction must be sent now
         return "rate limited: again next second"
+    if failed_unsent(deduction):  # its contract ended (terminated, expired) after the row was stored
+        return deduction.status
     send(deduction)
     if deduction.status == Deduction.Status.PROCESSING:
         later(settle_deduction, SETTLE_FIRST, deduction_id)

@@ -94,6 +94,9 @@ SIGNING_MINI_PROGRAM = {"appId": "wxbd687630cd02ce1d", "path": "pages/index/inde
 # --- deductions (合单代扣 免密支付) ------------------------------------------------------------------
 
 MAX_SUB_ORDERS = 50
+# "Per sub-order amounts are at most 10,000,000 fen in ordinary 合单" [I: inferred from ordinary 合单, not
+# documented for this family]: ¥100,000 a sub-order. A larger amount is refused before it is stored.
+MAX_SUB_ORDER_AMOUNT = 10_000_000
 # "商户系统超时时间为1分钟": with no final answer after a minute the merchant may reverse (撤销).
 DEDUCT_WINDOW = timedelta(minutes=1)
 CURRENCY = "CNY"

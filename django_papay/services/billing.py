@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import conf
 from ..exceptions import PapayError
 from ..models import BillingRun, Contract, Deduction
-from . import ratelimit
-from .deductions import send, store
+from . import ratelimit, state
+from .deductions import send, store, why_not_chargeable
+from .turns import in_turn
 
 logger = logging.getLogger("django_papay.deductions")
 
@@ -53,8 +56,9 @@ class Planned:
 def deduct_many(charges: Iterable[Charge], *, label: str = "", combine_appid: str | None = None) -> Planned:
     """Store each charge as a CREATED deduction of a new billing run, then have every one sent once.
 
-    A charge that cannot be stored (bad input, a contract that is not signed) is refused and reported; the
-    others go ahead. Call it outside any transaction: the rows must be committed before anything is sent.
+    A charge that cannot be stored (bad input, a contract that is not signed) is refused and reported with its
+    error in ``refused``; the others go ahead, whatever one charge raised. Call it outside any transaction: the
+    rows must be committed before anything is sent.
     """
     run = BillingRun.objects.create(label=label)
     planned = Planned(run)
@@ -69,6 +73,9 @@ def deduct_many(charges: Iterable[Charge], *, label: str = "", combine_appid: st
                 billing_run=run,
             )
         except (ValidationError, PapayError) as exc:
+            planned.refused.append((charge, exc))
+        except Exception as exc:  # not input we foresaw: reported with the charge, never a run stopped half-way
+            logger.exception("billing run %s: a charge could not be stored", run.pk)
             planned.refused.append((charge, exc))
     planned.queued = dispatch(run)
     return planned
@@ -87,8 +94,38 @@ def dispatch(run: BillingRun) -> bool:
         return True
     for deduction in created(run):
         ratelimit.wait_turn()
-        send(deduction)
+        if not failed_unsent(deduction):
+            send(deduction)
     return False
+
+
+def failed_unsent(deduction: Deduction) -> bool:
+    """Fail a CREATED deduction without sending it when its contract can no longer be charged; True if so.
+
+    Called just before the claim: a run's rows are sent minutes or hours after they were stored, and the user
+    may have ended the contract (or it expired) meanwhile. WeChat Pay would refuse with CONTRACT_NOT_EXIST; we
+    do not ask. The row lock and the CREATED check keep a deduction someone claimed in the meantime as it is.
+    """
+    problem = why_not_chargeable(Contract.objects.get(pk=deduction.contract_id))  # as it is now, not as loaded
+    if not problem:
+        return False
+
+    def fail() -> bool:
+        with transaction.atomic():
+            locked = Deduction.objects.select_for_update().get(pk=deduction.pk)
+            if locked.status != Deduction.Status.CREATED:
+                return False
+            error = _("Not sent: %(problem)s") % {"problem": problem}
+            signal = state.settle_deduction(locked, Deduction.Status.FAILED, at=timezone.now(), error=error)
+            if signal is not None:
+                signal.send(sender=Deduction, deduction=locked)
+            return True
+
+    failed = in_turn(fail)
+    deduction.refresh_from_db()
+    if failed:
+        logger.warning("deduction %s not sent: %s", deduction, problem)
+    return failed
 
 
 def created(run: BillingRun) -> list[Deduction]:

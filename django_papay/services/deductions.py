@@ -17,9 +17,10 @@ Call ``deduct`` outside any transaction (not under ATOMIC_REQUESTS): step 2 must
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
@@ -27,8 +28,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf, wechatpay
+from ..display import local_time
 from ..exceptions import ContractStateError, WeChatPayError
-from ..models import BillingRun, Contract, Deduction, SubOrder, new_trade_no
+from ..models import BillingRun, Contract, Deduction, SubOrder, appid_validator, new_trade_no, trade_no_validator
 from .client import get_client
 from .contracts import query
 from .deduction_records import apply_answer, finish, record_error
@@ -39,6 +41,10 @@ logger = logging.getLogger("django_papay.deductions")
 
 REQUIRED_KEYS = ("sub_mchid", "description", "amount")
 OPTIONAL_KEYS = ("out_trade_no", "attach", "sub_appid", "profit_sharing", "subsidy_amount")
+TEXT_KEYS = ("sub_mchid", "description", "out_trade_no", "attach", "sub_appid")
+# What no WeChat Pay text field carries: control characters (C0, DEL, C1; PostgreSQL cannot even store a
+# NUL) and surrogates, which UTF-8 cannot encode, so they can be neither stored nor sent.
+NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # A refusal that says nothing about this charge's money: WeChat Pay did not take the request.
 UNKNOWN_STATUSES = frozenset({429})
 # Added to a deduct call's timeouts: hosts' clocks differ a little, and the answer takes a moment to store.
@@ -85,15 +91,15 @@ def store(
     The same ``combine_out_trade_no`` for the same charge returns the deduction stored before, whatever its
     status. Raises as ``deduct`` does when nothing was sent.
     """
+    if not isinstance(contract, Contract) or contract.pk is None:
+        raise ValidationError({"contract": _("Give a saved Contract to charge.")})
     cleaned = clean_sub_orders(sub_orders)
-    if not isinstance(risk_info, str) or len(risk_info) > 255:
-        raise ValidationError({"risk_info": _("risk_info must be text of at most 255 characters.")})
-    existing = in_turn(lambda: _same_charge(combine_out_trade_no, contract, cleaned)) if combine_out_trade_no else None
+    # Checked before the number is looked up: a NUL in a query is a raw DataError on PostgreSQL.
+    number, risk_info, combine_appid = clean_charge(combine_out_trade_no, risk_info, combine_appid)
+    existing = in_turn(lambda: _same_charge(number, contract, cleaned, risk_info, combine_appid)) if number else None
     if existing is None:
         contract = _signed_with_contract_id(contract)
-        existing = in_turn(
-            lambda: _create(contract, cleaned, combine_out_trade_no, risk_info, combine_appid, billing_run)
-        )
+        existing = in_turn(lambda: _create(contract, cleaned, number, risk_info, combine_appid, billing_run))
     return existing
 
 
@@ -254,6 +260,10 @@ def _clean_sub_order(number: int, item: Mapping[str, Any]) -> SubOrder:
             _("unknown %(unknown)s, missing %(missing)s.")
             % {"unknown": ", ".join(unknown) or "-", "missing": ", ".join(missing) or "-"}
         )
+    for key in TEXT_KEYS:
+        problem = text_problem(item[key]) if item.get(key) is not None else ""
+        if problem:
+            raise refuse(f"{key}: {problem}")
     for key in ("amount", "subsidy_amount"):
         value = item.get(key)
         # A float or a Decimal is most likely yuan: 15.00 yuan is 1500 fen. Refuse rather than guess.
@@ -261,6 +271,11 @@ def _clean_sub_order(number: int, item: Mapping[str, Any]) -> SubOrder:
             raise refuse(
                 _("%(key)s must be a whole number of fen (15.00 yuan is 1500), got %(value)r.")
                 % {"key": key, "value": value}
+            )
+        if value is not None and value > wechatpay.MAX_SUB_ORDER_AMOUNT:
+            raise refuse(
+                _("%(key)s is over %(max)d fen, WeChat Pay's limit for one sub-order.")
+                % {"key": key, "max": wechatpay.MAX_SUB_ORDER_AMOUNT}
             )
     if item.get("subsidy_amount") is not None and item["subsidy_amount"] > item["amount"]:
         raise refuse(_("subsidy_amount is larger than amount."))
@@ -275,26 +290,97 @@ def _clean_sub_order(number: int, item: Mapping[str, Any]) -> SubOrder:
         sub_order.full_clean(
             exclude=["deduction"] if sub_order.out_trade_no else ["deduction", "out_trade_no"], validate_unique=False
         )
+        if sub_order.sub_appid:  # the model leaves sub_appid free; WeChat Pay takes an AppID there
+            _field_rule("sub_appid", appid_validator, sub_order.sub_appid)
     except ValidationError as exc:
         raise refuse("; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())) from exc
     return sub_order
+
+
+def clean_charge(number: object, risk_info: object, combine_appid: object) -> tuple[str | None, str, str | None]:
+    """The deduction's own fields, checked: ``number`` and ``combine_appid`` None (or "") when not given."""
+    risk_info = _text("risk_info", risk_info)
+    if len(risk_info) > 255:
+        raise ValidationError({"risk_info": _("risk_info must be text of at most 255 characters.")})
+    if number is None or number == "":
+        number = None
+    else:
+        number = _text("combine_out_trade_no", number)
+        _field_rule("combine_out_trade_no", trade_no_validator, number)
+    if combine_appid is None or combine_appid == "":
+        combine_appid = None
+    else:
+        combine_appid = _text("combine_appid", combine_appid)
+        _field_rule("combine_appid", appid_validator, combine_appid)
+    return number, risk_info, combine_appid
+
+
+def text_problem(value: object) -> str:
+    """What keeps ``value`` from being a WeChat Pay text field ("" when nothing): not a str, a control
+    character, a surrogate. Nothing is coerced: a dict or a number given for text is a mistake, not text."""
+    if not isinstance(value, str):
+        return _("give text, not %(type)s.") % {"type": type(value).__name__}
+    found = NOT_TEXT.search(value)
+    if found is None:
+        return ""
+    if "\ud800" <= found.group() <= "\udfff":
+        return _("a lone surrogate (U+%(code)04X) is not text WeChat Pay can take.") % {"code": ord(found.group())}
+    return _("control character U+%(code)04X is not allowed.") % {"code": ord(found.group())}
+
+
+def _text(field: str, value: object) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValidationError({field: f"{field}: {problem}"})
+    return cast(str, value)  # text_problem found it to be a str
+
+
+def _field_rule(field: str, validator: Any, value: str) -> None:
+    try:
+        validator(value)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
 
 
 def _signed_with_contract_id(contract: Contract) -> Contract:
     """The contract, signed and with its WeChat Pay contract_id (queried when the SIGN report lacked it)."""
     if contract.status == Contract.Status.SIGNED and not contract.contract_id:
         query(contract)  # a WeChatPayError here means nothing was sent for the charge
-    if contract.status != Contract.Status.SIGNED:
-        raise ContractStateError(
-            _("Contract %(code)s is %(status)s; only a signed contract can be charged.")
-            % {"code": contract.out_contract_code, "status": contract.get_status_display()}
-        )
+    problem = why_not_chargeable(contract)
+    if problem:
+        raise ContractStateError(problem)
     if not contract.contract_id:
         raise ContractStateError(
             _("WeChat Pay gave no contract_id for contract %(code)s; it cannot be charged yet.")
             % {"code": contract.out_contract_code}
         )
     return contract
+
+
+def why_not_chargeable(contract: Contract, now: datetime | None = None) -> str:
+    """Why ``contract`` cannot be charged now, "" when it can: not signed, past its ``contract_expired_at``, or
+    signed for another merchant than ``PAPAY["MCHID"]`` (WeChat Pay would refuse it, or charge the wrong one)."""
+    if contract.status != Contract.Status.SIGNED:
+        return _("Contract %(code)s is %(status)s; only a signed contract can be charged.") % {
+            "code": contract.out_contract_code,
+            "status": contract.get_status_display(),
+        }
+    if contract.contract_expired_at is not None and contract.contract_expired_at <= (now or timezone.now()):
+        return _("Contract %(code)s expired at %(time)s; an expired contract cannot be charged.") % {
+            "code": contract.out_contract_code,
+            "time": local_time(contract.contract_expired_at),
+        }
+    if contract.mchid and contract.mchid != conf.mchid():
+        return _("Contract %(code)s was signed with merchant %(theirs)s, not %(ours)s; it cannot be charged here.") % {
+            "code": contract.out_contract_code,
+            "theirs": contract.mchid,
+            "ours": conf.mchid(),
+        }
+    return ""
+
+
+def _combine_appid(contract: Contract, combine_appid: str | None) -> str:
+    return combine_appid or conf.combine_appid() or contract.appid or conf.appid()
 
 
 def _create(
@@ -310,7 +396,7 @@ def _create(
         billing_run=billing_run,
         risk_info=risk_info,
         combine_mchid=conf.mchid(),
-        combine_appid=combine_appid or conf.combine_appid() or contract.appid or conf.appid(),
+        combine_appid=_combine_appid(contract, combine_appid),
     )
     if number:
         deduction.combine_out_trade_no = number
@@ -324,24 +410,36 @@ def _create(
             SubOrder.objects.bulk_create(sub_orders)
     except IntegrityError:
         # A racing caller stored the same combine_out_trade_no first; or an out_trade_no is taken.
-        existing = _same_charge(number, contract, sub_orders) if number else None
+        existing = _same_charge(number, contract, sub_orders, risk_info, combine_appid) if number else None
         if existing is None:
             raise ValidationError({"sub_orders": _("An out_trade_no of these sub-orders is already used.")}) from None
         return existing
     return deduction
 
 
-def _same_charge(number: str, contract: Contract, sub_orders: list[SubOrder]) -> Deduction | None:
-    """The deduction stored under ``number``, if it is the very same charge; ValidationError if it is another."""
+# Every field of a sub-order the caller gives; out_trade_no is compared apart (left blank, it was generated).
+CHARGE_FIELDS = ("sub_mchid", "amount", "description", "attach", "sub_appid", "profit_sharing", "subsidy_amount")
+
+
+def _same_charge(
+    number: str, contract: Contract, sub_orders: list[SubOrder], risk_info: str, combine_appid: str | None
+) -> Deduction | None:
+    """The deduction stored under ``number``, if it is the very same charge; ValidationError if it is another.
+
+    Every field counts: the same number with another attach, subsidy or AppID is another charge, and
+    answering it with the old deduction would tell the caller that charge was made.
+    """
     existing = Deduction.objects.filter(combine_out_trade_no=number).first()
     if existing is None:
         return None
     stored = list(existing.sub_orders.all())
     same = (
         existing.contract_id == contract.pk
+        and existing.risk_info == risk_info
+        and existing.combine_appid == _combine_appid(contract, combine_appid)
         and len(stored) == len(sub_orders)
         and all(
-            (old.sub_mchid, old.amount, old.description) == (new.sub_mchid, new.amount, new.description)
+            all(getattr(old, name) == getattr(new, name) for name in CHARGE_FIELDS)
             and new.out_trade_no in ("", old.out_trade_no)
             for old, new in zip(stored, sub_orders, strict=True)
         )
