@@ -28,7 +28,8 @@ from .. import conf
 from ..exceptions import PapayError
 from ..models import BillingRun, Contract, Deduction
 from . import ratelimit, state
-from .deductions import send, store, why_not_chargeable
+from .deduction_input import why_not_chargeable
+from .deductions import send, store
 from .turns import in_turn
 
 logger = logging.getLogger("django_papay.deductions")

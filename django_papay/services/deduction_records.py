@@ -29,6 +29,7 @@ from ..client import Answer
 from ..exceptions import InvalidResponseError
 from ..models import Deduction, SubOrder
 from . import state
+from .deduction_input import text_problem
 from .operations import mismatch
 from .turns import in_turn
 
@@ -135,14 +136,9 @@ def announce(signal: Signal | None, deduction: Deduction) -> None:
 
 
 def storable(value: object, limit: int) -> bool:
-    """Text a database column of ``limit`` characters keeps as it is: no NUL or other control character, no
-    lone surrogate (PostgreSQL refuses the first, every UTF-8 database the second), not cut short."""
-    return (
-        isinstance(value, str)
-        and len(value) <= limit
-        and value.isprintable()
-        and not any("\ud800" <= char <= "\udfff" for char in value)
-    )
+    """Text a column of ``limit`` characters keeps as it came: the rule for what we send (``text_problem``: no
+    NUL or other control character, which PostgreSQL refuses, no lone surrogate), and not cut short."""
+    return isinstance(value, str) and len(value) <= limit and not text_problem(value)
 
 
 def _results(deduction: Deduction, answer: Answer) -> list[dict[str, Any]]:
