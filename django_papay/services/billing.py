@@ -21,6 +21,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,6 +30,7 @@ from ..exceptions import PapayError
 from ..models import BillingRun, Contract, Deduction
 from . import ratelimit, state
 from .deduction_input import why_not_chargeable
+from .deduction_records import announce
 from .deductions import send, store
 from .turns import in_turn
 
@@ -111,22 +113,21 @@ def failed_unsent(deduction: Deduction) -> bool:
     if not problem:
         return False
 
-    def fail() -> bool:
+    def fail() -> Signal | None:
         with transaction.atomic():
             locked = Deduction.objects.select_for_update().get(pk=deduction.pk)
             if locked.status != Deduction.Status.CREATED:
-                return False
+                return None
             error = _("Not sent: %(problem)s") % {"problem": problem}
-            signal = state.settle_deduction(locked, Deduction.Status.FAILED, at=timezone.now(), error=error)
-            if signal is not None:
-                signal.send(sender=Deduction, deduction=locked)
-            return True
+            return state.settle_deduction(locked, Deduction.Status.FAILED, at=timezone.now(), error=error)
 
-    failed = in_turn(fail)
-    deduction.refresh_from_db()
-    if failed:
-        logger.warning("deduction %s not sent: %s", deduction, problem)
-    return failed
+    signal = in_turn(fail)
+    in_turn(deduction.refresh_from_db)
+    if signal is None:
+        return False
+    logger.warning("deduction %s not sent: %s", deduction, problem)
+    announce(signal, deduction)  # after the commit, as every deduction signal
+    return True
 
 
 def created(run: BillingRun) -> list[Deduction]:
