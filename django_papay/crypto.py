@@ -35,7 +35,11 @@ _SHA256 = hashes.SHA256()
 
 
 class KeyLoadError(ValueError):
-    """A key could not be loaded (not PEM, not RSA, wrong size)."""
+    """A key could not be loaded; ``reason`` is a short machine-readable word: "not_pem" or "not_rsa"."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SignatureError(ValueError):
@@ -67,9 +71,9 @@ def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
     try:
         key = serialization.load_pem_private_key(_as_bytes(pem), password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyLoadError("not a readable unencrypted PEM private key") from exc
+        raise KeyLoadError("not_pem", "not a readable unencrypted PEM private key") from exc
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise KeyLoadError("not an RSA private key")
+        raise KeyLoadError("not_rsa", "not an RSA private key")
     return key
 
 
@@ -83,9 +87,9 @@ def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
         else:
             key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
-        raise KeyLoadError("not a readable PEM public key or certificate") from exc
+        raise KeyLoadError("not_pem", "not a readable PEM public key or certificate") from exc
     if not isinstance(key, rsa.RSAPublicKey):
-        raise KeyLoadError("not an RSA public key")
+        raise KeyLoadError("not_rsa", "not an RSA public key")
     return key
 
 
@@ -306,9 +310,9 @@ def load_certificate(pem: str | bytes) -> x509.Certificate:
     try:
         certificate = x509.load_pem_x509_certificate(_as_bytes(pem))
     except (ValueError, TypeError) as exc:
-        raise KeyLoadError("not a readable PEM certificate") from exc
+        raise KeyLoadError("not_pem", "not a readable PEM certificate") from exc
     if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
-        raise KeyLoadError("not a certificate for an RSA key")
+        raise KeyLoadError("not_rsa", "not a certificate for an RSA key")
     return certificate
 
 

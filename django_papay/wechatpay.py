@@ -13,6 +13,13 @@ import string
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+# --- hosts --------------------------------------------------------------------------------------
+
+# WeChat Pay's API access point (主域名).
+API_URL = "https://api.mch.weixin.qq.com"
+# Its backup access point (备用域名), for a request whose connection to the main one could not be made.
+BACKUP_API_URL = "https://api2.mch.weixin.qq.com"
+
 # --- signing and encryption ---------------------------------------------------------------------
 
 # The Authorization schema of our requests and the Wechatpay-Signature-Type of WeChat Pay's answers.
