@@ -1,49 +1,45 @@
 """System checks for ``settings.PAPAY``: ``manage.py check`` finds a wrong key before WeChat Pay does.
 
-Settings and key files only — no network, no database. Registered by ``AppConfig.ready``.
+Settings and key files only — no network, no database. Registered by ``AppConfig.ready``. The ids and when
+each fires are in docs/settings.md ("System checks").
 
-| id | what |
-|---|---|
-| E001 | ``PAPAY`` missing, empty, or not a dict |
-| E002 | a required setting missing |
-| E003 | ``APIV3_KEY`` not 32 bytes |
-| E004 / E005 / E006 | merchant private key unreadable / not RSA / not 2048 bits |
-| E007 | ``MERCHANT_SERIAL_NO`` malformed |
-| E008 / E009 | ``WECHATPAY_PUBLIC_KEY_ID`` not ``PUB_KEY_ID_…`` / the public key unreadable |
-| E010 | no WeChat Pay key source (public key or platform certificates) |
-| E011 | the public key without its id, or the id without the key |
-| E012 | ``NOTIFY_URL`` not https, or with a query string |
-| E013 | ``MCHID`` malformed |
-| E014 | another setting malformed (URLs, TIMEOUT, switches, CA_BUNDLE, the deduction, task and App settings…) |
-| W001 | ``BASE_URL`` or ``BACKUP_BASE_URL`` not https (loopback excepted) |
+Every row of the settings table (``conf.SETTINGS``) is checked by its own accessor, so a check refuses exactly
+what a request would, in the same words: a required row missing is E002, a given row that breaks its rule
+fires the row's check, and its one-line doc is the hint. The keys are loaded by keys.py, as a request loads
+them. What is left here are the rules across rows: the private key's pair, the WeChat Pay key source
+(E010, E011) and plain http (W001).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
-from . import conf, crypto, wechatpay
+from . import conf, keys, wechatpay
 from .loopback import is_loopback_host
 
 MERCHANT_KEY_BITS = 2048  # WeChat Pay issues merchant API keys as RSA-2048
-REQUIRED = ("MCHID", "MERCHANT_SERIAL_NO", "APIV3_KEY", "NOTIFY_URL")
-README = "See the Settings table in django-papay's README."
+SEE = f"See {conf.DOCS} in django-papay."
+# Checked by loading the key (below) rather than by their rule alone.
+KEY_ROWS = (
+    conf.merchant_private_key_pem,
+    conf.merchant_private_key_path,
+    conf.wechatpay_public_key_pem,
+    conf.wechatpay_public_key_path,
+)
+READABLE_HINT = "Check the path and that this process may read the file."
 
 
-def _error(id_: int, message: str, hint: str) -> Error:
-    return Error(message, hint=hint, id=f"django_papay.E{id_:03d}")
+def _error(check: str, message: str, hint: str) -> Error:
+    return Error(message, hint=hint, id=f"django_papay.{check}")
 
 
-def _given(papay: dict[str, Any], key: str) -> bool:
-    return papay.get(key) not in (None, "")
+def _hint(row: conf.Setting[Any]) -> str:
+    return f"{row.doc} {SEE}"
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -51,129 +47,80 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if not isinstance(papay, dict) or not papay:
         return [
             _error(
-                1,
+                "E001",
                 "settings.PAPAY is missing, empty or not a dict.",
-                "Add PAPAY = {...} with your merchant id, keys and NOTIFY_URL. " + README,
+                "Add PAPAY = {...} with your merchant id, keys and NOTIFY_URL. " + SEE,
             )
         ]
     messages: list[CheckMessage] = []
-    for key in REQUIRED:
-        if not _given(papay, key):
-            messages.append(_error(2, f'settings.PAPAY["{key}"] is required but not set.', README))
-    if not (_given(papay, "MERCHANT_PRIVATE_KEY") or _given(papay, "MERCHANT_PRIVATE_KEY_PATH")):
-        messages.append(
-            _error(
-                2,
-                'settings.PAPAY has neither "MERCHANT_PRIVATE_KEY" nor "MERCHANT_PRIVATE_KEY_PATH".',
-                "Point MERCHANT_PRIVATE_KEY_PATH at your merchant API key (apiclient_key.pem).",
-            )
-        )
-    formats: list[tuple[str, Callable[[], Any], int, str]] = [
-        ("MCHID", conf.mchid, 13, "Your merchant id (商户号) is digits only."),
-        (
-            "MERCHANT_SERIAL_NO",
-            conf.merchant_serial_no,
-            7,
-            "The serial number of your merchant API certificate, hex (商户API证书序列号).",
-        ),
-        ("APIV3_KEY", conf.apiv3_key, 3, "The APIv3 key is exactly 32 characters (商户平台 → API安全 → APIv3密钥)."),
-        ("NOTIFY_URL", conf.notify_url, 12, "WeChat Pay calls https:// URLs only, and none with a query string."),
-    ]
-    for key, accessor, id_, hint in formats:
-        if _given(papay, key):
-            messages += _accessor_errors(accessor, id_, hint)
-    messages += _merchant_key(papay)
-    messages += _wechatpay_keys(papay)
-    for accessor in (
-        conf.base_url,
-        conf.backup_base_url,
-        conf.timeout,
-        conf.appid,
-        conf.combine_appid,
-        conf.extra_appids,
-        conf.return_app,
-        conf.bulk_concurrency,
-        conf.platform_certificates,
-        conf.certificate_refresh_interval,
-        conf.ca_bundle,
-        conf.deduct_timeout,
-        conf.tasks_enabled,
-        conf.max_calls_per_second,
-        conf.app_presign_limit,
-        conf.app_refresh_interval,
-        conf.display_account,
-        conf.app_authenticate,
-    ):
-        messages += _accessor_errors(accessor, 14, README)
-    if _given(papay, "APP_PLAN_IDS"):  # only a site that offers the App's endpoints needs it
-        messages += _accessor_errors(conf.app_plan_ids, 14, README)
-    messages += _plain_http(papay)
+    for row in conf.SETTINGS.values():
+        if row.required and not row.given():
+            messages.append(_error("E002", f"{row.name} is required but not set.", _hint(row)))
+        elif row.given() and row not in KEY_ROWS:
+            messages += _accessor_errors(row, row.check, _hint(row))
+    messages += _merchant_key()
+    messages += _wechatpay_keys()
+    messages += _plain_http()
     return messages
 
 
-def _accessor_errors(accessor: Callable[[], Any], id_: int, hint: str) -> list[CheckMessage]:
+def _accessor_errors(accessor: conf.Setting[Any], check: str, hint: str) -> list[CheckMessage]:
     try:
         accessor()
     except ImproperlyConfigured as exc:
-        return [_error(id_, str(exc), hint)]
+        return [_error(check, str(exc), hint)]
     return []
 
 
-def _pem(papay: dict[str, Any], key: str) -> tuple[str, bytes | str] | None:
-    """``(setting, PEM)`` from ``key`` or ``key_PATH``; raises OSError for an unreadable file."""
-    if _given(papay, key):
-        return key, papay[key]
-    if _given(papay, f"{key}_PATH"):
-        return f"{key}_PATH", crypto.read_key_file(papay[f"{key}_PATH"])
-    return None
-
-
-def _merchant_key(papay: dict[str, Any]) -> list[CheckMessage]:
-    try:
-        found = _pem(papay, "MERCHANT_PRIVATE_KEY")
-    except (OSError, TypeError) as exc:
+def _merchant_key() -> list[CheckMessage]:
+    text, path = conf.merchant_private_key_pem, conf.merchant_private_key_path
+    if not (text.given() or path.given()):
         return [
             _error(
-                4,
-                f'settings.PAPAY["MERCHANT_PRIVATE_KEY_PATH"] cannot be read: {exc}.',
-                "Check the path and that this process may read the file.",
+                "E002",
+                f'settings.PAPAY has neither "{text.key}" nor "{path.key}".',
+                f"Point {path.key} at your merchant API key (apiclient_key.pem).",
             )
         ]
-    if found is None:
-        return []  # reported as missing above
-    setting, pem = found
-    name = f'settings.PAPAY["{setting}"]'
     try:
-        key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=None)
-    except (ValueError, TypeError):
-        return [
-            _error(
-                4,
-                f"{name} is not a readable, unencrypted PEM private key.",
-                "Use apiclient_key.pem from the merchant platform's API certificate download.",
-            )
-        ]
-    if not isinstance(key, rsa.RSAPrivateKey):
-        return [_error(5, f"{name} is not an RSA key.", "WeChat Pay's merchant API keys are RSA.")]
+        key = conf.merchant_private_key()
+    except keys.KeySettingError as exc:
+        if exc.reason == "not_rsa":
+            return [_error("E005", str(exc), "WeChat Pay's merchant API keys are RSA.")]
+        hint = (
+            READABLE_HINT
+            if exc.reason == "unreadable"
+            else "Use apiclient_key.pem from the merchant platform's API certificate download."
+        )
+        return [_error("E004", str(exc), hint)]
+    except ImproperlyConfigured as exc:  # the setting is not text, or not a path
+        return [_error("E004", str(exc), _hint(keys.source(text, path)))]
     if key.key_size != MERCHANT_KEY_BITS:
         return [
             _error(
-                6,
-                f"{name} is RSA-{key.key_size}, not RSA-{MERCHANT_KEY_BITS}.",
+                "E006",
+                f"{keys.source(text, path).name} is RSA-{key.key_size}, not RSA-{MERCHANT_KEY_BITS}.",
                 f"WeChat Pay signs with RSA-2048 merchant keys ({wechatpay.SIGNATURE_TYPE}).",
             )
         ]
     return []
 
 
-def _wechatpay_keys(papay: dict[str, Any]) -> list[CheckMessage]:
-    has_id = _given(papay, "WECHATPAY_PUBLIC_KEY_ID")
-    has_key = _given(papay, "WECHATPAY_PUBLIC_KEY") or _given(papay, "WECHATPAY_PUBLIC_KEY_PATH")
-    certificates = papay.get("PLATFORM_CERTIFICATES") is True
-    if not (has_id or has_key or certificates):
+def _switched_on(row: conf.Setting[Any]) -> bool:
+    try:
+        return row() is True
+    except ImproperlyConfigured:
+        return False  # reported by the row's own check
+
+
+def _wechatpay_keys() -> list[CheckMessage]:
+    key_id = conf.wechatpay_public_key_id
+    has_id = key_id.given()
+    has_key = conf.wechatpay_public_key_pem.given() or conf.wechatpay_public_key_path.given()
+    if not (has_id or has_key or _switched_on(conf.platform_certificates)):
         return [
             _error(
-                10,
+                "E010",
                 "No WeChat Pay key source is configured, so no answer or notification can be verified.",
                 "Set WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY_PATH (微信支付公钥), or "
                 '"PLATFORM_CERTIFICATES": True (平台证书), or both while moving to the public key.',
@@ -181,60 +128,49 @@ def _wechatpay_keys(papay: dict[str, Any]) -> list[CheckMessage]:
         ]
     messages: list[CheckMessage] = []
     if has_id != has_key:
-        missing = "WECHATPAY_PUBLIC_KEY_PATH (or WECHATPAY_PUBLIC_KEY)" if has_id else "WECHATPAY_PUBLIC_KEY_ID"
+        missing = "WECHATPAY_PUBLIC_KEY_PATH (or WECHATPAY_PUBLIC_KEY)" if has_id else key_id.key
         messages.append(
             _error(
-                11,
+                "E011",
                 f'The WeChat Pay public key is configured without settings.PAPAY["{missing}"].',
                 f"The key and its id ({wechatpay.PUBLIC_KEY_ID_PREFIX}…) go together; both are on "
                 "the merchant platform under API安全 → 微信支付公钥.",
             )
         )
-    if has_id:
-        messages += _accessor_errors(
-            conf.wechatpay_public_key_id,
-            8,
-            f'The WeChat Pay public key id starts with "{wechatpay.PUBLIC_KEY_ID_PREFIX}".',
-        )
     if has_key:
-        messages += _public_key(papay)
+        messages += _public_key()
     return messages
 
 
-def _public_key(papay: dict[str, Any]) -> list[CheckMessage]:
+def _public_key() -> list[CheckMessage]:
+    text, path = conf.wechatpay_public_key_pem, conf.wechatpay_public_key_path
     try:
-        setting, pem = _pem(papay, "WECHATPAY_PUBLIC_KEY") or ("", "")
-        crypto.load_public_key(pem)
-    except (OSError, TypeError) as exc:
-        return [
-            _error(
-                9,
-                f'settings.PAPAY["WECHATPAY_PUBLIC_KEY_PATH"] cannot be read: {exc}.',
-                "Check the path and that this process may read the file.",
-            )
-        ]
-    except crypto.KeyLoadError as exc:
-        return [
-            _error(
-                9,
-                f'settings.PAPAY["{setting}"] is not the WeChat Pay public key: {exc}.',
-                "Use pub_key.pem downloaded with the public key id (微信支付公钥), an RSA public key.",
-            )
-        ]
+        conf.wechatpay_public_key()
+    except keys.KeySettingError as exc:
+        hint = (
+            READABLE_HINT
+            if exc.reason == "unreadable"
+            else "Use pub_key.pem downloaded with the public key id (微信支付公钥), an RSA public key."
+        )
+        return [_error("E009", str(exc), hint)]
+    except ImproperlyConfigured as exc:  # the setting is not text, or not a path
+        return [_error("E009", str(exc), _hint(keys.source(text, path)))]
     return []
 
 
-def _plain_http(papay: dict[str, Any]) -> list[CheckMessage]:
+def _plain_http() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
-    for key in ("BASE_URL", "BACKUP_BASE_URL"):
-        value = papay.get(key)
-        parts = urlsplit(value) if isinstance(value, str) else None
+    for row in (conf.base_url, conf.backup_base_url):
+        try:
+            url = row() if row.given() else None
+        except ImproperlyConfigured:
+            continue  # reported by the row's own check
+        parts = urlsplit(url) if url else None
         if parts and parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
             messages.append(
                 Warning(
-                    f'settings.PAPAY["{key}"] is plain http to {parts.hostname}: '
-                    "requests and answers travel unencrypted.",
-                    hint=f"Use {conf.DEFAULT_BASE_URL} (backup {conf.WECHATPAY_BACKUP_BASE_URL}); plain http is for "
+                    f"{row.name} is plain http to {parts.hostname}: requests and answers travel unencrypted.",
+                    hint=f"Use {wechatpay.API_URL} (backup {wechatpay.BACKUP_API_URL}); plain http is for "
                     "the loopback sandbox only.",
                     id="django_papay.W001",
                 )
