@@ -5,8 +5,8 @@ each fires are in docs/settings.md ("System checks").
 
 Every row of the settings table (``conf.SETTINGS``) is checked by its own accessor, so a check refuses exactly
 what a request would, in the same words: a required row missing is E002, a given row that breaks its rule
-fires the row's check, and its one-line doc is the hint. The keys are loaded by keys.py, as a request loads
-them. What is left here are the rules across rows: the private key's pair, the WeChat Pay key source
+fires the row's check, and its one-line doc is the hint. The keys are loaded through conf_keys.py, as for a
+request. What is left here are the rules across rows: the private key's pair, the WeChat Pay key source
 (E010, E011) and plain http (W001).
 """
 
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
-from . import conf, keys, wechatpay
+from . import conf, conf_keys, wechatpay
 from .loopback import is_loopback_host
 
 MERCHANT_KEY_BITS = 2048  # WeChat Pay issues merchant API keys as RSA-2048
@@ -84,7 +84,7 @@ def _merchant_key() -> list[CheckMessage]:
         ]
     try:
         key = conf.merchant_private_key()
-    except keys.KeySettingError as exc:
+    except conf_keys.KeySettingError as exc:
         if exc.reason == "not_rsa":
             return [_error("E005", str(exc), "WeChat Pay's merchant API keys are RSA.")]
         hint = (
@@ -94,12 +94,12 @@ def _merchant_key() -> list[CheckMessage]:
         )
         return [_error("E004", str(exc), hint)]
     except ImproperlyConfigured as exc:  # the setting is not text, or not a path
-        return [_error("E004", str(exc), _hint(keys.source(text, path)))]
+        return [_error("E004", str(exc), _hint(conf_keys.source(text, path)))]
     if key.key_size != MERCHANT_KEY_BITS:
         return [
             _error(
                 "E006",
-                f"{keys.source(text, path).name} is RSA-{key.key_size}, not RSA-{MERCHANT_KEY_BITS}.",
+                f"{conf_keys.source(text, path).name} is RSA-{key.key_size}, not RSA-{MERCHANT_KEY_BITS}.",
                 f"WeChat Pay signs with RSA-2048 merchant keys ({wechatpay.SIGNATURE_TYPE}).",
             )
         ]
@@ -146,7 +146,7 @@ def _public_key() -> list[CheckMessage]:
     text, path = conf.wechatpay_public_key_pem, conf.wechatpay_public_key_path
     try:
         conf.wechatpay_public_key()
-    except keys.KeySettingError as exc:
+    except conf_keys.KeySettingError as exc:
         hint = (
             READABLE_HINT
             if exc.reason == "unreadable"
@@ -154,7 +154,7 @@ def _public_key() -> list[CheckMessage]:
         )
         return [_error("E009", str(exc), hint)]
     except ImproperlyConfigured as exc:  # the setting is not text, or not a path
-        return [_error("E009", str(exc), _hint(keys.source(text, path)))]
+        return [_error("E009", str(exc), _hint(conf_keys.source(text, path)))]
     return []
 
 

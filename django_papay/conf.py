@@ -4,9 +4,9 @@ A row (:class:`Setting`) is a key, its default, the rule its value must keep, th
 fires and one line saying what it is — and it is the accessor too: ``conf.mchid()`` reads ``PAPAY["MCHID"]``
 when called (never at import, so ``override_settings`` works) and raises ``ImproperlyConfigured`` naming the
 key to set. ``checks.py`` checks every row; ``tests/test_settings_table.py`` holds docs/settings.md's table
-to this one. The last section reads the keys and the client's settings; ``keys.py`` loads them.
+to this one. The last section reads the keys and the client's settings; ``conf_keys.py`` loads them.
 
-To add a setting: a row here (and a rule in setting_rules.py, unless one there fits), its line in
+To add a setting: a row here (and a rule in conf_rules.py, unless one there fits), its line in
 docs/settings.md's table, and ``conf.<name>()`` where it is used.
 """
 
@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from . import keys, wechatpay
-from . import setting_rules as rules
-from .keys import ClientSettings
+from . import conf_keys, wechatpay
+from . import conf_rules as rules
+from .conf_keys import ClientSettings
 
 T = TypeVar("T")
 
@@ -229,7 +229,7 @@ def appids() -> frozenset[str]:
     return frozenset(filter(None, (appid(), combine_appid(), *extra_appids())))
 
 
-# --- keys and the client's settings (loaded, parsed once, by keys.py) -------------------------------------
+# --- keys and the client's settings (conf_keys.py loads them, once) ---------------------------------------
 
 # Settings that make up the WeChat Pay public key (微信支付公钥) key source.
 PUBLIC_KEY_SETTINGS = (wechatpay_public_key_pem, wechatpay_public_key_path, wechatpay_public_key_id)
@@ -237,12 +237,12 @@ PUBLIC_KEY_SETTINGS = (wechatpay_public_key_pem, wechatpay_public_key_path, wech
 
 def merchant_private_key() -> rsa.RSAPrivateKey:
     """The merchant's API private key, from ``MERCHANT_PRIVATE_KEY`` or ``MERCHANT_PRIVATE_KEY_PATH``."""
-    return keys.load_merchant_private_key(merchant_private_key_pem, merchant_private_key_path)
+    return conf_keys.load_merchant_private_key(merchant_private_key_pem, merchant_private_key_path)
 
 
 def wechatpay_public_key() -> rsa.RSAPublicKey:
     """The WeChat Pay public key, from ``WECHATPAY_PUBLIC_KEY`` or ``WECHATPAY_PUBLIC_KEY_PATH``."""
-    return keys.load_wechatpay_public_key(wechatpay_public_key_pem, wechatpay_public_key_path)
+    return conf_keys.load_wechatpay_public_key(wechatpay_public_key_pem, wechatpay_public_key_path)
 
 
 def public_key_configured() -> bool:
