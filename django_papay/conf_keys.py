@@ -40,21 +40,17 @@ def source(text: Setting[Any], path: Setting[Any]) -> Setting[Any]:
     return text if text.given() else path
 
 
-def _pem(text: Setting[str | bytes | None], path: Setting[str | None]) -> tuple[str, str | bytes]:
+def _pem(text: Setting[str | bytes | None], path: Setting[str | None]) -> tuple[Setting[Any], str | bytes]:
     """``(the setting it came from, the PEM)``."""
     pem = text()
     if pem is not None:
-        return text.key, pem
+        return text, pem
     file = path()
     if file is None:
         raise KeySettingError(text.key, "missing", f"Set {text.name} (PEM text) or {path.name} (a PEM file).")
     try:
-        mtime = os.stat(file).st_mtime_ns
-    except OSError as exc:
-        raise KeySettingError(path.key, "unreadable", f"{path.name} cannot be read: {exc.strerror}.") from exc
-    try:
-        return path.key, _read_pem_file(file, mtime)
-    except OSError as exc:  # a folder, or no permission to read
+        return path, _read_pem_file(file, os.stat(file).st_mtime_ns)
+    except OSError as exc:  # no such file, a folder, no permission
         raise KeySettingError(path.key, "unreadable", f"{path.name} cannot be read: {exc.strerror}.") from exc
 
 
@@ -78,9 +74,8 @@ def load_merchant_private_key(text: Setting[str | bytes | None], path: Setting[s
     try:
         return _parse_private_key(pem)
     except crypto.KeyLoadError as exc:
-        raise KeySettingError(
-            setting, exc.reason, f'settings.PAPAY["{setting}"] is not the merchant\'s API private key: {exc}.'
-        ) from exc
+        message = f"{setting.name} is not the merchant's API private key: {exc}."
+        raise KeySettingError(setting.key, exc.reason, message) from exc
 
 
 def load_wechatpay_public_key(text: Setting[str | bytes | None], path: Setting[str | None]) -> rsa.RSAPublicKey:
@@ -88,9 +83,8 @@ def load_wechatpay_public_key(text: Setting[str | bytes | None], path: Setting[s
     try:
         return _parse_public_key(pem)
     except crypto.KeyLoadError as exc:
-        raise KeySettingError(
-            setting, exc.reason, f'settings.PAPAY["{setting}"] is not the WeChat Pay public key: {exc}.'
-        ) from exc
+        message = f"{setting.name} is not the WeChat Pay public key: {exc}."
+        raise KeySettingError(setting.key, exc.reason, message) from exc
 
 
 @dataclass(frozen=True, eq=False)
