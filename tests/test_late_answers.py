@@ -21,6 +21,7 @@ from django_papay import wechatpay
 from django_papay.models import Deduction
 from django_papay.services import deduct, reverse_deduction, settle
 from django_papay.services.deductions import deduct_call_timeout
+from django_papay.services.turns import in_turn  # SQLite: the sending thread writes while we look
 from django_papay.signals import deduction_succeeded
 
 from .helpers import in_parallel
@@ -49,7 +50,7 @@ def in_flight(contract, sandbox, fault, *, delay=1.5):
     thread.start()
     deadline = time.monotonic() + 10
     while (
-        not (sent := Deduction.objects.filter(status=Deduction.Status.PROCESSING).first())
+        not (sent := in_turn(Deduction.objects.filter(status=Deduction.Status.PROCESSING).first))
         or sandbox.faults.names()  # the deduct call has not taken its fault yet
         or (fault == "timeout" and sandbox.deductions.get(sent.combine_out_trade_no) is None)
     ):
