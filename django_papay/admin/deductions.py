@@ -7,12 +7,14 @@ contract (the contracts' ``deduct`` action), settle what is open, and reverse wh
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -238,6 +240,11 @@ class DeductionAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["django_papay/admin.css"]}
+
+    @transaction.non_atomic_requests
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Outside ATOMIC_REQUESTS: settle and reverse are posted here, and what they store must commit at once."""
+        return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Deduction]:
         return super().get_queryset(request).prefetch_related("sub_orders")
