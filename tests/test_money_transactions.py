@@ -6,7 +6,8 @@ confirmation form carries the charge's number, so posting it twice finds the fir
 """
 
 import pytest
-from django.db import connection, transaction
+from django.contrib.auth.models import User
+from django.db import DatabaseError, connection, transaction
 from django.urls import resolve, reverse
 
 from django_papay import services
@@ -74,6 +75,34 @@ def test_charges_taken_stay_recorded_when_the_admin_request_dies_under_atomic_re
     assert recorded == {first.pk: Deduction.Status.SUCCEEDED, second.pk: Deduction.Status.SUCCEEDED}
     for url in (CONTRACTS, DEDUCTIONS):  # what Django's handler reads to leave ATOMIC_REQUESTS out
         assert "default" in resolve(url).func._non_atomic_requests
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL aborts a transaction on an error")
+@pytest.mark.django_db(transaction=True)
+def test_charges_taken_stay_recorded_when_a_receivers_database_error_breaks_the_request(
+    papay, sandbox, staff_client, monkeypatch
+):
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    first, second = _signed(sandbox, "138****0001"), _signed(sandbox, "138****0002")
+    staff = staff_client(*STAFF)
+    succeeded = []
+
+    def crm(deduction, **kwargs):  # a CRM in the same database, whose write fails on the second charge
+        succeeded.append(deduction.pk)
+        if len(succeeded) == 2:
+            User.objects.create(username=User.objects.earliest("pk").username)  # taken: IntegrityError
+
+    deduction_succeeded.connect(crm, weak=False)
+    try:
+        staff.post(CONTRACTS, _confirmation(staff, [first, second]))
+    except DatabaseError:
+        pass  # under ATOMIC_REQUESTS: the request's transaction is aborted, the next statement fails (a 500)
+    finally:
+        deduction_succeeded.disconnect(crm)
+
+    assert _deduct_posts(sandbox) == 2
+    recorded = {d.contract_id: d.status for d in Deduction.objects.all()}
+    assert recorded == {first.pk: Deduction.Status.SUCCEEDED, second.pk: Deduction.Status.SUCCEEDED}
 
 
 @pytest.mark.django_db
