@@ -111,3 +111,18 @@ class InvalidNotification(PapayError):
 
 class NotReprocessable(PapayError):
     """Only a verified notification whose processing failed can be applied again."""
+
+
+class InsideAtomicBlock(PapayError):
+    """A call that moves money was made inside ``transaction.atomic()`` (or under ``ATOMIC_REQUESTS``).
+
+    What it stores must commit before WeChat Pay is called: a rollback afterwards would erase the only record
+    of money taken. Nothing was stored or sent. ``call`` names the refused function.
+    """
+
+    def __init__(self, call: str) -> None:
+        self.call = call
+        super().__init__(
+            f"{call} must run outside transaction.atomic(): its row must commit before WeChat Pay is called "
+            "(ATOMIC_REQUESTS? decorate the view with transaction.non_atomic_requests)"
+        )

@@ -7,6 +7,7 @@ Test modules import from here, never from one another (nor from conftest.py).
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 import threading
@@ -163,6 +164,32 @@ def run_action(
         changelist = reverse(f"admin:{changelist._meta.app_label}_{changelist._meta.model_name}_changelist")
     data = {"action": action, "_selected_action": [obj.pk for obj in objects], **extra_post}
     return client.post(changelist, data, follow=True)
+
+
+HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+
+def confirmation_form(
+    client: Client, changelist: str | type[models.Model], action: str, objects: Sequence[models.Model]
+) -> dict[str, list[str]]:
+    """What a confirmation page posts back as it was shown (its hidden fields: the selection, the action, the
+    numbers a deduct page chose): run ``action`` on ``objects`` without confirming, and read the page."""
+    page = run_action(client, changelist, action, objects).content.decode()
+    form: dict[str, list[str]] = {}
+    for name, value in HIDDEN_INPUT.findall(page):
+        form.setdefault(name, []).append(value)
+    return form
+
+
+def confirm_action(
+    client: Client, changelist: str | type[models.Model], action: str, objects: Sequence[models.Model], **fields: Any
+) -> HttpResponse:
+    """Run ``action`` on ``objects``, then confirm its page as staff would: what it carries, with ``fields``
+    filled in. The response is the page after the redirect."""
+    if not isinstance(changelist, str):
+        changelist = reverse(f"admin:{changelist._meta.app_label}_{changelist._meta.model_name}_changelist")
+    form = confirmation_form(client, changelist, action, objects)
+    return client.post(changelist, {**form, **fields}, follow=True)
 
 
 def messages(response: HttpResponse) -> list[str]:

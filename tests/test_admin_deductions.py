@@ -7,7 +7,7 @@ from django_papay import wechatpay
 from django_papay.models import Contract, Deduction
 from django_papay.services import deduct
 
-from .helpers import messages, run_action
+from .helpers import confirm_action, messages, run_action
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ DEDUCTION_ACTIONS = ("deduct_contract", "settle_deduction", "reverse_deduction")
 
 def _charge(staff, contracts, **form):
     """Run the contracts' deduct action and confirm its page with ``form`` (over CHARGE_FORM)."""
-    return run_action(staff, CONTRACTS, "deduct", contracts, **{**CHARGE_FORM, **form})
+    return confirm_action(staff, CONTRACTS, "deduct", contracts, **{**CHARGE_FORM, **form})
 
 
 @pytest.mark.parametrize(

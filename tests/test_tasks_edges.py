@@ -14,7 +14,7 @@ from django_papay.models import BillingRun, Contract, Deduction
 from django_papay.services import Charge, deduct_many
 from django_papay.services.deductions import store
 
-from .helpers import messages, run_action
+from .helpers import confirm_action, messages, run_action
 
 SUB_ORDERS = [{"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}]
 CONTRACT_STAFF = ("view_contract", "change_contract")
@@ -48,7 +48,7 @@ def test_deduct_action_charges_through_a_billing_run(papay, staff_client, signed
     papay["TASKS"] = True
     staff = staff_client(*CONTRACT_STAFF, "deduct_contract")
     form = {"confirm": "yes", "sub_mchid": "1900000201", "description": "月费", "amount": "15.00"}
-    response = run_action(staff, Contract, "deduct", [signed_contract], **form)
+    response = confirm_action(staff, Contract, "deduct", [signed_contract], **form)
     (run,) = BillingRun.objects.all()
     assert messages(response) == [f"{run}: 1 deduction queued; follow it under billing runs."]
     assert list(run.deductions.values_list("status", flat=True)) == [Deduction.Status.SUCCEEDED]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -96,6 +98,12 @@ class ContractAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["django_papay/admin.css"]}
+
+    @transaction.non_atomic_requests
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Outside ATOMIC_REQUESTS: the actions (deduct above all) are posted here, and call WeChat Pay; what
+        they store must commit before the call, or a failure later in the request would roll it back."""
+        return super().changelist_view(request, extra_context)
 
     def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None):
         if obj is None:  # a new contract: only what staff fill in; WeChat Pay fills in the rest later

@@ -6,13 +6,16 @@ contract (the contracts' ``deduct`` action), settle what is open, and reverse wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -21,7 +24,7 @@ from django.utils.translation import gettext_lazy
 
 from .. import services
 from ..exceptions import PapayError
-from ..models import Contract, Deduction, SubOrder
+from ..models import Contract, Deduction, SubOrder, new_trade_no, trade_no_validator
 from .columns import local_times
 from .confirmation import confirmation_page
 from .queueing import DeductionQueueFilter, enqueue_settles, queue_charges
@@ -35,7 +38,12 @@ def yuan(fen: int | None) -> str:
 
 
 class DeductForm(forms.Form):
-    """One sub-order for each selected contract: who is paid, what for, how much (in yuan, to the fen)."""
+    """One sub-order for each selected contract: who is paid, what for, how much (in yuan, to the fen).
+
+    The page also carries each contract's ``combine_out_trade_no``, chosen when it is shown (hidden fields):
+    the form posted again (a double click, a refresh, a proxy's retry) names the same charge, which
+    ``deduct`` finds stored and does not send again.
+    """
 
     sub_mchid = forms.RegexField(
         label=gettext_lazy("sub-merchant id"),
@@ -56,18 +64,46 @@ class DeductForm(forms.Form):
         help_text=gettext_lazy("In yuan, e.g. 15.00; sent to WeChat Pay in fen."),
     )
 
+    def __init__(self, data: Any = None, *, contracts: Sequence[Contract] = ()) -> None:
+        super().__init__(data)
+        self.numbered = {contract.pk: f"combine_out_trade_no_{contract.pk}" for contract in contracts}
+        for name in self.numbered.values():
+            self.fields[name] = forms.CharField(widget=forms.HiddenInput, required=False, initial=new_trade_no())
+
+    def clean(self) -> dict[str, Any]:
+        numbers = [self.cleaned_data.get(name, "") for name in self.numbered.values()]
+        try:
+            for number in numbers:
+                trade_no_validator(number)
+        except ValidationError:
+            raise ValidationError(TAMPERED) from None
+        if len(set(numbers)) != len(numbers):
+            raise ValidationError(TAMPERED)
+        return self.cleaned_data
+
+    def number(self, contract: Contract) -> str:
+        """The ``combine_out_trade_no`` this page chose for ``contract``."""
+        return self.cleaned_data[self.numbered[contract.pk]]
+
     def sub_orders(self) -> list[dict]:
         data = self.cleaned_data
         fen = int(data["amount"] * 100)  # exact: at most two decimal places
         return [{"sub_mchid": data["sub_mchid"], "description": data["description"], "amount": fen}]
 
 
+TAMPERED = gettext_lazy(
+    "This page's charge numbers are missing or not valid; nothing was charged. Go back to the contracts and "
+    "choose the action again."
+)
+
+
 def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Contract]):
     """The contracts' ``deduct`` action: a page that asks for the sub-order, then one charge per signed contract."""
     contracts = list(queryset.order_by("pk"))
-    form = DeductForm(request.POST if "confirm" in request.POST else None)
+    form = DeductForm(request.POST if "confirm" in request.POST else None, contracts=contracts)
     if form.is_bound and form.is_valid():
-        if queue_charges(model_admin, request, contracts, form.sub_orders()):  # PAPAY["TASKS"]: a billing run
+        numbers = {contract.pk: form.number(contract) for contract in contracts}
+        if queue_charges(model_admin, request, contracts, form.sub_orders(), numbers):  # PAPAY["TASKS"]: a run
             return None
         for contract in contracts:
             if contract.status != Contract.Status.SIGNED:
@@ -78,7 +114,7 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
                     messages.WARNING,
                 )
                 continue
-            _charge(model_admin, request, contract, form.sub_orders())
+            _charge(model_admin, request, contract, form.sub_orders(), form.number(contract))
         return None
     signed = [c for c in contracts if c.status == Contract.Status.SIGNED]
     return confirmation_page(
@@ -104,9 +140,12 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
     )
 
 
-def _charge(model_admin: admin.ModelAdmin, request: HttpRequest, contract: Contract, sub_orders: list[dict]) -> None:
+def _charge(
+    model_admin: admin.ModelAdmin, request: HttpRequest, contract: Contract, sub_orders: list[dict], number: str
+) -> None:
+    posted_before = Deduction.objects.filter(combine_out_trade_no=number).exists()
     try:
-        deduction = services.deduct(contract, sub_orders)
+        deduction = services.deduct(contract, sub_orders, combine_out_trade_no=number)
     except ImproperlyConfigured as exc:
         model_admin.message_user(request, _("WeChat Pay is not configured: %s") % exc, messages.ERROR)
         return
@@ -114,6 +153,14 @@ def _charge(model_admin: admin.ModelAdmin, request: HttpRequest, contract: Contr
         text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         model_admin.message_user(
             request, _("Contract %(code)s: not charged — %(error)s") % {"code": contract, "error": text}, messages.ERROR
+        )
+        return
+    if posted_before:  # the same page posted again: deduct found the charge and sent nothing
+        model_admin.message_user(
+            request,
+            _("Already made from this page (posted again): not charged again. %(deduction)s")
+            % {"deduction": _describe(deduction)},
+            messages.WARNING,
         )
         return
     model_admin.message_user(request, _describe(deduction), _LEVELS[deduction.status])
@@ -238,6 +285,11 @@ class DeductionAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["django_papay/admin.css"]}
+
+    @transaction.non_atomic_requests
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Outside ATOMIC_REQUESTS: settle and reverse are posted here, and what they store must commit at once."""
+        return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Deduction]:
         return super().get_queryset(request).prefetch_related("sub_orders")

@@ -4,6 +4,7 @@ show what is queued or in flight. Without TASKS nothing here runs, and the actio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
@@ -51,15 +52,23 @@ def enqueue_contracts(
 
 
 def queue_charges(
-    model_admin: admin.ModelAdmin, request: HttpRequest, contracts: list[Contract], sub_orders: list[dict]
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    contracts: list[Contract],
+    sub_orders: list[dict],
+    numbers: Mapping[int, str],
 ) -> bool:
-    """With TASKS, charge the signed contracts as one billing run (stored now, sent by the workers)."""
+    """With TASKS, charge the signed contracts as one billing run (stored now, sent by the workers).
+
+    ``numbers`` are the page's ``combine_out_trade_no`` per contract pk: posted again, the charges are found
+    stored and none is queued again.
+    """
     if not conf.tasks_enabled():
         return False
     signed = []
     for contract in contracts:
         if contract.status == Contract.Status.SIGNED:
-            signed.append(services.Charge(contract, sub_orders))
+            signed.append(services.Charge(contract, sub_orders, combine_out_trade_no=numbers[contract.pk]))
             continue
         model_admin.message_user(
             request,

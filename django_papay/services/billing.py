@@ -32,6 +32,7 @@ from . import ratelimit, state
 from .deduction_input import why_not_chargeable
 from .deduction_records import announce
 from .deductions import send, store
+from .outside_atomic import require_outside_atomic
 from .turns import in_turn
 
 logger = logging.getLogger("django_papay.deductions")
@@ -60,9 +61,10 @@ def deduct_many(charges: Iterable[Charge], *, label: str = "", combine_appid: st
     """Store each charge as a CREATED deduction of a new billing run, then have every one sent once.
 
     A charge that cannot be stored (bad input, a contract that is not signed) is refused and reported with its
-    error in ``refused``; the others go ahead, whatever one charge raised. Call it outside any transaction: the
-    rows must be committed before anything is sent.
+    error in ``refused``; the others go ahead, whatever one charge raised. Inside ``transaction.atomic()`` it
+    raises InsideAtomicBlock, storing nothing: the rows must be committed before anything is sent.
     """
+    require_outside_atomic("deduct_many")
     run = BillingRun.objects.create(label=label)
     planned = Planned(run)
     for charge in charges:
@@ -90,6 +92,7 @@ def dispatch(run: BillingRun) -> bool:
     Safe to call again for the same run (to resume one whose worker died before claiming a row): rows
     already claimed are skipped, and a row enqueued twice is sent by whichever task claims it.
     """
+    require_outside_atomic("dispatch")
     if conf.tasks_enabled():
         from ..tasks import send_billing_run  # only with TASKS: the Tasks framework is an optional extra
 

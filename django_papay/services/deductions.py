@@ -11,7 +11,8 @@ Money moves here, so:
    with the error recorded — the charge may have happened — and it is never sent again: ``settle`` asks
    WeChat Pay (see ``settlement``). Only a refusal that WeChat Pay signed makes it FAILED.
 
-Call ``deduct`` outside any transaction (not under ATOMIC_REQUESTS): step 2 must really commit.
+``deduct`` and ``send`` refuse to run inside ``transaction.atomic()`` or under ATOMIC_REQUESTS
+(``InsideAtomicBlock``, see ``outside_atomic``): step 2 must really commit.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .contracts import query
 from .deduction_input import clean_charge, clean_sub_orders, why_not_chargeable
 from .deduction_records import apply_answer, finish, record_error
 from .operations import Call, send_all
+from .outside_atomic import require_outside_atomic
 from .turns import in_turn
 
 logger = logging.getLogger("django_papay.deductions")
@@ -57,8 +59,10 @@ def deduct(
     Raises only when nothing was sent: ValidationError for bad input (or a ``combine_out_trade_no`` already
     used for a different charge), ContractStateError when the contract is not signed, WeChatPayError when
     the contract had no ``contract_id`` and WeChat Pay could not be asked for it. Whatever WeChat Pay answers,
-    the deduction comes back with its status: SUCCEEDED, FAILED, or PROCESSING (settle it later).
+    the deduction comes back with its status: SUCCEEDED, FAILED, or PROCESSING (settle it later); and
+    InsideAtomicBlock, before anything is stored, when called inside ``transaction.atomic()``.
     """
+    require_outside_atomic("deduct")
     return send(
         store(
             contract,
@@ -100,7 +104,9 @@ def send(deduction: Deduction) -> Deduction:
     """Send a CREATED deduction if we win its claim; otherwise return it as it is (someone else sent it).
 
     Never raises once the call is made: whatever happens to the answer, the deduction is returned with it.
+    Raises InsideAtomicBlock, sending nothing, inside ``transaction.atomic()``.
     """
+    require_outside_atomic("send")
     if not in_turn(lambda: _claim(deduction)):
         logger.info("deduction %s is %s already; not sent again", deduction, deduction.status)
         return deduction

@@ -40,6 +40,7 @@ from ..models import Deduction
 from .deduction_records import apply_answer, finish, record_error
 from .deductions import is_refusal, reachable_until
 from .operations import Call, send_all
+from .outside_atomic import require_outside_atomic
 from .turns import in_turn
 
 logger = logging.getLogger("django_papay.deductions")
@@ -67,6 +68,7 @@ def settle(deduction: Deduction, now: datetime | None = None) -> Deduction:
     Returns the deduction (any status: a settled one is returned as it is). Raises WeChatPayError, after
     recording it, when WeChat Pay could not tell.
     """
+    require_outside_atomic("settle")
     (settled,) = settle_many([deduction], now=now)
     if settled.error is not None:
         raise settled.error
@@ -77,6 +79,7 @@ def settle_many(
     deductions: Sequence[Deduction], *, now: datetime | None = None, concurrency: int | None = None
 ) -> list[Settled]:
     """``settle`` for each deduction, calls in flight concurrently; never raises for one deduction's error."""
+    require_outside_atomic("settle_many")
     now = now or timezone.now()
     errors: dict[int, Exception] = {}
     for deduction in deductions:
@@ -130,6 +133,7 @@ def reverse_deduction(deduction: Deduction, now: datetime | None = None) -> Dedu
     Raises DeductionStateError when it is not PROCESSING (or another process is reversing it), and
     WeChatPayError, after recording it, when WeChat Pay did not confirm.
     """
+    require_outside_atomic("reverse_deduction")
     now = now or timezone.now()
     in_turn(deduction.refresh_from_db)
     if deduction.status != Deduction.Status.PROCESSING:
