@@ -18,6 +18,10 @@ without waiting (``first_call_place``), and is enqueued again for the next secon
 second it was taken in: a call sent in a later second takes a fresh place. The task's later calls (settle's
 reverse, say) wait for theirs, as does a caller with no queue to go back to (``wait_turn``: a command, a
 request, a bulk action).
+
+Take places outside a transaction (not under ATOMIC_REQUESTS, as ``deduct`` must be anyway): a place taken
+inside one is not counted by other processes until it commits, and on PostgreSQL the second's row stays locked
+until then, holding every other caller of that second.
 """
 
 from __future__ import annotations
