@@ -24,17 +24,23 @@ from django_papay import tasks
 from django_papay.models import Contract
 from django_papay.services.contracts import contract_path
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs PostgreSQL and a real worker process: run with PAPAY_TEST_DATABASE=postgres",
-    ),
-    pytest.mark.skipif(
-        importlib.util.find_spec("django_tasks_rq") is None,
-        reason="needs django-tasks-rq, the RQ backend (the dev extra)",
-    ),
-]
+
+def needs_a_worker(test):
+    """PostgreSQL (the worker is another process on the test's database) and django-tasks-rq."""
+    for mark in (
+        pytest.mark.django_db(transaction=True),
+        pytest.mark.skipif(
+            connection.vendor != "postgresql",
+            reason="needs PostgreSQL and a real worker process: run with PAPAY_TEST_DATABASE=postgres",
+        ),
+        pytest.mark.skipif(
+            importlib.util.find_spec("django_tasks_rq") is None,
+            reason="needs django-tasks-rq, the RQ backend (the dev extra)",
+        ),
+    ):
+        test = mark(test)
+    return test
+
 
 REDIS_URL = os.environ.get("PAPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPO = Path(__file__).resolve().parent.parent
@@ -83,6 +89,7 @@ def rqworker(papay, redis_queue, tmp_path):
         process.wait()
 
 
+@needs_a_worker
 def test_the_rq_worker_runs_a_task_and_its_retry_after_a_server_error(rqworker, sandbox, presigned_contract):
     sandbox.sign_contract(presigned_contract.out_contract_code, drop=True)  # the notification never came
     sandbox.fail_next("system_error")  # the first query: 500, retried with run_after (the scheduler's)
