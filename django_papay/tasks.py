@@ -16,15 +16,17 @@ Retries go back through the framework, never a sleep in a worker: a task is enqu
 - A deduct call is **never** retried: after a 429, a 5xx or no answer the deduction stays PROCESSING (money
   may have moved) and ``settle_deduction`` runs later, which queries it and, once WeChat Pay's minute has
   passed, reverses it or marks it FAILED (never received).
-- ``PAPAY["MAX_CALLS_PER_SECOND"]`` is taken before each call (``services.ratelimit``), before a deduction
-  is claimed; a task that finds the second full is enqueued again for the next second.
+- ``PAPAY["MAX_CALLS_PER_SECOND"]``: every call takes one place (``services.ratelimit``). A task takes its first
+  call's place itself, without waiting, before a deduction is claimed; a task that finds the second full is
+  enqueued again for the next second. Its later calls (settle's reverse and the query after it) wait for theirs.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -73,19 +75,21 @@ def later(task_: Any, seconds: float, *args: Any, **kwargs: Any) -> bool:
     return True
 
 
-def _turn(task_: Any, *args: Any, **kwargs: Any) -> bool:
-    """Take a place under MAX_CALLS_PER_SECOND (True), or come back next second (False: the task ends here).
+@contextmanager
+def _first_call(task_: Any, *args: Any, **kwargs: Any) -> Iterator[bool]:
+    """The block's first WeChat Pay call has its place under MAX_CALLS_PER_SECOND (True), or the task comes back
+    next second (False: it ends here). The place is taken here, without waiting, and that call uses it
+    (``ratelimit.first_call_place``); the task's other calls take their own, waiting if need be.
 
-    A backend that cannot defer runs tasks in the caller's own process: there, wait for the place.
+    A backend that cannot defer runs tasks in the caller's own process: there, the call waits for its place.
     """
-    wait = ratelimit.take_turn()
-    if not wait:
-        return True
-    jitter = random.uniform(0, 0.5)  # noqa: S311 - spreads the next second's takers, not a secret
-    if later(task_, wait + jitter, *args, **kwargs):
-        return False
-    ratelimit.wait_turn()
-    return True
+    with ratelimit.first_call_place() as wait:
+        if wait:
+            jitter = random.uniform(0, 0.5)  # noqa: S311 - spreads the next second's takers, not a secret
+            if later(task_, wait + jitter, *args, **kwargs):
+                yield False
+                return
+        yield True
 
 
 def _finished(contract_id: int) -> None:
@@ -99,10 +103,11 @@ def _contract_call(task_: Any, operation: Operation, contract_id: int, attempt: 
     contract = Contract.objects.filter(pk=contract_id).first()
     if contract is None:
         return "gone"
-    if not _turn(task_, contract_id, attempt=attempt, **kwargs):
-        return "rate limited: again next second"
     try:
-        run(operation, contract)
+        with _first_call(task_, contract_id, attempt=attempt, **kwargs) as placed:
+            if not placed:
+                return "rate limited: again next second"
+            run(operation, contract)
     except ContractStateError as exc:  # signed, terminated, a live session: nothing to do (a rerun lands here)
         _finished(contract_id)
         return f"skipped: {exc}"
@@ -141,11 +146,12 @@ def send_deduction(deduction_id: int) -> str:
     deduction = Deduction.objects.select_related("contract").filter(pk=deduction_id).first()
     if deduction is None or deduction.status != Deduction.Status.CREATED:
         return "already sent" if deduction else "gone"
-    if not _turn(send_deduction, deduction_id):  # before the claim: a claimed deduction must be sent now
-        return "rate limited: again next second"
-    if failed_unsent(deduction):  # its contract ended (terminated, expired) after the row was stored
-        return deduction.status
-    send(deduction)
+    with _first_call(send_deduction, deduction_id) as placed:  # before the claim: a claimed one must be sent now
+        if not placed:
+            return "rate limited: again next second"
+        if failed_unsent(deduction):  # its contract ended (terminated, expired) after the row was stored
+            return deduction.status
+        send(deduction)
     if deduction.status == Deduction.Status.PROCESSING:
         later(settle_deduction, SETTLE_FIRST, deduction_id)
     return deduction.status
@@ -157,10 +163,11 @@ def settle_deduction(deduction_id: int, attempt: int = 0) -> str:
     deduction = Deduction.objects.filter(pk=deduction_id).first()
     if deduction is None or deduction.status != Deduction.Status.PROCESSING:
         return deduction.status if deduction else "gone"
-    if not _turn(settle_deduction, deduction_id, attempt=attempt):
-        return "rate limited: again next second"
     try:
-        settle(deduction)
+        with _first_call(settle_deduction, deduction_id, attempt=attempt) as placed:
+            if not placed:
+                return "rate limited: again next second"
+            settle(deduction)  # its query uses the place taken; a reverse and the query after it wait for theirs
     except WeChatPayError as exc:  # recorded on the deduction by settle()
         if exc.retryable and attempt < MAX_ATTEMPTS:
             later(settle_deduction, backoff(attempt), deduction_id, attempt=attempt + 1)

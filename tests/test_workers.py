@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -121,9 +122,11 @@ def test_a_killed_worker_never_causes_a_second_charge(workers, sandbox):
 
     statuses = set(run.deductions.values_list("status", flat=True))
     assert statuses <= {Deduction.Status.PROCESSING, Deduction.Status.SUCCEEDED, Deduction.Status.FAILED}
-    # A claim the dead worker never finished stays PROCESSING: papay_settle settles it (here as after the minute).
+    # A claim the dead worker never finished stays PROCESSING: papay_settle settles it, here as once WeChat Pay's
+    # minute has passed since the call could last reach it (its reachable_until: the claim plus the deduct timeouts).
     stuck = list(run.deductions.filter(status=Deduction.Status.PROCESSING))
-    settle_many(stuck, now=timezone.now() + wechatpay.DEDUCT_WINDOW)
+    last_reach = max((deduction.reachable_until or timezone.now() for deduction in stuck), default=timezone.now())
+    settle_many(stuck, now=max(last_reach, timezone.now()) + wechatpay.DEDUCT_WINDOW + timedelta(seconds=1))
     assert len(stuck) <= 2
     print(f"killed worker left {len(stuck)} claimed deduction(s) PROCESSING; {resumed} CREATED row(s) enqueued again")
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from requests.structures import CaseInsensitiveDict
@@ -16,12 +17,17 @@ from requests.structures import CaseInsensitiveDict
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as it reached the sandbox. ``path`` includes ``?query``; header lookups ignore case."""
+    """One request as it reached the sandbox. ``path`` includes ``?query``; header lookups ignore case.
+
+    ``received_at`` is when it was read (Unix time, ``time.time()``), so tests can count calls per second; it
+    takes no part in comparing two requests.
+    """
 
     method: str
     path: str
     headers: CaseInsensitiveDict[str]
     body: bytes
+    received_at: float = field(default_factory=time.time, compare=False)
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from .. import conf
 from ..exceptions import PapayError
 from ..models import BillingRun, Contract, Deduction
-from . import ratelimit, state
+from . import state
 from .deduction_input import why_not_chargeable
 from .deduction_records import announce
 from .deductions import send, store
@@ -99,9 +99,8 @@ def dispatch(run: BillingRun) -> bool:
         send_billing_run.enqueue(run.pk)
         return True
     for deduction in created(run):
-        ratelimit.wait_turn()
         if not failed_unsent(deduction):
-            send(deduction)
+            send(deduction)  # its call takes its place under MAX_CALLS_PER_SECOND (operations), waiting if need be
     return False
 
 

@@ -42,6 +42,7 @@ from .. import conf, crypto, wechatpay
 from ..client import ConfiguredKeys, KeyStore, RawAnswer, WeChatPayClient
 from ..exceptions import InvalidResponseError, NoPlatformCertificates, WeChatPayError
 from ..models import CertificateRefresh, PlatformCertificate
+from . import ratelimit
 from .turns import in_turn
 
 logger = logging.getLogger("django_papay.certificates")
@@ -187,6 +188,9 @@ def refresh_certificates(*, force: bool = False) -> Refresh:
     # A client of its own, whose keys are a lookup only: a download never starts another download.
     client = WeChatPayClient(config, keys=StoredKeys(config))
     connect, read = config.timeout
+    # The download's place under MAX_CALLS_PER_SECOND, taken before the claim's transaction: taken inside it,
+    # the second's CallWindow row would stay locked for the whole download. Lost if another process just refreshed.
+    ratelimit.take_places(1)
     try:
         # The download runs inside the claim's transaction: another process waits its whole length.
         return in_turn(lambda: _refresh(client, force), seconds=2 * (connect + read) + 10)

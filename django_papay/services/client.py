@@ -24,6 +24,22 @@ _clients_lock = threading.Lock()
 _MAX_CLIENTS = 8  # settings rarely change outside tests; don't keep a pool per past configuration
 
 
+def _forget_clients_in_child() -> None:
+    """A forked process (gunicorn --preload, multiprocessing) starts without the parent's clients.
+
+    Their sessions' keep-alive sockets are the parent's too: a child sending on one would read answers
+    meant for the parent (and the parent the child's). The child builds its own on first use. The inherited
+    sessions are dropped, not closed: closing only ever closes the child's copy of the sockets, but there is
+    nothing to say to the server from here. The lock is new too: another thread may have held it at the fork.
+    """
+    global _clients, _clients_lock
+    _clients = {}
+    _clients_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_clients_in_child)
+
+
 def key_source(config: conf.ClientSettings) -> KeyStore:
     """The keys an API client verifies WeChat Pay's answers with: the public key, the certificates, or both."""
     if config.platform_certificates:
@@ -32,7 +48,7 @@ def key_source(config: conf.ClientSettings) -> KeyStore:
 
 
 def get_client() -> WeChatPayClient:
-    """The client for the current settings; one per configuration, so its connections are reused."""
+    """The client for the current settings; one per configuration and process, so its connections are reused."""
     config = conf.client_settings()
     pool_size = conf.bulk_concurrency()
     identity = (config.identity(), pool_size)

@@ -14,13 +14,16 @@ is due in the calling thread before any thread starts, and gives the threads a s
 snapshot lacks is refused as unknown: InvalidResponseError, retryable). A 2xx answer is verified
 in ``complete``, in the calling thread, with the client's own key store: an answer signed with a
 certificate first seen there (a rotation) makes that store download the new set there, once.
+
+Every call takes its place under ``PAPAY["MAX_CALLS_PER_SECOND"]`` here, just before it is sent, in the
+calling thread (``ratelimit.take_places``): alone, or in bulk as a sending thread comes free for it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +35,7 @@ from .. import conf
 from ..client import Answer, KeyStore, RawAnswer, WeChatPayClient
 from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
 from ..models import Contract
+from . import ratelimit
 from .client import get_client
 
 logger = logging.getLogger("django_papay.services")
@@ -77,6 +81,7 @@ def run(operation: Operation, contract: Contract) -> Contract:
     """Prepare, send and complete ``operation`` for one contract; errors are recorded and re-raised."""
     call = operation.prepare(contract)
     client = get_client()
+    ratelimit.take_places(1)
     return _complete(operation, contract, call, client, _send(client, call))
 
 
@@ -96,19 +101,15 @@ def run_many(operation: Operation, contracts: Sequence[Contract], *, concurrency
     if prepared:
         client = get_client()
         keys = client.keys.snapshot()  # here, not in the threads: a refresh that is due reads and writes the database
-        workers = min(concurrency or conf.bulk_concurrency(), len(prepared))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
-            futures = {
-                pool.submit(_send, client, call, keys): (index, contract, call) for index, contract, call in prepared
-            }
-            for future in as_completed(futures):
-                index, contract, call = futures[future]
-                try:
-                    _complete(operation, contract, call, client, future.result())
-                except (WeChatPayError, ContractStateError) as exc:
-                    outcomes[index] = Outcome(contract, exc)
-                else:
-                    outcomes[index] = Outcome(contract)
+        calls = [call for _index, _contract, call in prepared]
+        for position, result in _in_flight(client, calls, keys, concurrency):
+            index, contract, call = prepared[position]
+            try:
+                _complete(operation, contract, call, client, result)
+            except (WeChatPayError, ContractStateError) as exc:
+                outcomes[index] = Outcome(contract, exc)
+            else:
+                outcomes[index] = Outcome(contract)
     return [outcomes[index] for index in range(len(contracts))]
 
 
@@ -120,13 +121,35 @@ def send_all(calls: Sequence[Call], *, concurrency: int | None = None) -> list[A
     """
     client = get_client()
     if len(calls) <= 1:
+        ratelimit.take_places(len(calls))
         raws = [_send(client, call) for call in calls]
     else:
-        keys = client.keys.snapshot()
-        workers = min(concurrency or conf.bulk_concurrency(), len(calls))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
-            raws = list(pool.map(lambda call: _send(client, call, keys), calls))
+        arrived = dict(_in_flight(client, calls, client.keys.snapshot(), concurrency))
+        raws = [arrived[index] for index in range(len(calls))]
     return [_accepted(client, raw) for raw in raws]
+
+
+def _in_flight(
+    client: WeChatPayClient, calls: Sequence[Call], keys: KeyStore, concurrency: int | None
+) -> Iterator[tuple[int, RawAnswer | WeChatPayError]]:
+    """Send ``calls`` from threads, at most ``concurrency`` in flight; yields each call's index and result as
+    it arrives, in the calling thread.
+
+    Each call's place under MAX_CALLS_PER_SECOND is taken here, in the calling thread, when a thread is free
+    to send it at once: a call queued behind others would be sent in a later second than it was counted in.
+    """
+    workers = min(concurrency or conf.bulk_concurrency(), len(calls))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papay") as pool:
+        pending: dict[Future[RawAnswer | WeChatPayError], int] = {}
+        for index, call in enumerate(calls):
+            while len(pending) >= workers:
+                done, _still = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()
+            ratelimit.take_places(1)
+            pending[pool.submit(_send, client, call, keys)] = index
+        for future in as_completed(list(pending)):
+            yield pending.pop(future), future.result()
 
 
 def _accepted(client: WeChatPayClient, raw: RawAnswer | WeChatPayError) -> Answer | WeChatPayError:
