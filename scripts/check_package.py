@@ -24,19 +24,24 @@ REQUIRED = [
     "django_papay/admin/__init__.py",
     "django_papay/sandbox/__init__.py",
 ]
-# The sdist is also the source of truth for packagers, who run its tests.
+# The sdist is also the source of truth for packagers, who run its tests and build its docs.
 SDIST_ONLY = [
     "pyproject.toml",
     "LICENSE",
     "CHANGELOG.md",
+    "README.md",
+    "CONTRIBUTING.md",
+    "mkdocs.yml",
+    # Every page and screenshot of the guide.
+    *sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").rglob("*") if path.is_file()),
     "tests/conftest.py",
     "tests/helpers.py",
     "tests/settings.py",
     "tests/urls.py",
     "tests/vectors/official-doc-test-key.pem",
 ]
-# A quick slice of the suite, run from the unpacked sdist: crypto vectors, the notify view, the admin.
-SDIST_TESTS = ["tests/test_crypto.py", "tests/test_notify.py", "tests/test_admin.py"]
+# A quick slice of the suite, run from the unpacked sdist: crypto vectors, the notify view, the admin, the docs.
+SDIST_TESTS = ["tests/test_crypto.py", "tests/test_notify.py", "tests/test_admin.py", "tests/test_docs.py"]
 
 
 def main() -> int:
@@ -66,7 +71,10 @@ def main() -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        print(f"wheel and sdist ship all {len(REQUIRED)} required files; the sdist's tests run; no build warning")
+        print(
+            f"the wheel ships all {len(REQUIRED)} required files and the sdist all {len(REQUIRED) + len(SDIST_ONLY)}"
+            "; the sdist's tests run; no build warning"
+        )
     return 1 if problems else 0
 
 

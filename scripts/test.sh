@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite for a fresh clone: lint, type check, migrations check, package check, pytest on SQLite
-# and on PostgreSQL. PostgreSQL is expected at 127.0.0.1:5432 (user postgres, trust auth); without it that run
+# The whole test suite for a fresh clone: lint, type check, migrations check, package check, the docs build,
+# pytest on SQLite and on PostgreSQL. PostgreSQL is expected at 127.0.0.1:5432 (user postgres, trust auth); without it that run
 # is skipped, loudly — except under CI=true, where it is required.
 # PAPAY_MATRIX=1 (CI sets it) then runs the version matrix: the SQLite suite on Django 4.2, 5.2 and 6.x, on the
 # oldest and newest Python each supports (noxfile.py; Pythons 3.10–3.13 on PATH or under ~/.pyenv/versions).
@@ -21,6 +21,9 @@ DJANGO_SETTINGS_MODULE=tests.settings python -m django makemigrations --check --
 
 echo "==> package contents"
 python scripts/check_package.py
+
+echo "==> docs (mkdocs build --strict: a broken link, anchor or image fails)"
+mkdocs build --strict --quiet
 
 echo "==> tests on SQLite"
 python -m pytest "$@"

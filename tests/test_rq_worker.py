@@ -1,4 +1,4 @@
-"""The README's RQ worker command line, run for real: ``manage.py rqworker`` (django-rq) on Redis, with the
+"""The guide's RQ worker command line, run for real: ``manage.py rqworker`` (django-rq) on Redis, with the
 job class django-tasks-rq needs (without it rq 3 fails every task: "'Task' object is not callable") and the
 scheduler that runs the tasks enqueued with ``run_after`` (a retry after a 5xx).
 
@@ -44,7 +44,7 @@ def needs_a_worker(test):
 
 REDIS_URL = os.environ.get("PAPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPO = Path(__file__).resolve().parent.parent
-# As README.md documents it ("Running at scale"); test_the_readme_documents_this_command_line keeps them one.
+# As docs/running-at-scale.md documents it; test_the_guide_documents_this_command_line keeps them one.
 RQWORKER = ["rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler"]
 
 
@@ -103,6 +103,6 @@ def test_the_rq_worker_runs_a_task_and_its_retry_after_a_server_error(rqworker, 
     assert len(queries) == 2  # the one that failed, and the retry
 
 
-def test_the_readme_documents_this_command_line():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert "python manage.py " + " ".join(RQWORKER) in readme
+def test_the_guide_documents_this_command_line():
+    guide = (REPO / "docs" / "running-at-scale.md").read_text(encoding="utf-8")
+    assert "python manage.py " + " ".join(RQWORKER) in guide

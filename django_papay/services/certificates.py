@@ -12,7 +12,7 @@ Never for a notification: an unknown serial there is refused without any outboun
 the internet could make us call WeChat Pay. Downloads take turns across processes through the
 ``CertificateRefresh`` row and happen at most once per ``MIN_REFRESH_INTERVAL``.
 
-Trust decision for the download (also in the README, "Keys and certificates"): the certificate list is
+Trust decision for the download (also in docs/settings.md, "Keys and certificates"): the certificate list is
 signed by a platform certificate, possibly one it carries itself, so on the first download no key we
 already hold can verify it. We accept a listed certificate because it opens with our APIv3 key:
 AEAD_AES_256_GCM authenticates, and only WeChat Pay and the merchant know that key. Its X.509 serial must
