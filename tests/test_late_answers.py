@@ -119,6 +119,7 @@ def test_a_late_verified_success_for_a_failed_deduction_is_never_lost(signed_con
     assert result["deduction"].status == deduction.status == Deduction.Status.SUCCEEDED
     assert deduction.corrected_from == Deduction.Status.FAILED
     assert "charged the user after this deduction was recorded failed" in deduction.last_error
+    assert "never received" in deduction.last_error  # and why it had been recorded so
     assert {s.trade_state for s in deduction.sub_orders.all()} == {"SUCCESS"}
     assert charges == [("failed", deduction.pk, None), ("succeeded", deduction.pk, None)]
     assert any("corrected_from=failed" in r.getMessage() for r in caplog.records)

@@ -62,7 +62,9 @@ def _apply(deduction: Deduction, answer: Answer, results: list[dict[str, Any]]) 
         payer = answer.data.get("combine_payer_info")
         if isinstance(payer, dict) and storable(payer.get("openid"), 128):
             locked.openid = payer["openid"]
-        locked.queried_at, locked.last_error = now, ""
+        locked.queried_at = now
+        if locked.status in state.OPEN_DEDUCTION_STATES:  # a final one keeps why it is final
+            locked.last_error = ""
         locked.save(update_fields=["openid", "queried_at", "last_error", "updated_at"])
         states = [sub_order.trade_state for sub_order in sub_orders.values()]
         outcome = state.charge_outcome(states)
@@ -84,6 +86,7 @@ def _apply(deduction: Deduction, answer: Answer, results: list[dict[str, Any]]) 
             notes.append(_("Not final yet: trade_state %(states)s.") % {"states": ", ".join(states)})
         if left_out:
             notes.append(_("Not stored from WeChat Pay's answer: %(fields)s.") % {"fields": "; ".join(left_out)})
+        notes = [note for note in notes if note not in locked.last_error]  # a final one may be asked again
         if notes:
             locked.last_error = " ".join(filter(None, [locked.last_error, *notes]))
             locked.save(update_fields=["last_error", "updated_at"])
