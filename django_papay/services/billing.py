@@ -121,7 +121,7 @@ def failed_unsent(deduction: Deduction) -> bool:
             if locked.status != Deduction.Status.CREATED:
                 return None
             error = _("Not sent: %(problem)s") % {"problem": problem}
-            return state.settle_deduction(locked, Deduction.Status.FAILED, at=timezone.now(), error=error)
+            return state.finish_deduction(locked, Deduction.Status.FAILED, at=timezone.now(), error=error)
 
     signal = in_turn(fail)
     in_turn(deduction.refresh_from_db)
