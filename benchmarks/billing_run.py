@@ -77,8 +77,9 @@ def signed_contracts(url: str) -> list:
 
 
 def billing_run(contracts: list, deductions: int, workers: int) -> float:
+    from django_papay.dispatch import deduct_many
     from django_papay.models import Deduction
-    from django_papay.services import Charge, deduct_many
+    from django_papay.services import Charge
 
     processes = start_workers(workers)
     time.sleep(2)  # started and idle: their start-up is not timed

@@ -3,7 +3,9 @@
 Django ≥ 6 has the Tasks framework built in (``django.tasks``); older Django gets the same API from the
 ``django-tasks`` backport (``pip install "django-papay[tasks]"``). A backend hands the work to real workers:
 ``django_tasks_db`` (a database worker, PostgreSQL) or ``django_tasks_rq`` (RQ on Redis). django-papay ships
-no queue of its own.
+no queue of its own. Whether bulk work is enqueued here or run in the caller's process is ``dispatch.py``'s
+decision; this module only declares the tasks and how rows are enqueued (``enqueue_contracts``,
+``enqueue_deductions``), below dispatch and above the services.
 
 Each task takes primary keys, never objects, and is safe to run twice: the state rules and the deduction's
 claim (CREATED → PROCESSING) make a second run a no-op. Errors are recorded on the row (``last_error``).
@@ -45,7 +47,7 @@ except ImportError:  # pragma: no cover - depends on the Django version
 
 from .exceptions import ContractStateError, WeChatPayError
 from .models import BillingRun, Contract, Deduction
-from .services import PRESIGN, PRESIGN_MINI_PROGRAM, QUERY, ratelimit, settle
+from .services import PRESIGN_BY_CHANNEL, QUERY, ratelimit, settle
 from .services.billing import failed_unsent, mark_queued
 from .services.deductions import send
 from .services.due import contracts_to_sync, deductions_to_settle
@@ -58,8 +60,6 @@ BACKOFF_BASE = 2.0  # seconds: 2, 4, 8, … (±50 %), at most BACKOFF_MAX
 BACKOFF_MAX = 300.0
 SETTLE_FIRST = 10.0  # seconds after an unknown deduct outcome before the first query: 10, 20, 40, 80, …
 FAN_OUT_LIMIT = 100_000
-
-OPERATIONS: dict[str, Operation] = {"app": PRESIGN, "mini_program": PRESIGN_MINI_PROGRAM}
 
 
 def backoff(attempt: int) -> float:
@@ -126,9 +126,10 @@ def _contract_call(task_: Any, operation: Operation, contract_id: int, attempt: 
 
 
 @task
-def presign_contract(contract_id: int, channel: str = "app", attempt: int = 0) -> str:
-    """Pre-sign one contract (``channel`` "app" or "mini_program"); skipped if it has a live session."""
-    return _contract_call(presign_contract, OPERATIONS[channel], contract_id, attempt, channel=channel)
+def presign_contract(contract_id: int, channel: str = Contract.Channel.APP, attempt: int = 0) -> str:
+    """Pre-sign one contract (``channel``: a ``Contract.Channel`` value); skipped if it has a live session."""
+    operation = PRESIGN_BY_CHANNEL[Contract.Channel(channel)]
+    return _contract_call(presign_contract, operation, contract_id, attempt, channel=channel)
 
 
 @task

@@ -10,10 +10,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from django_papay import tasks, wechatpay
+from django_papay.dispatch import deduct_many, send_run
 from django_papay.exceptions import ContractStateError
 from django_papay.models import BillingRun, Contract, Deduction, SubOrder
-from django_papay.services import Charge, deduct, deduct_many
-from django_papay.services.billing import dispatch
+from django_papay.services import Charge, deduct
 from django_papay.services.deductions import store
 
 pytestmark = pytest.mark.django_db
@@ -215,7 +215,7 @@ def _expired(contract):
 
 
 def _sent_here(run, deduction):
-    dispatch(run)  # PAPAY["TASKS"] off: sent in this process
+    send_run(run)  # PAPAY["TASKS"] off: sent in this process
 
 
 def _sent_by_task(run, deduction):

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 from django.urls import resolve, reverse
 
-from django_papay import services
+from django_papay import dispatch, services
 from django_papay.exceptions import InsideAtomicBlock
 from django_papay.models import BillingRun, Contract, Deduction
 from django_papay.services import deduct, presign, query
@@ -122,7 +122,7 @@ def test_every_money_moving_call_refuses_an_atomic_block(signed_contract, sandbo
         "settle": lambda: services.settle(deduction),
         "settle_many": lambda: services.settle_many([deduction]),
         "reverse_deduction": lambda: services.reverse_deduction(deduction),
-        "deduct_many": lambda: services.deduct_many([services.Charge(signed_contract, [MEMBERSHIP])]),
+        "deduct_many": lambda: dispatch.deduct_many([services.Charge(signed_contract, [MEMBERSHIP])]),
     }
     requests = len(sandbox.requests)
     with pytest.raises(InsideAtomicBlock, match=f"{call} must run outside"):

@@ -9,8 +9,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from django_papay import tasks, wechatpay
+from django_papay.dispatch import deduct_many
 from django_papay.models import CallWindow, Contract, Deduction
-from django_papay.services import Charge, deduct_many, ratelimit
+from django_papay.services import Charge, ratelimit
 from django_papay.services.deductions import store
 
 SUB_ORDERS = [{"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}]

@@ -10,8 +10,9 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from django_papay import tasks
+from django_papay.dispatch import deduct_many
 from django_papay.models import BillingRun, Contract, Deduction
-from django_papay.services import Charge, deduct_many
+from django_papay.services import Charge
 from django_papay.services.deductions import store
 
 from .helpers import confirm_action, messages, run_action

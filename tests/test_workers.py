@@ -25,9 +25,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from django_papay import wechatpay
+from django_papay.dispatch import deduct_many, send_run
 from django_papay.models import CallWindow, Contract, Deduction
-from django_papay.services import Charge, deduct_many, presign, query, settle_many
-from django_papay.services.billing import dispatch
+from django_papay.services import Charge, presign, query, settle_many
 
 from .helpers import PLAN_ID
 
@@ -117,7 +117,7 @@ def test_a_killed_worker_never_causes_a_second_charge(workers, sandbox):
     # A send task the dead worker held is lost with it: resuming the run enqueues the rows still CREATED
     # again, and whichever task claims a row sends it; a row already claimed is never sent again.
     resumed = run.deductions.filter(status=Deduction.Status.CREATED).count()
-    dispatch(run)
+    send_run(run)
     wait_until(lambda: sent() == DEDUCTIONS, 90, "every deduction sent")
 
     statuses = set(run.deductions.values_list("status", flat=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -17,16 +18,16 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from .. import services
+from .. import dispatch, services
 from ..display import ago, local_time, time_left
 from ..exceptions import ContractStateError
 from ..models import Contract, Deduction, SubOrder
-from ..services.operations import Operation
+from ..services import Outcome
 from .columns import local_times
 from .confirmation import confirmation_page
 from .deductions import deduct_action
 from .notification_log import NotificationInline
-from .queueing import ContractQueueFilter, enqueue_contracts
+from .queueing import ContractQueueFilter, say_contracts_queued
 
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
 WECHATPAY_FIELDS = (
@@ -215,20 +216,20 @@ class ContractAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Pre-sign with WeChat Pay (App)"), permissions=["presign"])
     def presign(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
-        self._run(request, queryset, services.PRESIGN, _presigned)
+        self._run(request, queryset, lambda cs: dispatch.presign_each(cs, Contract.Channel.APP), _presigned)
 
     @admin.action(
         description=gettext_lazy("Pre-sign with WeChat Pay (Mini Program)"), permissions=["presign_mini_program"]
     )
     def presign_mini_program(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
-        self._run(request, queryset, services.PRESIGN_MINI_PROGRAM, _presigned)
+        self._run(request, queryset, lambda cs: dispatch.presign_each(cs, Contract.Channel.MINI_PROGRAM), _presigned)
 
     @admin.action(description=gettext_lazy("Query the state at WeChat Pay"), permissions=["query"])
     def query(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
         self._run(
             request,
             queryset,
-            services.QUERY,
+            dispatch.query_each,
             lambda c: (
                 _("Contract %(code)s: WeChat Pay says %(status)s")
                 % {"code": c.out_contract_code, "status": c.get_status_display()}
@@ -244,7 +245,7 @@ class ContractAdmin(admin.ModelAdmin):
             self._run(
                 request,
                 queryset,
-                operation,
+                lambda cs: services.run_many(operation, cs),  # never queued: staff typed the remark for these
                 lambda c: _("Contract %(code)s: terminated") % {"code": c.out_contract_code},
             )
             return None
@@ -290,14 +291,21 @@ class ContractAdmin(admin.ModelAdmin):
     def deduct(self, request: HttpRequest, queryset: QuerySet[Contract]) -> TemplateResponse | None:
         return deduct_action(self, request, queryset)
 
-    def _run(self, request: HttpRequest, queryset: QuerySet[Contract], operation: Operation, success) -> None:
-        """Run ``operation`` on the selection (calls concurrently) and say what happened, one message each."""
-        if enqueue_contracts(self, request, queryset, operation):  # PAPAY["TASKS"]: the workers run it
-            return
+    def _run(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Contract],
+        call: Callable[[list[Contract]], dispatch.Queued | list[Outcome]],
+        success: Callable[[Contract], str],
+    ) -> None:
+        """``call`` the selection (a ``dispatch`` function, or run_many) and say what happened, one message each."""
         try:
-            outcomes = services.run_many(operation, list(queryset.order_by("pk")))
+            outcomes = call(list(queryset.order_by("pk")))
         except ImproperlyConfigured as exc:
             self.message_user(request, _("WeChat Pay is not configured: %s") % exc, messages.ERROR)
+            return
+        if isinstance(outcomes, dispatch.Queued):  # PAPAY["TASKS"]: the workers call WeChat Pay
+            say_contracts_queued(self, request, outcomes)
             return
         for outcome in outcomes:
             code, error = outcome.contract.out_contract_code, outcome.error

@@ -22,12 +22,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import services
+from .. import dispatch, services
 from ..exceptions import PapayError
 from ..models import Contract, Deduction, SubOrder, new_trade_no, trade_no_validator
 from .columns import local_times
 from .confirmation import confirmation_page
-from .queueing import DeductionQueueFilter, enqueue_settles, queue_charges
+from .queueing import DeductionQueueFilter, queue_charges, say_settles_queued
 
 
 def yuan(fen: int | None) -> str:
@@ -338,9 +338,11 @@ class DeductionAdmin(admin.ModelAdmin):
         description=gettext_lazy("Settle with WeChat Pay (query, reverse what never finished)"), permissions=["settle"]
     )
     def settle(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> None:
-        if enqueue_settles(self, request, queryset):  # PAPAY["TASKS"]: the workers settle them
+        settled_each = dispatch.settle_each(list(queryset.order_by("pk")))
+        if isinstance(settled_each, dispatch.Queued):  # PAPAY["TASKS"]: the workers settle them
+            say_settles_queued(self, request, settled_each)
             return
-        for settled in services.settle_many(list(queryset.order_by("pk"))):
+        for settled in settled_each:
             if settled.error is None:
                 self.message_user(request, _describe(settled.deduction), _LEVELS[settled.deduction.status])
             else:

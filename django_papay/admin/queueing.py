@@ -1,5 +1,5 @@
-"""The admin with ``PAPAY["TASKS"]``: bulk actions enqueue one task per row and say how many, and filters
-show what is queued or in flight. Without TASKS nothing here runs, and the actions run in the request.
+"""The admin with ``PAPAY["TASKS"]``: what staff are told when the bulk actions enqueue (``dispatch`` decides),
+the charge action's billing run, and the filters that show what is queued or in flight.
 """
 
 from __future__ import annotations
@@ -14,41 +14,25 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from .. import conf, services
+from .. import dispatch, services
 from ..models import Contract, Deduction
-from ..services.operations import Operation
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 
-def enqueue_contracts(
-    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Contract], operation: Operation
-) -> bool:
-    """With TASKS, enqueue ``operation`` (pre-sign or query) for each contract and say so; False: run it here."""
-    if not conf.tasks_enabled():
-        return False
-    from .. import tasks
-
-    presign_channels = {id(services.PRESIGN): "app", id(services.PRESIGN_MINI_PROGRAM): "mini_program"}
-    ids = list(queryset.order_by("pk").values_list("pk", flat=True))
-    if id(operation) in presign_channels:
-        count = tasks.enqueue_contracts(tasks.presign_contract, ids, channel=presign_channels[id(operation)])
-    elif operation is services.QUERY:
-        count = tasks.enqueue_contracts(tasks.query_contract, ids)
-    else:
-        return False  # terminate asks for its remark first and runs in the request
+def say_contracts_queued(model_admin: admin.ModelAdmin, request: HttpRequest, queued: dispatch.Queued) -> None:
+    """Tell staff how many contracts the workers will call WeChat Pay about."""
     model_admin.message_user(
         request,
         ngettext(
             "%(count)d contract queued; the workers will call WeChat Pay (filter: queued).",
             "%(count)d contracts queued; the workers will call WeChat Pay (filter: queued).",
-            count,
+            queued.count,
         )
-        % {"count": count},
+        % {"count": queued.count},
         messages.SUCCESS,
     )
-    return True
 
 
 def queue_charges(
@@ -61,9 +45,9 @@ def queue_charges(
     """With TASKS, charge the signed contracts as one billing run (stored now, sent by the workers).
 
     ``numbers`` are the page's ``combine_out_trade_no`` per contract pk: posted again, the charges are found
-    stored and none is queued again.
+    stored and none is queued again. False without TASKS: the action charges each contract here.
     """
-    if not conf.tasks_enabled():
+    if not dispatch.enqueues():
         return False
     signed = []
     for contract in contracts:
@@ -76,7 +60,7 @@ def queue_charges(
             % {"code": contract, "status": contract.get_status_display()},
             messages.WARNING,
         )
-    planned = services.deduct_many(signed, label=_("admin, %(user)s") % {"user": request.user.get_username()})
+    planned = dispatch.deduct_many(signed, label=_("admin, %(user)s") % {"user": request.user.get_username()})
     for charge, error in planned.refused:
         text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
         model_admin.message_user(
@@ -98,25 +82,18 @@ def queue_charges(
     return True
 
 
-def enqueue_settles(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Deduction]) -> bool:
-    """With TASKS, enqueue a settle for each processing deduction selected and say so; False: settle here."""
-    if not conf.tasks_enabled():
-        return False
-    from .. import tasks
-
-    ids = list(queryset.filter(status=Deduction.Status.PROCESSING).order_by("pk").values_list("pk", flat=True))
-    count = tasks.enqueue_deductions(tasks.settle_deduction, ids)
+def say_settles_queued(model_admin: admin.ModelAdmin, request: HttpRequest, queued: dispatch.Queued) -> None:
+    """Tell staff how many processing deductions the workers will settle."""
     model_admin.message_user(
         request,
         ngettext(
             "%(count)d processing deduction queued to be settled.",
             "%(count)d processing deductions queued to be settled.",
-            count,
+            queued.count,
         )
-        % {"count": count},
+        % {"count": queued.count},
         messages.SUCCESS,
     )
-    return True
 
 
 class ContractQueueFilter(admin.SimpleListFilter):

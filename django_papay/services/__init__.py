@@ -6,21 +6,25 @@
   exactly once (``services/notifications.py``).
 - ``deduct`` — charge a signed contract, exactly once (``services/deductions.py``); ``settle`` /
   ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
-- ``deduct_many`` — a billing run: every charge stored first, then each sent once, by tasks or here
-  (``services/billing.py``); ``services/ratelimit.py`` shares ``MAX_CALLS_PER_SECOND`` across hosts.
+- ``Charge`` / ``Planned`` — a billing run's charges and what became of them (``services/billing.py``: every
+  charge stored first, then each sent once); ``dispatch.deduct_many`` is the entry point, since whether the
+  workers send the run (``PAPAY["TASKS"]``) is decided above the services. ``services/ratelimit.py`` shares
+  ``MAX_CALLS_PER_SECOND`` across hosts.
 - ``run_many`` — any of the operations above for many contracts, calls in flight concurrently
   (``services/operations.py``).
 - ``app.presign_for_user`` / ``app.refresh`` — the App's self-service signing for one user: one contract per
   user and plan, a pre-sign budget, a throttled query (``services/app.py``; the views are ``app_api.py``).
 - ``refresh_certificates`` — download the platform certificates (``services/certificates.py``);
   ``services/client.py`` builds the API client with the keys it verifies answers with.
+Nothing here enqueues a task: the edges ask ``dispatch`` (enqueue with ``PAPAY["TASKS"]``, or run here).
 State moves go through ``services/state.py`` whoever reports them.
 """
 
-from .billing import Charge, Planned, deduct_many
+from .billing import Charge, Planned
 from .certificates import refresh_certificates
 from .contracts import (
     PRESIGN,
+    PRESIGN_BY_CHANNEL,
     PRESIGN_MINI_PROGRAM,
     QUERY,
     check_can_presign,
@@ -40,6 +44,7 @@ from .settlement import Settled, reverse_deduction, settle, settle_many
 
 __all__ = [
     "PRESIGN",
+    "PRESIGN_BY_CHANNEL",
     "PRESIGN_MINI_PROGRAM",
     "QUERY",
     "Charge",
@@ -48,7 +53,6 @@ __all__ = [
     "Settled",
     "check_can_presign",
     "deduct",
-    "deduct_many",
     "expire_presigns",
     "launch_parameters",
     "presign",

@@ -31,11 +31,10 @@ from django.utils import timezone
 from .. import conf
 from ..exceptions import PapayError, WeChatPayError
 from ..models import AppSigning, Contract, PresignAttempt
-from .contracts import PRESIGN, PRESIGN_MINI_PROGRAM, query
+from .contracts import PRESIGN_BY_CHANNEL, query
 from .operations import run
 
 DISPLAY_ACCOUNT_MAX = 32  # contract_display_account is string(32) at WeChat Pay
-PRESIGN_BY_CHANNEL = {Contract.Channel.APP: PRESIGN, Contract.Channel.MINI_PROGRAM: PRESIGN_MINI_PROGRAM}
 
 
 class PresignBudgetSpent(PapayError):

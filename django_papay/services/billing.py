@@ -1,8 +1,9 @@
-"""Deductions in bulk (a billing run): store every charge first, then have each sent once, by tasks or here.
+"""Deductions in bulk (a billing run): store every charge first, then send each once.
 
-``deduct_many`` validates and commits every charge as a CREATED deduction of one ``BillingRun`` before any is
-sent. With ``PAPAY["TASKS"]`` it then enqueues the run (``tasks.send_billing_run``: one ``send_deduction`` task
-per CREATED row) and returns at once; without it, it sends them one after another in this process.
+``store_run`` validates and commits every charge as a CREATED deduction of one ``BillingRun`` before any is
+sent; ``send_created`` sends a run's CREATED rows one after another in this process. Whether a run is sent here
+or by the workers (``PAPAY["TASKS"]``: one ``send_deduction`` task per row) is decided above the services, by
+``dispatch.deduct_many`` / ``dispatch.send_run``.
 
 Exactly once holds whatever happens to the workers: a deduction is sent only by whoever wins its claim
 (CREATED → PROCESSING, one conditional UPDATE, ``deductions.send``), so a send task run twice, a run enqueued
@@ -25,7 +26,6 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import conf
 from ..exceptions import PapayError
 from ..models import BillingRun, Contract, Deduction
 from . import state
@@ -50,21 +50,22 @@ class Charge:
 
 @dataclass
 class Planned:
-    """What ``deduct_many`` did: the run, and the charges it refused (nothing stored or sent for them)."""
+    """What ``deduct_many`` did: the run, the charges it refused (nothing stored or sent for them), and whether
+    the run was enqueued (``queued``: the workers send it) rather than sent in this process."""
 
     run: BillingRun
     refused: list[tuple[Charge, Exception]] = field(default_factory=list)
     queued: bool = False
 
 
-def deduct_many(charges: Iterable[Charge], *, label: str = "", combine_appid: str | None = None) -> Planned:
-    """Store each charge as a CREATED deduction of a new billing run, then have every one sent once.
+def store_run(charges: Iterable[Charge], *, label: str = "", combine_appid: str | None = None) -> Planned:
+    """Store each charge as a CREATED deduction of a new billing run; nothing is sent yet (``send_created``).
 
     A charge that cannot be stored (bad input, a contract that is not signed) is refused and reported with its
     error in ``refused``; the others go ahead, whatever one charge raised. Inside ``transaction.atomic()`` it
     raises InsideAtomicBlock, storing nothing: the rows must be committed before anything is sent.
     """
-    require_outside_atomic("deduct_many")
+    require_outside_atomic("deduct_many")  # the public name: dispatch.deduct_many
     run = BillingRun.objects.create(label=label)
     planned = Planned(run)
     for charge in charges:
@@ -82,26 +83,18 @@ def deduct_many(charges: Iterable[Charge], *, label: str = "", combine_appid: st
         except Exception as exc:  # not input we foresaw: reported with the charge, never a run stopped half-way
             logger.exception("billing run %s: a charge could not be stored", run.pk)
             planned.refused.append((charge, exc))
-    planned.queued = dispatch(run)
     return planned
 
 
-def dispatch(run: BillingRun) -> bool:
-    """Send the run's CREATED deductions: enqueued as tasks (True) with ``PAPAY["TASKS"]``, else here (False).
+def send_created(run: BillingRun) -> None:
+    """Send the run's CREATED deductions here, one after another; rows already claimed are skipped.
 
-    Safe to call again for the same run (to resume one whose worker died before claiming a row): rows
-    already claimed are skipped, and a row enqueued twice is sent by whichever task claims it.
+    Safe to call again for the same run (to resume one whose sender died before claiming a row).
     """
-    require_outside_atomic("dispatch")
-    if conf.tasks_enabled():
-        from ..tasks import send_billing_run  # only with TASKS: the Tasks framework is an optional extra
-
-        send_billing_run.enqueue(run.pk)
-        return True
+    require_outside_atomic("send_run")  # the public name: dispatch.send_run
     for deduction in created(run):
         if not failed_unsent(deduction):
             send(deduction)  # its call takes its place under MAX_CALLS_PER_SECOND (operations), waiting if need be
-    return False
 
 
 def failed_unsent(deduction: Deduction) -> bool:
@@ -121,7 +114,7 @@ def failed_unsent(deduction: Deduction) -> bool:
             if locked.status != Deduction.Status.CREATED:
                 return None
             error = _("Not sent: %(problem)s") % {"problem": problem}
-            return state.settle_deduction(locked, Deduction.Status.FAILED, at=timezone.now(), error=error)
+            return state.finish_deduction(locked, Deduction.Status.FAILED, at=timezone.now(), error=error)
 
     signal = in_turn(fail)
     in_turn(deduction.refresh_from_db)

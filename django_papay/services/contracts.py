@@ -129,6 +129,11 @@ PRESIGN = Operation(_prepare(Contract.Channel.APP), _apply(Contract.Channel.APP)
 PRESIGN_MINI_PROGRAM = Operation(
     _prepare(Contract.Channel.MINI_PROGRAM), _apply(Contract.Channel.MINI_PROGRAM), fails_contract=True
 )
+# The pre-sign for each channel, written once: the App's endpoints, the tasks and dispatch look it up here.
+PRESIGN_BY_CHANNEL: dict[str, Operation] = {
+    Contract.Channel.APP: PRESIGN,
+    Contract.Channel.MINI_PROGRAM: PRESIGN_MINI_PROGRAM,
+}
 
 
 def presign(contract: Contract) -> Contract:

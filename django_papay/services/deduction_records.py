@@ -69,7 +69,7 @@ def _apply(deduction: Deduction, answer: Answer, results: list[dict[str, Any]]) 
         states = [sub_order.trade_state for sub_order in sub_orders.values()]
         outcome = state.charge_outcome(states)
         if locked.status in state.OPEN_DEDUCTION_STATES:
-            signal = state.settle_deduction(locked, outcome, at=now) if outcome else None
+            signal = state.finish_deduction(locked, outcome, at=now) if outcome else None
         else:
             was = locked.status
             signal = state.correct_deduction(locked, outcome, at=now) if outcome else None
@@ -99,7 +99,7 @@ def finish(deduction: Deduction, status: str, *, error: str = "") -> None:
     def move() -> Signal | None:
         with transaction.atomic():
             locked = Deduction.objects.select_for_update().get(pk=deduction.pk)
-            return state.settle_deduction(locked, status, at=timezone.now(), error=error)
+            return state.finish_deduction(locked, status, at=timezone.now(), error=error)
 
     signal = in_turn(move)
     in_turn(deduction.refresh_from_db)

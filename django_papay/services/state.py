@@ -135,7 +135,7 @@ def charge_outcome(trade_states: list[str]) -> str | None:
     return Deduction.Status.REVERSED if all(s == REVOKED for s in trade_states) else Deduction.Status.FAILED
 
 
-def settle_deduction(deduction: Deduction, status: str, *, at: datetime, error: str = "") -> Signal | None:
+def finish_deduction(deduction: Deduction, status: str, *, at: datetime, error: str = "") -> Signal | None:
     """Make a locked, open deduction final (``status``); the signal to send, None when it was final already."""
     if deduction.status not in OPEN_DEDUCTION_STATES:
         return None

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import conf
+from ... import dispatch
 from ...models import Deduction
-from ...services import settle_many
 from ...services.due import deductions_to_settle
 
 
@@ -34,15 +33,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, numbers: list[str], older_than: int, limit: int, **options):
         deductions = self._named(numbers) if numbers else list(deductions_to_settle(older_than)[:limit])
-        if conf.tasks_enabled():  # the workers settle them
-            from ...tasks import enqueue_deductions, settle_deduction
-
-            count = enqueue_deductions(settle_deduction, [d.pk for d in deductions])
-            self.stdout.write(f"{count} deductions queued to be settled (PAPAY['TASKS'])")
-            return
         before = {d.pk: d.get_status_display() for d in deductions}
+        settled_each = dispatch.settle_each(deductions)
+        if isinstance(settled_each, dispatch.Queued):  # PAPAY["TASKS"]: the workers settle them
+            self.stdout.write(f"{settled_each.count} deductions queued to be settled (PAPAY['TASKS'])")
+            return
         counts = {"settled": 0, "open": 0, "unreachable": 0}
-        for settled in settle_many(deductions):
+        for settled in settled_each:
             deduction, now = settled.deduction, settled.deduction.get_status_display()
             if settled.error is not None:
                 counts["unreachable"] += 1

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from ... import conf
+from ... import dispatch
 from ...models import Contract
-from ...services import QUERY, run_many
 from ...services.due import contracts_to_sync
 from ._report import contracts_by_code, report
 
@@ -35,19 +34,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, codes: list[str], older_than: int, limit: int, **options):
         contracts = contracts_by_code(codes) if codes else self._due(older_than, limit)
-        if conf.tasks_enabled():  # the workers query them
-            from ...tasks import enqueue_contracts, query_contract
-
-            count = enqueue_contracts(query_contract, [c.pk for c in contracts])
-            self.stdout.write(f"{count} contracts queued for a query (PAPAY['TASKS'])")
-            return
         before = {c.pk: c.get_status_display() for c in contracts}
+        outcomes = dispatch.query_each(contracts)
+        if isinstance(outcomes, dispatch.Queued):  # PAPAY["TASKS"]: the workers query them
+            self.stdout.write(f"{outcomes.count} contracts queued for a query (PAPAY['TASKS'])")
+            return
 
         def describe(contract: Contract) -> str:
             now = contract.get_status_display()
             return f"{before[contract.pk]} → {now}" if before[contract.pk] != now else f"{now} (unchanged)"
 
-        report(self, run_many(QUERY, contracts), describe, verb="queried")
+        report(self, outcomes, describe, verb="queried")
 
     def _due(self, older_than: int, limit: int) -> list[Contract]:
         return list(contracts_to_sync(older_than)[:limit])

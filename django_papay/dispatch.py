@@ -1,0 +1,99 @@
+"""Enqueue it or run it here: decided once, for every edge, by ``PAPAY["TASKS"]``.
+
+The admin's actions, the commands and a site's own code hand bulk work to the functions below. With TASKS on,
+each row becomes one small task (``tasks.py``) and the answer is ``Queued``: how many were enqueued, the
+workers call WeChat Pay. Without it the work runs in this process and the answer is what the services return
+(``Outcome`` per contract, ``Settled`` per deduction). The services never enqueue anything themselves; the
+tasks never decide either (they run one row, or fan out to one task per row).
+
+``tasks.py`` is imported only with TASKS on: the Tasks framework is an optional extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from . import conf
+from .models import BillingRun, Contract, Deduction
+from .services import PRESIGN_BY_CHANNEL, QUERY, Charge, Outcome, Planned, Settled, run_many, settle_many
+from .services.billing import send_created, store_run
+from .services.outside_atomic import require_outside_atomic
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Work handed to the workers: ``count`` rows, one task each."""
+
+    count: int
+
+
+def enqueues() -> bool:
+    """True when bulk work goes to the workers (``PAPAY["TASKS"]``), False when it runs in the caller's process."""
+    return conf.tasks_enabled()
+
+
+def presign_each(contracts: Sequence[Contract], channel: str = Contract.Channel.APP) -> Queued | list[Outcome]:
+    """Pre-sign each contract for ``channel`` (a ``Contract.Channel``): one task each, or the calls here."""
+    channel = Contract.Channel(channel)
+    if enqueues():
+        from . import tasks
+
+        return Queued(tasks.enqueue_contracts(tasks.presign_contract, _pks(contracts), channel=channel.value))
+    return run_many(PRESIGN_BY_CHANNEL[channel], list(contracts))
+
+
+def query_each(contracts: Sequence[Contract]) -> Queued | list[Outcome]:
+    """Ask WeChat Pay for each contract's state and apply it: one task each, or the calls here."""
+    if enqueues():
+        from . import tasks
+
+        return Queued(tasks.enqueue_contracts(tasks.query_contract, _pks(contracts)))
+    return run_many(QUERY, list(contracts))
+
+
+def settle_each(deductions: Sequence[Deduction]) -> Queued | list[Settled]:
+    """Settle each deduction (query, reverse what never finished): one task per processing one, or here.
+
+    Only PROCESSING deductions are enqueued (the task does nothing for the others); run here, every deduction
+    given gets its ``Settled``.
+    """
+    if enqueues():
+        from . import tasks
+
+        ids = [d.pk for d in deductions if d.status == Deduction.Status.PROCESSING]
+        return Queued(tasks.enqueue_deductions(tasks.settle_deduction, ids))
+    return settle_many(list(deductions))
+
+
+def deduct_many(charges: Iterable[Charge], *, label: str = "", combine_appid: str | None = None) -> Planned:
+    """Store each charge as a CREATED deduction of a new billing run, then have every one sent once.
+
+    Every charge is committed before any is sent (``services.billing.store_run``); a charge that cannot be
+    stored is reported in ``refused``. Then the run is sent (``send_run``): with TASKS enqueued
+    (``planned.queued``, one ``send_deduction`` task per row) and this returns at once; without, sent here one
+    after another. Inside ``transaction.atomic()`` it raises InsideAtomicBlock, storing nothing.
+    """
+    planned = store_run(charges, label=label, combine_appid=combine_appid)
+    planned.queued = send_run(planned.run)
+    return planned
+
+
+def send_run(run: BillingRun) -> bool:
+    """Send the run's CREATED deductions: enqueued as tasks (True) with ``PAPAY["TASKS"]``, else here (False).
+
+    Safe to call again for the same run (to resume one whose worker died before claiming a row): rows
+    already claimed are skipped, and a row enqueued twice is sent by whichever task claims it.
+    """
+    require_outside_atomic("send_run")
+    if enqueues():
+        from . import tasks
+
+        tasks.send_billing_run.enqueue(run.pk)
+        return True
+    send_created(run)
+    return False
+
+
+def _pks(rows: Sequence[Contract]) -> list[int]:
+    return [row.pk for row in rows]
