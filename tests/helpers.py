@@ -126,8 +126,8 @@ def downloads(sandbox: Sandbox) -> int:
 def signature_verifies(headers: Any, body: bytes, public_key: rsa.RSAPublicKey) -> bool:
     """Whether WeChat Pay's Wechatpay-Timestamp, -Nonce and -Signature headers sign ``body`` under
     ``public_key``: the check a merchant makes on every answer and notification."""
-    message = crypto.response_message(headers["Wechatpay-Timestamp"], headers["Wechatpay-Nonce"], body)
-    return crypto.verify(public_key, message, headers["Wechatpay-Signature"])
+    message = crypto.response_message(headers[wechatpay.TIMESTAMP_HEADER], headers[wechatpay.NONCE_HEADER], body)
+    return crypto.verify(public_key, message, headers[wechatpay.SIGNATURE_HEADER])
 
 
 # --- WeChat Pay's calls to the site ---------------------------------------------------------

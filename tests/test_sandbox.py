@@ -19,8 +19,8 @@ from django_papay import crypto
 from django_papay.sandbox import RecordedRequest, Sandbox, ensure_demo_keys
 from django_papay.sandbox.__main__ import main as sandbox_cli
 
-from .helpers import MCHID, WECHATPAY_PUBLIC_KEY_ID
-from .sandbox_merchant import PRESIGN_PATH, Merchant, assert_error, presign_body, signature_verifies
+from .helpers import MCHID, WECHATPAY_PUBLIC_KEY_ID, signature_verifies
+from .sandbox_merchant import PRESIGN_PATH, Merchant, assert_error, presign_body
 
 # --- the happy path -------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ def test_demo_keys_build_a_sandbox_the_demo_merchant_can_call(tmp_path: Any) -> 
 
     assert response.status_code == 200, response.text
     wechatpay_public_key = crypto.load_public_key(crypto.read_key_file(keys.wechatpay_public_key_path))
-    assert signature_verifies(response, wechatpay_public_key)
+    assert signature_verifies(response.headers, response.content, wechatpay_public_key)
 
 
 def test_stop_is_safe_twice(tmp_path: Any) -> None:

@@ -23,7 +23,7 @@ from requests.structures import CaseInsensitiveDict
 from django_papay import crypto
 from django_papay.sandbox import Delivery, OutgoingNotification, Sandbox
 
-from .helpers import APPID, MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox
+from .helpers import APPID, MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox, signature_verifies
 from .sandbox_merchant import PRESIGN_PATH, Merchant
 
 OTHER_APIV3_KEY = "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp"
@@ -34,11 +34,6 @@ NOTIFY_URL = SITE + "papay/notify/"
 
 
 # --- the merchant's site --------------------------------------------------------------------
-
-
-def signature_verifies(headers: Any, body: bytes, public_key: Any) -> bool:
-    message = crypto.response_message(headers["Wechatpay-Timestamp"], headers["Wechatpay-Nonce"], body)
-    return crypto.verify(public_key, message, headers["Wechatpay-Signature"])
 
 
 @dataclass(frozen=True)
