@@ -20,7 +20,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 from django_papay.sandbox import Delivery, OutgoingNotification, Sandbox
 
 from .helpers import APPID, MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox, signature_verifies
@@ -167,7 +167,7 @@ def test_sign_is_delivered_to_the_rewritten_notify_url_signed_and_sealed(
     assert received.path == "/papay/notify/"
     assert delivery.status == 204 and delivery.ok and delivery.error == ""
     assert delivery.url == receiver.url + "/papay/notify/"
-    assert received.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
+    assert received.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
     assert received.verifies()
     resource = received.resource()
     assert resource["mchid"] == MCHID
@@ -204,11 +204,11 @@ def test_notification_headers_are_what_wechat_pay_sends(
     sandbox.sign_contract(CODE)
 
     headers = receiver.received[0].headers
-    assert headers["Wechatpay-Signature-Type"] == "WECHATPAY2-SHA256-RSA2048"
+    assert headers[wechatpay.SIGNATURE_TYPE_HEADER] == "WECHATPAY2-SHA256-RSA2048"
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"] == "Mozilla/4.0"
-    assert headers["Request-ID"]
-    assert crypto.timestamp_is_fresh(headers["Wechatpay-Timestamp"])
+    assert headers[wechatpay.REQUEST_ID_HEADER]
+    assert crypto.timestamp_is_fresh(headers[wechatpay.TIMESTAMP_HEADER])
 
 
 def test_sign_times_are_rfc3339_and_the_contract_lasts_five_years(sandbox: Sandbox, merchant: Merchant) -> None:
@@ -315,7 +315,7 @@ def test_repeat_redelivers_the_same_body_with_fresh_signatures(
     received = receiver.received
     assert len(received) == 3
     assert len({item.body for item in received}) == 1
-    assert len({item.headers["Wechatpay-Nonce"] for item in received}) == 3
+    assert len({item.headers[wechatpay.NONCE_HEADER] for item in received}) == 3
     assert all(item.verifies() for item in received)
     assert received[0].envelope()["id"] == deliveries[0].notification_id
 
@@ -365,8 +365,8 @@ def test_signed_again_keeps_the_body_with_a_fresh_nonce(sandbox: Sandbox, mercha
     again = notification.signed_again()
 
     assert again.body == notification.body and again.id == notification.id
-    assert again.headers["Wechatpay-Nonce"] != notification.headers["Wechatpay-Nonce"]
-    assert crypto.timestamp_is_fresh(again.headers["Wechatpay-Timestamp"])
+    assert again.headers[wechatpay.NONCE_HEADER] != notification.headers[wechatpay.NONCE_HEADER]
+    assert crypto.timestamp_is_fresh(again.headers[wechatpay.TIMESTAMP_HEADER])
     assert signature_verifies(again.headers, again.body, keys.wechatpay.public_key())
 
 
@@ -394,7 +394,7 @@ def test_private_key_override_signs_with_another_key(
     sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), private_key=stranger_key))
 
     received = receiver.received[0]
-    assert received.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
+    assert received.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
     assert not received.verifies()
     assert received.verifies(stranger_key.public_key())
 
@@ -402,7 +402,7 @@ def test_private_key_override_signs_with_another_key(
 def test_serial_override_names_another_key(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
     serial = "PUB_KEY_ID_0000000000000000000000000000UNKNOWN"
     sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), serial=serial))
-    assert receiver.received[0].headers["Wechatpay-Serial"] == serial
+    assert receiver.received[0].headers[wechatpay.SERIAL_HEADER] == serial
     assert receiver.received[0].verifies()
 
 
@@ -410,7 +410,7 @@ def test_timestamp_override_is_signed_as_given(sandbox: Sandbox, receiver: Recei
     stale = int(time.time()) - 600
     sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), timestamp=stale))
     received = receiver.received[0]
-    assert received.headers["Wechatpay-Timestamp"] == str(stale)
+    assert received.headers[wechatpay.TIMESTAMP_HEADER] == str(stale)
     assert received.verifies()
 
 
@@ -421,7 +421,7 @@ def test_signature_override_sends_a_signtest_probe(sandbox: Sandbox, receiver: R
     sandbox.deliver(notification, repeat=2)  # the probe, then the real notification, as WeChat Pay does
 
     probe_received, real = receiver.received
-    assert probe_received.headers["Wechatpay-Signature"] == probe and not probe_received.verifies()
+    assert probe_received.headers[wechatpay.SIGNATURE_HEADER] == probe and not probe_received.verifies()
     assert real.verifies() and real.body == probe_received.body
 
 
