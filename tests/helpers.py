@@ -118,6 +118,12 @@ def presign_payload(code: str) -> dict[str, Any]:
     }
 
 
+# The suite's charge: one sub-order, a month's membership (¥15.00) for sub-merchant 1900000201. Spread it into a
+# new dict to change a field (``{**MEMBERSHIP, "amount": 300}``); never change these in place.
+MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
+SUB_ORDERS = [MEMBERSHIP]  # a deduction of that one sub-order
+
+
 def downloads(sandbox: Sandbox) -> int:
     """How many times the sandbox was asked for its platform certificates."""
     return sum(1 for request in sandbox.requests if request.path == CERTIFICATES)

@@ -19,12 +19,11 @@ from django_papay import tasks, wechatpay
 from django_papay.models import CallWindow, Contract, Deduction
 from django_papay.services import PRESIGN, deduct, presign, query, run_many, settle_many
 
-from .helpers import PLAN_ID
+from .helpers import MEMBERSHIP, PLAN_ID
 
 pytestmark = pytest.mark.django_db
 
 LIMIT = 3
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
 
 
 def signed(sandbox, count: int) -> list[Contract]:

@@ -17,11 +17,10 @@ from django_papay.services import deduct, presign, query
 from django_papay.services.deductions import send, store
 from django_papay.signals import deduction_succeeded
 
-from .helpers import PLAN_ID, confirmation_form, messages
+from .helpers import MEMBERSHIP, PLAN_ID, confirmation_form, messages
 
 CONTRACTS = reverse("admin:django_papay_contract_changelist")
 DEDUCTIONS = reverse("admin:django_papay_deduction_changelist")
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
 STAFF = ("view_contract", "change_contract", "view_deduction", "deduct_contract")
 CHARGE_FORM = {"sub_mchid": "1900000201", "description": "会员月费", "amount": "15.00"}
 

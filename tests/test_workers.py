@@ -29,7 +29,7 @@ from django_papay.models import CallWindow, Contract, Deduction
 from django_papay.services import Charge, deduct_many, presign, query, settle_many
 from django_papay.services.billing import dispatch
 
-from .helpers import PLAN_ID
+from .helpers import PLAN_ID, SUB_ORDERS
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -47,7 +47,6 @@ DEDUCTIONS = 1000
 CONTRACTS = 10
 RATE = 100  # PAPAY["MAX_CALLS_PER_SECOND"], shared by both workers through the database
 REPO = Path(__file__).resolve().parent.parent
-SUB_ORDERS = [{"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}]
 
 
 @pytest.fixture
