@@ -1,6 +1,6 @@
 """The sandbox behaves like WeChat Pay over real HTTP: it checks, signs, refuses and fails on demand.
 
-Plain pytest, no Django: run with ``pytest -p no:django tests/test_sandbox.py``.
+Plain pytest: the tests use no Django (the merchant signs its own requests, tests/sandbox_merchant.py).
 """
 
 from __future__ import annotations

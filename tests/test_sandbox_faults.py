@@ -1,6 +1,6 @@
 """Injected faults over real HTTP: each one reaches the client the way its table row in ``faults`` says.
 
-Plain pytest, no Django: run with ``pytest -p no:django tests/test_sandbox_faults.py``.
+Plain pytest: the tests use no Django (the merchant signs its own requests, tests/sandbox_merchant.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The sandbox plays the WeChat user: it delivers ECOMMERCE_ENTRUST notifications exactly as WeChat Pay does.
 
-A tiny HTTP server on loopback stands in for the merchant's site and records what arrives. Plain pytest,
-no Django: run with ``pytest -p no:django tests/test_sandbox_notifications.py``.
+A tiny HTTP server on loopback stands in for the merchant's site and records what arrives.
+Plain pytest: the tests use no Django.
 """
 
 from __future__ import annotations
