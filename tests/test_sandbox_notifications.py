@@ -1,108 +1,41 @@
 """The sandbox plays the WeChat user: it delivers ECOMMERCE_ENTRUST notifications exactly as WeChat Pay does.
 
-A tiny HTTP server on loopback stands in for the merchant's site and records what arrives.
+A tiny HTTP server on loopback stands in for the merchant's site and records what arrives (tests/receiver.py).
 Plain pytest: the tests use no Django.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import requests
-from requests.structures import CaseInsensitiveDict
 
 from django_papay import crypto, wechatpay
 from django_papay.sandbox import Delivery, OutgoingNotification, Sandbox
 
-from .helpers import APPID, MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox, signature_verifies
+from .helpers import APPID, MCHID, PLAN_ID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox, refused_url, signature_verifies
+from .receiver import Receiver
 from .sandbox_merchant import PRESIGN_PATH, Merchant
 
 OTHER_APIV3_KEY = "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp"
-PLAN_ID = 12535
 CODE = "C20250101A1"
 SITE = "https://papay.example/"
 NOTIFY_URL = SITE + "papay/notify/"
 
 
-# --- the merchant's site --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str
-    headers: CaseInsensitiveDict[str]
-    body: bytes
-    keys: Keys  # this run's: WeChat Pay's key verifies, the APIv3 key opens
-
-    def verifies(self, public_key: Any = None) -> bool:
-        return signature_verifies(self.headers, self.body, public_key or self.keys.wechatpay.public_key())
-
-    def envelope(self) -> dict[str, Any]:
-        return json.loads(self.body)
-
-    def resource(self, apiv3_key: str | None = None) -> dict[str, Any]:
-        sealed = self.envelope()["resource"]
-        plaintext = crypto.decrypt(
-            apiv3_key or self.keys.apiv3_key, sealed["nonce"], sealed["ciphertext"], sealed["associated_data"]
-        )
-        return json.loads(plaintext)
-
-
-class Receiver:
-    """Records every POST and answers ``status`` (204 unless a test changes it).
-
-    With ``call_back`` set, it first GETs that URL, as a site asking WeChat Pay about the contract would.
-    """
-
-    def __init__(self, keys: Keys) -> None:
-        self.status = 204
-        self.call_back: str | None = None
-        self.call_back_statuses: list[int] = []
-        self.received: list[Received] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = CaseInsensitiveDict(self.headers.items())
-                receiver.received.append(Received(self.path, headers, body, keys))
-                if receiver.call_back:
-                    receiver.call_back_statuses.append(requests.get(receiver.call_back, timeout=2).status_code)
-                self.send_response(receiver.status)
-                if receiver.status in (301, 302):
-                    self.send_header("Location", "/elsewhere/")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def wait_for(self, count: int, timeout: float = 3.0) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return list(self.received)
+# --- the merchant's site and its WeChat Pay -------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def receiver(keys: Keys) -> Iterator[Receiver]:
     site = Receiver(keys)
     yield site
-    site.server.shutdown()
-    site.server.server_close()
+    site.close()
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +55,7 @@ def sandbox(running_sandbox: Sandbox, receiver: Receiver) -> Sandbox:
     running_sandbox.reset()
     running_sandbox.notify_rewrite = {SITE: receiver.url + "/"}
     running_sandbox.termination_notify_url = None
-    receiver.received.clear()
-    receiver.status = 204
-    receiver.call_back = None
-    receiver.call_back_statuses.clear()
+    receiver.forget()
     return running_sandbox
 
 
@@ -145,12 +75,6 @@ def presign_response(merchant: Merchant, code: str = CODE, **changes: Any) -> re
         **changes,
     }
     return merchant.post(payload)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- SIGN and TERMINATE as WeChat Pay sends them --------------------------------------------
@@ -452,7 +376,7 @@ def test_notification_id_and_associated_data_overrides(sandbox: Sandbox, merchan
 
 def test_unreachable_receiver_is_a_delivery_without_status(sandbox: Sandbox, merchant: Merchant) -> None:
     presign(merchant)
-    sandbox.notify_rewrite = {SITE: f"http://127.0.0.1:{free_port()}/"}
+    sandbox.notify_rewrite = {SITE: refused_url() + "/"}
 
     (delivery,) = sandbox.sign_contract(CODE)
 
