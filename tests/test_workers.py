@@ -25,11 +25,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from django_papay import wechatpay
-from django_papay.models import CallWindow, Contract, Deduction
-from django_papay.services import Charge, deduct_many, presign, query, settle_many
+from django_papay.models import CallWindow, Deduction
+from django_papay.services import Charge, deduct_many, settle_many
 from django_papay.services.billing import dispatch
 
-from .helpers import PLAN_ID, SUB_ORDERS
+from .helpers import SUB_ORDERS, signed_contracts
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -81,15 +81,6 @@ def workers(papay, tmp_path, settings) -> Iterator[Callable[[], subprocess.Popen
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def signed_contracts(sandbox, count: int) -> list[Contract]:
-    contracts = []
-    for number in range(count):
-        contract = presign(Contract.objects.create(plan_id=PLAN_ID, contract_display_account=f"user {number}"))
-        sandbox.sign_contract(contract.out_contract_code, drop=True)
-        contracts.append(query(contract))
-    return contracts
 
 
 def wait_until(done: Callable[[], bool], seconds: float, what: str) -> None:
