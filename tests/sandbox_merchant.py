@@ -11,15 +11,15 @@ import requests
 from django_papay import crypto, wechatpay
 from django_papay.sandbox import Sandbox
 
-from .helpers import MCHID, MERCHANT_SERIAL_NO, WECHATPAY_PUBLIC_KEY_ID, Keys, signature_verifies
+from .helpers import APPID, MCHID, MERCHANT_SERIAL_NO, PLAN_ID, WECHATPAY_PUBLIC_KEY_ID, Keys, signature_verifies
 
 PRESIGN_PATH = wechatpay.APP_PRESIGN_PATH
 
 
 def presign_body(**changes: Any) -> dict[str, Any]:
     body = {
-        "appid": "wxd678efh567hg6787",
-        "plan_id": 12535,
+        "appid": APPID,
+        "plan_id": PLAN_ID,
         "out_contract_code": "Contract20250101A1",
         "contract_display_account": "Demo user",
         "notify_url": "https://example.com/papay/notify/",

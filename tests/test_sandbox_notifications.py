@@ -44,12 +44,6 @@ def running_sandbox(keys: Keys) -> Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.fixture(scope="module")
-def stranger_key() -> Any:
-    """A key WeChat Pay never published."""
-    return crypto.generate_private_key()
-
-
 @pytest.fixture
 def sandbox(running_sandbox: Sandbox, receiver: Receiver) -> Sandbox:
     running_sandbox.reset()
@@ -313,14 +307,14 @@ def test_apiv3_key_override_seals_with_another_key(sandbox: Sandbox, receiver: R
 
 
 def test_private_key_override_signs_with_another_key(
-    sandbox: Sandbox, receiver: Receiver, merchant: Merchant, stranger_key: Any
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant, keys: Keys
 ) -> None:
-    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), private_key=stranger_key))
+    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), private_key=keys.stranger))
 
     received = receiver.received[0]
     assert received.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
     assert not received.verifies()
-    assert received.verifies(stranger_key.public_key())
+    assert received.verifies(keys.stranger.public_key())
 
 
 def test_serial_override_names_another_key(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
