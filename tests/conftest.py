@@ -25,40 +25,20 @@ from django_papay.services.certificates import forget_stored_certificates
 from django_papay.signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
 
 from .helpers import (
-    APPID,
     CHROMEDRIVER,
     CHROMIUM,
     CHROMIUM_FLAGS,
-    MCHID,
-    MERCHANT_SERIAL_NO,
-    NOTIFY_URL,
     OTHER_PLAN_ID,
     PLAN_ID,
-    WECHATPAY_PUBLIC_KEY_ID,
     Fired,
     Keys,
     SignalRecorder,
     certificates_only,
-    deliver,
     make_sandbox,
     orm_notify_path,
     papay_settings,
 )
 from .sandbox_merchant import Merchant
-
-# Re-exported for test modules that still import them from here (new code imports them from helpers.py).
-__all__ = [
-    "APPID",
-    "MCHID",
-    "MERCHANT_SERIAL_NO",
-    "NOTIFY_URL",
-    "WECHATPAY_PUBLIC_KEY_ID",
-    "Keys",
-    "deliver",
-    "make_sandbox",
-    "papay_settings",
-]
-
 
 # --- the merchant and its WeChat Pay --------------------------------------------------------
 

@@ -25,7 +25,9 @@ from django.urls import reverse
 from selenium import webdriver
 
 from django_papay import crypto, wechatpay
+from django_papay.models import Contract
 from django_papay.sandbox import Sandbox
+from django_papay.services import presign, query
 
 # --- this run's merchant --------------------------------------------------------------------
 
@@ -118,6 +120,23 @@ def presign_payload(code: str) -> dict[str, Any]:
     }
 
 
+# The suite's charge: one sub-order, a month's membership (¥15.00) for sub-merchant 1900000201. Spread it into a
+# new dict to change a field (``{**MEMBERSHIP, "amount": 300}``); never change these in place.
+MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
+SUB_ORDERS = [MEMBERSHIP]  # a deduction of that one sub-order
+
+
+def signed_contracts(sandbox: Sandbox, count: int) -> list[Contract]:
+    """``count`` new contracts, each pre-signed for real and signed by its user at WeChat Pay, the notification
+    lost, then learnt by a query: SIGNED here and at WeChat Pay (the ``signed_contract`` fixture, ``count`` times)."""
+    contracts = []
+    for number in range(count):
+        contract = presign(Contract.objects.create(plan_id=PLAN_ID, contract_display_account=f"user {number}"))
+        sandbox.sign_contract(contract.out_contract_code, drop=True)
+        contracts.append(query(contract))
+    return contracts
+
+
 def downloads(sandbox: Sandbox) -> int:
     """How many times the sandbox was asked for its platform certificates."""
     return sum(1 for request in sandbox.requests if request.path == CERTIFICATES)
@@ -126,8 +145,8 @@ def downloads(sandbox: Sandbox) -> int:
 def signature_verifies(headers: Any, body: bytes, public_key: rsa.RSAPublicKey) -> bool:
     """Whether WeChat Pay's Wechatpay-Timestamp, -Nonce and -Signature headers sign ``body`` under
     ``public_key``: the check a merchant makes on every answer and notification."""
-    message = crypto.response_message(headers["Wechatpay-Timestamp"], headers["Wechatpay-Nonce"], body)
-    return crypto.verify(public_key, message, headers["Wechatpay-Signature"])
+    message = crypto.response_message(headers[wechatpay.TIMESTAMP_HEADER], headers[wechatpay.NONCE_HEADER], body)
+    return crypto.verify(public_key, message, headers[wechatpay.SIGNATURE_HEADER])
 
 
 # --- WeChat Pay's calls to the site ---------------------------------------------------------

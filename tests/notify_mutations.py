@@ -16,6 +16,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from django_papay import wechatpay
+
 Headers = list[tuple[str, str]]
 
 _SLOT = "\x01papay-fuzz-slot\x01"  # stands in for a raw JSON value while the envelope is serialised
@@ -298,7 +300,7 @@ GARBAGE_SIGNATURE_TYPES = [
 def header_mutations(draw: st.DrawFn, headers: Headers) -> Headers:
     """1–4 changes to the header pairs; names compare case-insensitively, as HTTP has them."""
     headers = list(headers)
-    timestamp = dict(headers)["Wechatpay-Timestamp"]
+    timestamp = dict(headers)[wechatpay.TIMESTAMP_HEADER]
     for _ in range(draw(st.integers(1, 4))):
         i = draw(st.integers(0, len(headers) - 1)) if headers else None
         kind = draw(
@@ -333,11 +335,11 @@ def header_mutations(draw: st.DrawFn, headers: Headers) -> Headers:
         elif kind == "garbage":
             headers[i] = (name, draw(latin1_text))
         elif kind == "timestamp":
-            headers = [(n, v) for n, v in headers if n.lower() != "wechatpay-timestamp"]
-            headers.append(("Wechatpay-Timestamp", draw(st.sampled_from(GARBAGE_TIMESTAMPS)).format(t=timestamp)))
+            headers = [(n, v) for n, v in headers if n.lower() != wechatpay.TIMESTAMP_HEADER.lower()]
+            headers.append((wechatpay.TIMESTAMP_HEADER, draw(st.sampled_from(GARBAGE_TIMESTAMPS)).format(t=timestamp)))
         elif kind == "type":
-            headers = [(n, v) for n, v in headers if n.lower() != "wechatpay-signature-type"]
-            headers.append(("Wechatpay-Signature-Type", draw(st.sampled_from(GARBAGE_SIGNATURE_TYPES))))
+            headers = [(n, v) for n, v in headers if n.lower() != wechatpay.SIGNATURE_TYPE_HEADER.lower()]
+            headers.append((wechatpay.SIGNATURE_TYPE_HEADER, draw(st.sampled_from(GARBAGE_SIGNATURE_TYPES))))
         elif kind == "long":
             headers[i] = (name, value * draw(st.integers(2, 200)))
         elif kind == "content_type":

@@ -11,15 +11,15 @@ import requests
 from django_papay import crypto, wechatpay
 from django_papay.sandbox import Sandbox
 
-from .helpers import MCHID, MERCHANT_SERIAL_NO, WECHATPAY_PUBLIC_KEY_ID, Keys
+from .helpers import APPID, MCHID, MERCHANT_SERIAL_NO, PLAN_ID, WECHATPAY_PUBLIC_KEY_ID, Keys, signature_verifies
 
 PRESIGN_PATH = wechatpay.APP_PRESIGN_PATH
 
 
 def presign_body(**changes: Any) -> dict[str, Any]:
     body = {
-        "appid": "wxd678efh567hg6787",
-        "plan_id": 12535,
+        "appid": APPID,
+        "plan_id": PLAN_ID,
         "out_contract_code": "Contract20250101A1",
         "contract_display_account": "Demo user",
         "notify_url": "https://example.com/papay/notify/",
@@ -62,21 +62,14 @@ class Merchant:
             "Accept": "application/json",
             "Content-Type": "application/json",
             "User-Agent": "django-papay-tests",
-            "Wechatpay-Serial": WECHATPAY_PUBLIC_KEY_ID,
+            wechatpay.SERIAL_HEADER: WECHATPAY_PUBLIC_KEY_ID,
             **(headers or {}),
         }
         return requests.request(method, self.sandbox.url + path, data=body, headers=all_headers, timeout=timeout)
 
     def verifies(self, response: requests.Response, public_key: Any = None) -> bool:
         """The answer's signature verifies with WeChat Pay's public key (or ``public_key``)."""
-        return signature_verifies(response, public_key or self.keys.wechatpay.public_key())
-
-
-def signature_verifies(response: requests.Response, public_key: Any) -> bool:
-    message = crypto.response_message(
-        response.headers["Wechatpay-Timestamp"], response.headers["Wechatpay-Nonce"], response.content
-    )
-    return crypto.verify(public_key, message, response.headers["Wechatpay-Signature"])
+        return signature_verifies(response.headers, response.content, public_key or self.keys.wechatpay.public_key())
 
 
 def assert_error(merchant: Merchant, response: requests.Response, status: int, code: str) -> dict[str, Any]:

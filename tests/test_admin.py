@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from django_papay import wechatpay
 from django_papay.models import Contract, Notification
 
 from .helpers import CONTRACT_EDITOR, messages, run_action
@@ -98,7 +99,7 @@ def _notification(contract=None, **fields) -> "Notification":
         "verified": True,
         "processed": True,
         "body": "{}",
-        "headers": {"Wechatpay-Serial": "PUB_KEY_ID_1"},
+        "headers": {wechatpay.SERIAL_HEADER: "PUB_KEY_ID_1"},
     }
     return Notification.objects.create(contract=contract, **{**defaults, **fields})
 

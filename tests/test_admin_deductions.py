@@ -7,13 +7,12 @@ from django_papay import wechatpay
 from django_papay.models import Contract, Deduction
 from django_papay.services import deduct
 
-from .helpers import confirm_action, messages, run_action
+from .helpers import MEMBERSHIP, confirm_action, messages, run_action
 
 pytestmark = pytest.mark.django_db
 
 CONTRACTS = reverse("admin:django_papay_contract_changelist")
 DEDUCTIONS = reverse("admin:django_papay_deduction_changelist")
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
 VIEW = ("view_contract", "change_contract", "delete_contract", "view_deduction")
 # The deduct confirmation page's form, as staff fill it in (also harmless for the other actions' confirmation).
 CHARGE_FORM = {"confirm": "yes", "sub_mchid": "1900000201", "description": "x", "amount": "1.00"}

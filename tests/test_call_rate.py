@@ -17,24 +17,13 @@ from django.utils import timezone
 
 from django_papay import tasks, wechatpay
 from django_papay.models import CallWindow, Contract, Deduction
-from django_papay.services import PRESIGN, deduct, presign, query, run_many, settle_many
+from django_papay.services import PRESIGN, deduct, run_many, settle_many
 
-from .helpers import PLAN_ID
+from .helpers import MEMBERSHIP, PLAN_ID, signed_contracts
 
 pytestmark = pytest.mark.django_db
 
 LIMIT = 3
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
-
-
-def signed(sandbox, count: int) -> list[Contract]:
-    """``count`` contracts signed at WeChat Pay and known here (made before the limit is set)."""
-    contracts = []
-    for number in range(count):
-        contract = presign(Contract.objects.create(plan_id=PLAN_ID, contract_display_account=f"user {number}"))
-        sandbox.sign_contract(contract.out_contract_code, drop=True)
-        contracts.append(query(contract))
-    return contracts
 
 
 def limited(papay: dict, sandbox) -> None:
@@ -68,7 +57,7 @@ def processing_past_the_minute(contract: Contract, sandbox) -> Deduction:
 
 
 def test_the_settle_task_takes_a_place_for_its_query_its_reverse_and_the_query_after(papay, sandbox):
-    contract = signed(sandbox, 1)[0]
+    contract = signed_contracts(sandbox, 1)[0]
     deductions = [processing_past_the_minute(contract, sandbox) for _ in range(2)]
     limited(papay, sandbox)
     for deduction in deductions:
@@ -81,7 +70,7 @@ def test_the_settle_task_takes_a_place_for_its_query_its_reverse_and_the_query_a
 
 
 def test_charging_a_contract_without_contract_id_takes_a_place_for_its_query_too(papay, sandbox):
-    contracts = signed(sandbox, 2)
+    contracts = signed_contracts(sandbox, 2)
     Contract.objects.filter(pk__in=[contract.pk for contract in contracts]).update(contract_id="")
     limited(papay, sandbox)
     for contract in contracts:
@@ -93,7 +82,7 @@ def test_charging_a_contract_without_contract_id_takes_a_place_for_its_query_too
 
 
 def test_the_contract_query_after_contract_not_exist_takes_a_place(papay, sandbox):
-    contracts = signed(sandbox, 2)
+    contracts = signed_contracts(sandbox, 2)
     for contract in contracts:
         sandbox.terminate_contract(contract.out_contract_code, drop=True)  # the user ended it; no notification
     limited(papay, sandbox)
@@ -107,7 +96,7 @@ def test_the_contract_query_after_contract_not_exist_takes_a_place(papay, sandbo
 
 def test_a_bulk_settle_takes_a_place_for_each_call_in_flight(papay, sandbox):
     papay["BULK_CONCURRENCY"] = 4
-    contract = signed(sandbox, 1)[0]
+    contract = signed_contracts(sandbox, 1)[0]
     sandbox.deductions.trade_state = "ACCEPT"
     deductions = [deduct(contract, [MEMBERSHIP]) for _ in range(4)]  # within the minute: settling only queries
     limited(papay, sandbox)

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from django_papay import wechatpay
 from django_papay.exceptions import InvalidResponseError, WeChatPayError
 from django_papay.models import CertificateRefresh, PlatformCertificate
 from django_papay.services.certificates import NoPlatformCertificates, refresh_certificates
@@ -33,7 +34,7 @@ def test_download_decrypts_checks_and_stores_the_certificates(certified, sandbox
     assert (stored.effective_time, stored.expire_time) == (certified.effective_time, certified.expire_time)
     assert stored.source == sandbox.url + CERTIFICATES
     (request,) = sandbox.requests
-    assert "Wechatpay-Serial" not in request.headers  # certificate-only: no public key id to ask for
+    assert wechatpay.SERIAL_HEADER not in request.headers  # certificate-only: no public key id to ask for
 
 
 @pytest.mark.django_db
@@ -93,7 +94,7 @@ def test_rotation_is_picked_up_once_when_an_answer_carries_the_new_serial(certif
     before = downloads(sandbox)
     for number in range(3):
         answer = get_client().post(PRESIGN, presign_payload(f"ROTATION{number}"))
-        assert answer.headers["Wechatpay-Serial"] == rotated.serial_no
+        assert answer.headers[wechatpay.SERIAL_HEADER] == rotated.serial_no
     assert downloads(sandbox) - before == 1
     assert set(PlatformCertificate.objects.values_list("serial_no", flat=True)) == {
         certified.serial_no,

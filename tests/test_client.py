@@ -2,7 +2,7 @@
 
 import pytest
 
-from django_papay import __version__, crypto
+from django_papay import __version__, crypto, wechatpay
 from django_papay.exceptions import InvalidResponseError, WeChatPayError, WeChatPayNetworkError
 from django_papay.services.client import get_client
 
@@ -30,7 +30,7 @@ def test_request_carries_a_valid_merchant_signature_and_required_headers(papay, 
     assert sent.headers["Accept"] == "application/json"
     assert sent.headers["Content-Type"] == "application/json"
     assert sent.headers["User-Agent"].startswith(f"django-papay/{__version__} ")
-    assert sent.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
+    assert sent.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
 
 
 def test_each_request_has_a_fresh_nonce(papay, sandbox):

@@ -14,12 +14,11 @@ import pytest
 
 from django_papay.exceptions import WeChatPayError
 from django_papay.models import Contract
-from django_papay.services import presign, query
 from django_papay.services.client import get_client
 from django_papay.services.contracts import contract_path
 from django_papay.services.operations import check_answer
 
-from .helpers import PLAN_ID
+from .helpers import signed_contracts
 
 pytestmark = [
     pytest.mark.django_db,
@@ -27,12 +26,6 @@ pytestmark = [
 ]
 
 ROUNDS = 20
-
-
-def known_to_wechatpay(sandbox, name: str) -> Contract:
-    contract = presign(Contract.objects.create(plan_id=PLAN_ID, contract_display_account=name))
-    sandbox.sign_contract(contract.out_contract_code, drop=True)
-    return query(contract)
 
 
 def ask_about(contract: Contract) -> list[str]:
@@ -83,7 +76,7 @@ def read_all(fd: int) -> bytes:
 
 
 def test_a_forked_child_gets_its_own_session_and_each_process_its_own_answers(papay, sandbox):
-    mine, theirs = known_to_wechatpay(sandbox, "parent"), known_to_wechatpay(sandbox, "child")
+    mine, theirs = signed_contracts(sandbox, 2)
     session = get_client().session  # used: its pool holds a keep-alive connection to the sandbox
     pool = session.get_adapter(papay["BASE_URL"]).poolmanager
     start_read, start_write = os.pipe()

@@ -16,9 +16,10 @@ from django_papay.models import BillingRun, Contract, Deduction, SubOrder
 from django_papay.services import Charge, deduct
 from django_papay.services.deductions import store
 
+from .helpers import MEMBERSHIP
+
 pytestmark = pytest.mark.django_db
 
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
 # Every field a caller can give, so that changing any one of them is a different charge.
 FULL = {
     **MEMBERSHIP,

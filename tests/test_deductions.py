@@ -12,9 +12,10 @@ from django_papay.exceptions import ContractStateError, DeductionStateError
 from django_papay.models import Contract, Deduction, SubOrder
 from django_papay.services import deduct, reverse_deduction, settle
 
+from .helpers import MEMBERSHIP
+
 pytestmark = pytest.mark.django_db
 
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
 DELIVERY = {"sub_mchid": "1900000202", "description": "配送费", "amount": 300, "attach": "order 42"}
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from django_papay import conf
+from django_papay import conf, wechatpay
 from django_papay.exceptions import InvalidResponseError
 from django_papay.models import CertificateRefresh, Contract, Notification, PlatformCertificate
 from django_papay.services.certificates import refresh_certificates
@@ -36,7 +36,7 @@ def mixed(settings, papay, sandbox):
 
 def test_public_key_only_verifies_answers_and_never_downloads(papay, sandbox):
     answer = get_client().post(PRESIGN, presign_payload("PUBKEY1"))
-    assert answer.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
+    assert answer.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
     sandbox.fail_next("unknown_serial")
     with pytest.raises(InvalidResponseError):
         get_client().post(PRESIGN, presign_payload("PUBKEY2"))
@@ -49,13 +49,13 @@ def test_public_key_only_verifies_notifications(papay, sandbox):
 
 def test_mixed_mode_verifies_answers_signed_with_either_key(mixed, sandbox):
     by_public_key = get_client().post(PRESIGN, presign_payload("MIXED1"))
-    assert by_public_key.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
+    assert by_public_key.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
     assert downloads(sandbox) == 1  # certificates never downloaded are due: fetched on first use
     sandbox.certificates.sign_with_certificate = True
     by_certificate = get_client().post(PRESIGN, presign_payload("MIXED2"))
-    assert by_certificate.headers["Wechatpay-Serial"] == mixed.serial_no
+    assert by_certificate.headers[wechatpay.SERIAL_HEADER] == mixed.serial_no
     assert downloads(sandbox) == 1
-    assert all(request.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID for request in sandbox.requests)
+    assert all(request.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID for request in sandbox.requests)
 
 
 def test_mixed_mode_picks_up_a_certificate_first_seen_on_an_answer(mixed, sandbox):
@@ -63,7 +63,7 @@ def test_mixed_mode_picks_up_a_certificate_first_seen_on_an_answer(mixed, sandbo
     refresh_certificates()
     CertificateRefresh.objects.update(attempted_at=timezone.now() - timedelta(hours=1))
     rotated = sandbox.certificates.rotate()
-    assert get_client().post(PRESIGN, presign_payload("MIXED3")).headers["Wechatpay-Serial"] == rotated.serial_no
+    assert get_client().post(PRESIGN, presign_payload("MIXED3")).headers[wechatpay.SERIAL_HEADER] == rotated.serial_no
     assert downloads(sandbox) == 2
 
 
@@ -72,7 +72,7 @@ def test_mixed_mode_verifies_notifications_signed_with_either_key(mixed, sandbox
     assert deliver(signed_elsewhere(sandbox, "MIXEDNOTIFY1")).status_code == 204  # the public key
     sandbox.certificates.sign_with_certificate = True
     notification = signed_elsewhere(sandbox, "MIXEDNOTIFY2")
-    assert notification.headers["Wechatpay-Serial"] == mixed.serial_no
+    assert notification.headers[wechatpay.SERIAL_HEADER] == mixed.serial_no
     assert deliver(notification).status_code == 204  # the stored certificate
     assert Contract.objects.filter(status=Contract.Status.SIGNED).count() == 2
 

@@ -24,9 +24,7 @@ from django_papay.services.deductions import deduct_call_timeout
 from django_papay.services.turns import in_turn  # SQLite: the sending thread writes while we look
 from django_papay.signals import deduction_succeeded
 
-from .helpers import in_parallel
-
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
+from .helpers import MEMBERSHIP, in_parallel
 
 
 def deduct_posts(sandbox):

@@ -12,16 +12,15 @@ from django.urls import resolve, reverse
 
 from django_papay import dispatch, services
 from django_papay.exceptions import InsideAtomicBlock
-from django_papay.models import BillingRun, Contract, Deduction
-from django_papay.services import deduct, presign, query
+from django_papay.models import BillingRun, Deduction
+from django_papay.services import deduct
 from django_papay.services.deductions import send, store
 from django_papay.signals import deduction_succeeded
 
-from .helpers import PLAN_ID, confirmation_form, messages
+from .helpers import MEMBERSHIP, confirmation_form, messages, signed_contracts
 
 CONTRACTS = reverse("admin:django_papay_contract_changelist")
 DEDUCTIONS = reverse("admin:django_papay_deduction_changelist")
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
 STAFF = ("view_contract", "change_contract", "view_deduction", "deduct_contract")
 CHARGE_FORM = {"sub_mchid": "1900000201", "description": "会员月费", "amount": "15.00"}
 
@@ -29,12 +28,6 @@ CHARGE_FORM = {"sub_mchid": "1900000201", "description": "会员月费", "amount
 class WorkerAborted(BaseException):
     """What a killed request looks like from inside: gunicorn's worker timeout, gevent's Timeout (BaseException,
     so no ``except Exception`` and no ``send_robust`` stops it)."""
-
-
-def _signed(sandbox, account: str) -> Contract:
-    contract = presign(Contract.objects.create(plan_id=PLAN_ID, contract_display_account=account))
-    sandbox.sign_contract(contract.out_contract_code, drop=True)
-    return query(contract)
 
 
 def _deduct_posts(sandbox) -> int:
@@ -54,7 +47,7 @@ def test_charges_taken_stay_recorded_when_the_admin_request_dies_under_atomic_re
     papay, sandbox, staff_client, monkeypatch
 ):
     monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
-    first, second = _signed(sandbox, "138****0001"), _signed(sandbox, "138****0002")
+    first, second = signed_contracts(sandbox, 2)
     succeeded = []
 
     def crm(deduction, **kwargs):
@@ -83,7 +76,7 @@ def test_charges_taken_stay_recorded_when_a_receivers_database_error_breaks_the_
     papay, sandbox, staff_client, monkeypatch
 ):
     monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
-    first, second = _signed(sandbox, "138****0001"), _signed(sandbox, "138****0002")
+    first, second = signed_contracts(sandbox, 2)
     staff = staff_client(*STAFF)
     succeeded = []
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from django_papay import views
+from django_papay import views, wechatpay
 from django_papay.models import Contract, Notification
 from django_papay.signals import contract_signed
 
@@ -101,11 +101,11 @@ def _forgeries(sandbox, contract, keys):
     now = time.time()
     behind, ahead = math.floor(now) - 301, math.ceil(now) + 301
     return {
-        "no signature header": (genuine, {"Wechatpay-Signature": ""}),
+        "no signature header": (genuine, {wechatpay.SIGNATURE_HEADER: ""}),
         "signed by another key": (sandbox.notification(genuine.event_type, resource, private_key=stranger), {}),
         "valid signature of a different body": (
             genuine,
-            {"Wechatpay-Signature": sandbox.sign_notification(code).headers["Wechatpay-Signature"]},
+            {wechatpay.SIGNATURE_HEADER: sandbox.sign_notification(code).headers[wechatpay.SIGNATURE_HEADER]},
         ),
         "unknown serial": (sandbox.notification(genuine.event_type, resource, serial="PUB_KEY_ID_0000STRANGER"), {}),
         "timestamp 301 s old": (sandbox.notification(genuine.event_type, resource, timestamp=behind), {}),
@@ -122,7 +122,7 @@ def _forgeries(sandbox, contract, keys):
         "another merchant's mchid": (sandbox.sign_notification(code, mchid="1230000109"), {}),
         "a plan_id that is not the contract's": (sandbox.sign_notification(code, plan_id=999), {}),
         "an appid that is not the contract's": (sandbox.sign_notification(code, appid="wx0000000000000bad"), {}),
-        "wrong signature type": (genuine, {"Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA4096"}),
+        "wrong signature type": (genuine, {wechatpay.SIGNATURE_TYPE_HEADER: "WECHATPAY2-SHA256-RSA4096"}),
     }
 
 

@@ -11,7 +11,7 @@ from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
-from django_papay import views
+from django_papay import views, wechatpay
 from django_papay.models import Contract, Notification
 
 from .helpers import deliver, orm_notify_path
@@ -53,7 +53,7 @@ def test_ordinary_headers_are_stored_whole_without_a_cut_note(presigned_contract
     notification = sandbox.sign_notification(presigned_contract.out_contract_code)
     deliver(notification)
     headers = Notification.objects.get().headers
-    assert headers["Wechatpay-Signature"] == notification.headers["Wechatpay-Signature"]
+    assert headers[wechatpay.SIGNATURE_HEADER] == notification.headers[wechatpay.SIGNATURE_HEADER]
     assert views.CUT_HEADERS_KEY not in headers
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 from django_papay.models import Contract, Notification
 
 from .helpers import MCHID, deliver
@@ -48,8 +48,8 @@ def test_a_signed_id_the_database_cannot_hold_as_sent_is_applied_and_stored_esca
 
 def test_nul_in_a_header_is_logged_escaped(presigned_contract, sandbox):
     notification = sandbox.sign_notification(presigned_contract.out_contract_code)
-    assert deliver(notification, **{"Wechatpay-Nonce": "a\x00b"}).status_code == 401
-    assert Notification.objects.get().headers["Wechatpay-Nonce"] == "a\\x00b"
+    assert deliver(notification, **{wechatpay.NONCE_HEADER: "a\x00b"}).status_code == 401
+    assert Notification.objects.get().headers[wechatpay.NONCE_HEADER] == "a\\x00b"
 
 
 def test_ipv6_zone_is_left_out_of_the_remote_address(papay):
@@ -59,7 +59,7 @@ def test_ipv6_zone_is_left_out_of_the_remote_address(papay):
 
 def test_thousand_digit_timestamp_is_refused_as_stale(presigned_contract, sandbox):
     notification = sandbox.sign_notification(presigned_contract.out_contract_code)
-    response = deliver(notification, **{"Wechatpay-Timestamp": "1" * 1000})
+    response = deliver(notification, **{wechatpay.TIMESTAMP_HEADER: "1" * 1000})
     assert response.status_code == 401
     assert Notification.objects.get().error.startswith("stale:")
 

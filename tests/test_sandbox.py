@@ -1,6 +1,6 @@
 """The sandbox behaves like WeChat Pay over real HTTP: it checks, signs, refuses and fails on demand.
 
-Plain pytest, no Django: run with ``pytest -p no:django tests/test_sandbox.py``.
+Plain pytest: the tests use no Django (the merchant signs its own requests, tests/sandbox_merchant.py).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import pytest
 import requests
 from urllib3.util import SKIP_HEADER
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 from django_papay.sandbox import RecordedRequest, Sandbox, ensure_demo_keys
 from django_papay.sandbox.__main__ import main as sandbox_cli
 
-from .helpers import MCHID, WECHATPAY_PUBLIC_KEY_ID
-from .sandbox_merchant import PRESIGN_PATH, Merchant, assert_error, presign_body, signature_verifies
+from .helpers import MCHID, WECHATPAY_PUBLIC_KEY_ID, signature_verifies
+from .sandbox_merchant import PRESIGN_PATH, Merchant, assert_error, presign_body
 
 # --- the happy path -------------------------------------------------------------------------
 
@@ -34,9 +34,9 @@ def test_signed_presign_succeeds_with_a_verifiable_answer(sandbox: Sandbox, merc
     assert answer["plan_id"] == 12535
     assert answer["out_contract_code"] == "Contract20250101A1"
     assert 40 <= len(answer["pre_entrustweb_id"]) <= 64 and answer["pre_entrustweb_id"].isalnum()
-    assert response.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
-    assert crypto.timestamp_is_fresh(response.headers["Wechatpay-Timestamp"])
-    assert response.headers["Request-ID"]
+    assert response.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
+    assert crypto.timestamp_is_fresh(response.headers[wechatpay.TIMESTAMP_HEADER])
+    assert response.headers[wechatpay.REQUEST_ID_HEADER]
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
     assert merchant.verifies(response)
 
@@ -108,7 +108,7 @@ def test_accept_without_json_is_invalid_request(sandbox: Sandbox, merchant: Merc
 
 
 def test_unknown_wechatpay_public_key_id_is_param_error(sandbox: Sandbox, merchant: Merchant) -> None:
-    assert_error(merchant, merchant.post(headers={"Wechatpay-Serial": "PUB_KEY_ID_0000"}), 400, "PARAM_ERROR")
+    assert_error(merchant, merchant.post(headers={wechatpay.SERIAL_HEADER: "PUB_KEY_ID_0000"}), 400, "PARAM_ERROR")
 
 
 @pytest.mark.parametrize(
@@ -185,7 +185,7 @@ def test_demo_keys_build_a_sandbox_the_demo_merchant_can_call(tmp_path: Any) -> 
 
     assert response.status_code == 200, response.text
     wechatpay_public_key = crypto.load_public_key(crypto.read_key_file(keys.wechatpay_public_key_path))
-    assert signature_verifies(response, wechatpay_public_key)
+    assert signature_verifies(response.headers, response.content, wechatpay_public_key)
 
 
 def test_stop_is_safe_twice(tmp_path: Any) -> None:

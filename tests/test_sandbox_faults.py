@@ -1,6 +1,6 @@
 """Injected faults over real HTTP: each one reaches the client the way its table row in ``faults`` says.
 
-Plain pytest, no Django: run with ``pytest -p no:django tests/test_sandbox_faults.py``.
+Plain pytest: the tests use no Django (the merchant signs its own requests, tests/sandbox_merchant.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 from django_papay.sandbox import Sandbox
 
 from .sandbox_merchant import Merchant, assert_error
@@ -85,7 +85,7 @@ def test_bad_signature_fault_answers_with_a_signature_that_does_not_verify(
 def test_unknown_serial_fault_signs_with_another_key(sandbox: Sandbox, merchant: Merchant) -> None:
     sandbox.fail_next("unknown_serial")
     response = merchant.post()
-    assert response.headers["Wechatpay-Serial"] == "PUB_KEY_ID_0000000000000000000000000000UNKNOWN"
+    assert response.headers[wechatpay.SERIAL_HEADER] == "PUB_KEY_ID_0000000000000000000000000000UNKNOWN"
     assert not merchant.verifies(response)
 
 
@@ -109,7 +109,7 @@ def test_stale_timestamp_fault_signs_an_old_timestamp(sandbox: Sandbox, merchant
     sandbox.fail_next("stale_timestamp")
     response = merchant.post()
     assert merchant.verifies(response)
-    assert not crypto.timestamp_is_fresh(response.headers["Wechatpay-Timestamp"])
+    assert not crypto.timestamp_is_fresh(response.headers[wechatpay.TIMESTAMP_HEADER])
 
 
 def test_answer_next_sends_the_given_signed_error(sandbox: Sandbox, merchant: Merchant) -> None:

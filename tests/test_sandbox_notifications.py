@@ -1,113 +1,41 @@
 """The sandbox plays the WeChat user: it delivers ECOMMERCE_ENTRUST notifications exactly as WeChat Pay does.
 
-A tiny HTTP server on loopback stands in for the merchant's site and records what arrives. Plain pytest,
-no Django: run with ``pytest -p no:django tests/test_sandbox_notifications.py``.
+A tiny HTTP server on loopback stands in for the merchant's site and records what arrives (tests/receiver.py).
+Plain pytest: the tests use no Django.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import requests
-from requests.structures import CaseInsensitiveDict
 
-from django_papay import crypto
+from django_papay import crypto, wechatpay
 from django_papay.sandbox import Delivery, OutgoingNotification, Sandbox
 
-from .helpers import APPID, MCHID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox
+from .helpers import APPID, MCHID, PLAN_ID, WECHATPAY_PUBLIC_KEY_ID, Keys, make_sandbox, refused_url, signature_verifies
+from .receiver import Receiver
 from .sandbox_merchant import PRESIGN_PATH, Merchant
 
 OTHER_APIV3_KEY = "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp"
-PLAN_ID = 12535
 CODE = "C20250101A1"
 SITE = "https://papay.example/"
 NOTIFY_URL = SITE + "papay/notify/"
 
 
-# --- the merchant's site --------------------------------------------------------------------
-
-
-def signature_verifies(headers: Any, body: bytes, public_key: Any) -> bool:
-    message = crypto.response_message(headers["Wechatpay-Timestamp"], headers["Wechatpay-Nonce"], body)
-    return crypto.verify(public_key, message, headers["Wechatpay-Signature"])
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str
-    headers: CaseInsensitiveDict[str]
-    body: bytes
-    keys: Keys  # this run's: WeChat Pay's key verifies, the APIv3 key opens
-
-    def verifies(self, public_key: Any = None) -> bool:
-        return signature_verifies(self.headers, self.body, public_key or self.keys.wechatpay.public_key())
-
-    def envelope(self) -> dict[str, Any]:
-        return json.loads(self.body)
-
-    def resource(self, apiv3_key: str | None = None) -> dict[str, Any]:
-        sealed = self.envelope()["resource"]
-        plaintext = crypto.decrypt(
-            apiv3_key or self.keys.apiv3_key, sealed["nonce"], sealed["ciphertext"], sealed["associated_data"]
-        )
-        return json.loads(plaintext)
-
-
-class Receiver:
-    """Records every POST and answers ``status`` (204 unless a test changes it).
-
-    With ``call_back`` set, it first GETs that URL, as a site asking WeChat Pay about the contract would.
-    """
-
-    def __init__(self, keys: Keys) -> None:
-        self.status = 204
-        self.call_back: str | None = None
-        self.call_back_statuses: list[int] = []
-        self.received: list[Received] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = CaseInsensitiveDict(self.headers.items())
-                receiver.received.append(Received(self.path, headers, body, keys))
-                if receiver.call_back:
-                    receiver.call_back_statuses.append(requests.get(receiver.call_back, timeout=2).status_code)
-                self.send_response(receiver.status)
-                if receiver.status in (301, 302):
-                    self.send_header("Location", "/elsewhere/")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def wait_for(self, count: int, timeout: float = 3.0) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return list(self.received)
+# --- the merchant's site and its WeChat Pay -------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def receiver(keys: Keys) -> Iterator[Receiver]:
     site = Receiver(keys)
     yield site
-    site.server.shutdown()
-    site.server.server_close()
+    site.close()
 
 
 @pytest.fixture(scope="module")
@@ -116,21 +44,12 @@ def running_sandbox(keys: Keys) -> Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.fixture(scope="module")
-def stranger_key() -> Any:
-    """A key WeChat Pay never published."""
-    return crypto.generate_private_key()
-
-
 @pytest.fixture
 def sandbox(running_sandbox: Sandbox, receiver: Receiver) -> Sandbox:
     running_sandbox.reset()
     running_sandbox.notify_rewrite = {SITE: receiver.url + "/"}
     running_sandbox.termination_notify_url = None
-    receiver.received.clear()
-    receiver.status = 204
-    receiver.call_back = None
-    receiver.call_back_statuses.clear()
+    receiver.forget()
     return running_sandbox
 
 
@@ -152,12 +71,6 @@ def presign_response(merchant: Merchant, code: str = CODE, **changes: Any) -> re
     return merchant.post(payload)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # --- SIGN and TERMINATE as WeChat Pay sends them --------------------------------------------
 
 
@@ -172,7 +85,7 @@ def test_sign_is_delivered_to_the_rewritten_notify_url_signed_and_sealed(
     assert received.path == "/papay/notify/"
     assert delivery.status == 204 and delivery.ok and delivery.error == ""
     assert delivery.url == receiver.url + "/papay/notify/"
-    assert received.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
+    assert received.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
     assert received.verifies()
     resource = received.resource()
     assert resource["mchid"] == MCHID
@@ -209,11 +122,11 @@ def test_notification_headers_are_what_wechat_pay_sends(
     sandbox.sign_contract(CODE)
 
     headers = receiver.received[0].headers
-    assert headers["Wechatpay-Signature-Type"] == "WECHATPAY2-SHA256-RSA2048"
+    assert headers[wechatpay.SIGNATURE_TYPE_HEADER] == "WECHATPAY2-SHA256-RSA2048"
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"] == "Mozilla/4.0"
-    assert headers["Request-ID"]
-    assert crypto.timestamp_is_fresh(headers["Wechatpay-Timestamp"])
+    assert headers[wechatpay.REQUEST_ID_HEADER]
+    assert crypto.timestamp_is_fresh(headers[wechatpay.TIMESTAMP_HEADER])
 
 
 def test_sign_times_are_rfc3339_and_the_contract_lasts_five_years(sandbox: Sandbox, merchant: Merchant) -> None:
@@ -320,7 +233,7 @@ def test_repeat_redelivers_the_same_body_with_fresh_signatures(
     received = receiver.received
     assert len(received) == 3
     assert len({item.body for item in received}) == 1
-    assert len({item.headers["Wechatpay-Nonce"] for item in received}) == 3
+    assert len({item.headers[wechatpay.NONCE_HEADER] for item in received}) == 3
     assert all(item.verifies() for item in received)
     assert received[0].envelope()["id"] == deliveries[0].notification_id
 
@@ -370,8 +283,8 @@ def test_signed_again_keeps_the_body_with_a_fresh_nonce(sandbox: Sandbox, mercha
     again = notification.signed_again()
 
     assert again.body == notification.body and again.id == notification.id
-    assert again.headers["Wechatpay-Nonce"] != notification.headers["Wechatpay-Nonce"]
-    assert crypto.timestamp_is_fresh(again.headers["Wechatpay-Timestamp"])
+    assert again.headers[wechatpay.NONCE_HEADER] != notification.headers[wechatpay.NONCE_HEADER]
+    assert crypto.timestamp_is_fresh(again.headers[wechatpay.TIMESTAMP_HEADER])
     assert signature_verifies(again.headers, again.body, keys.wechatpay.public_key())
 
 
@@ -394,20 +307,20 @@ def test_apiv3_key_override_seals_with_another_key(sandbox: Sandbox, receiver: R
 
 
 def test_private_key_override_signs_with_another_key(
-    sandbox: Sandbox, receiver: Receiver, merchant: Merchant, stranger_key: Any
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant, keys: Keys
 ) -> None:
-    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), private_key=stranger_key))
+    sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), private_key=keys.stranger))
 
     received = receiver.received[0]
-    assert received.headers["Wechatpay-Serial"] == WECHATPAY_PUBLIC_KEY_ID
+    assert received.headers[wechatpay.SERIAL_HEADER] == WECHATPAY_PUBLIC_KEY_ID
     assert not received.verifies()
-    assert received.verifies(stranger_key.public_key())
+    assert received.verifies(keys.stranger.public_key())
 
 
 def test_serial_override_names_another_key(sandbox: Sandbox, receiver: Receiver, merchant: Merchant) -> None:
     serial = "PUB_KEY_ID_0000000000000000000000000000UNKNOWN"
     sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), serial=serial))
-    assert receiver.received[0].headers["Wechatpay-Serial"] == serial
+    assert receiver.received[0].headers[wechatpay.SERIAL_HEADER] == serial
     assert receiver.received[0].verifies()
 
 
@@ -415,7 +328,7 @@ def test_timestamp_override_is_signed_as_given(sandbox: Sandbox, receiver: Recei
     stale = int(time.time()) - 600
     sandbox.deliver(sandbox.notification("ECOMMERCE_ENTRUST.SIGN", sign_resource(merchant), timestamp=stale))
     received = receiver.received[0]
-    assert received.headers["Wechatpay-Timestamp"] == str(stale)
+    assert received.headers[wechatpay.TIMESTAMP_HEADER] == str(stale)
     assert received.verifies()
 
 
@@ -426,7 +339,7 @@ def test_signature_override_sends_a_signtest_probe(sandbox: Sandbox, receiver: R
     sandbox.deliver(notification, repeat=2)  # the probe, then the real notification, as WeChat Pay does
 
     probe_received, real = receiver.received
-    assert probe_received.headers["Wechatpay-Signature"] == probe and not probe_received.verifies()
+    assert probe_received.headers[wechatpay.SIGNATURE_HEADER] == probe and not probe_received.verifies()
     assert real.verifies() and real.body == probe_received.body
 
 
@@ -457,7 +370,7 @@ def test_notification_id_and_associated_data_overrides(sandbox: Sandbox, merchan
 
 def test_unreachable_receiver_is_a_delivery_without_status(sandbox: Sandbox, merchant: Merchant) -> None:
     presign(merchant)
-    sandbox.notify_rewrite = {SITE: f"http://127.0.0.1:{free_port()}/"}
+    sandbox.notify_rewrite = {SITE: refused_url() + "/"}
 
     (delivery,) = sandbox.sign_contract(CODE)
 

@@ -10,9 +10,9 @@ from django.db.models import F
 from django_papay.models import Deduction
 from django_papay.services import deduct
 
-pytestmark = pytest.mark.django_db
+from .helpers import MEMBERSHIP
 
-MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
+pytestmark = pytest.mark.django_db
 
 
 def _run(*args):

@@ -14,7 +14,7 @@ from django_papay.models import CallWindow, Contract, Deduction
 from django_papay.services import Charge, ratelimit
 from django_papay.services.deductions import store
 
-SUB_ORDERS = [{"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}]
+from .helpers import SUB_ORDERS
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ from django_papay.models import BillingRun, Contract, Deduction
 from django_papay.services import Charge
 from django_papay.services.deductions import store
 
-from .helpers import confirm_action, messages, run_action
+from .helpers import SUB_ORDERS, confirm_action, messages, run_action
 
-SUB_ORDERS = [{"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}]
 CONTRACT_STAFF = ("view_contract", "change_contract")
 
 

@@ -26,10 +26,10 @@ from django.utils import timezone
 
 from django_papay import wechatpay
 from django_papay.dispatch import deduct_many, send_run
-from django_papay.models import CallWindow, Contract, Deduction
-from django_papay.services import Charge, presign, query, settle_many
+from django_papay.models import CallWindow, Deduction
+from django_papay.services import Charge, settle_many
 
-from .helpers import PLAN_ID
+from .helpers import SUB_ORDERS, signed_contracts
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -47,7 +47,6 @@ DEDUCTIONS = 1000
 CONTRACTS = 10
 RATE = 100  # PAPAY["MAX_CALLS_PER_SECOND"], shared by both workers through the database
 REPO = Path(__file__).resolve().parent.parent
-SUB_ORDERS = [{"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}]
 
 
 @pytest.fixture
@@ -82,15 +81,6 @@ def workers(papay, tmp_path, settings) -> Iterator[Callable[[], subprocess.Popen
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def signed_contracts(sandbox, count: int) -> list[Contract]:
-    contracts = []
-    for number in range(count):
-        contract = presign(Contract.objects.create(plan_id=PLAN_ID, contract_display_account=f"user {number}"))
-        sandbox.sign_contract(contract.out_contract_code, drop=True)
-        contracts.append(query(contract))
-    return contracts
 
 
 def wait_until(done: Callable[[], bool], seconds: float, what: str) -> None:
