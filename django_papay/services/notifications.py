@@ -112,10 +112,12 @@ def _apply(delivery: Notification, event: ContractEvent) -> None:
             _store(delivery, Result.DUPLICATE, note=duplicate_note(already))
             return
         check_matches(contract, event)
-        signal, note = move(contract, event)
-        _store(delivery, Result.IGNORED if note else Result.APPLIED, note=note)
-        if signal is not None:  # inside the transaction: a receiver that raises undoes the change
-            signal.send(sender=Contract, contract=contract, notification=delivery)
+        moved = move(contract, event)
+        if moved.fields:
+            contract.save(update_fields=moved.fields)
+        _store(delivery, Result.IGNORED if moved.note else Result.APPLIED, note=moved.note)
+        if moved.signal is not None:  # inside the transaction: a receiver that raises undoes the change
+            moved.signal.send(sender=Contract, contract=contract, notification=delivery)
 
 
 def earlier_delivery(delivery: Notification) -> int | None:
@@ -181,7 +183,7 @@ def check_matches(contract: Contract, event: ContractEvent) -> None:
 
 
 def move(contract: Contract, event: ContractEvent) -> state.Move:
-    """Apply the event to the locked contract (``state``: the newest report wins); saves what changed."""
+    """Apply the event to the locked contract in memory (``state``: the newest report wins); says what changed."""
     return _apply_sign(contract, event) if event.event_type == SIGN_EVENT else _apply_terminate(contract, event)
 
 

@@ -51,17 +51,11 @@ def apply(delivery: Notification, event: ContractEvent, signal: Signal) -> bool:
             _write(send, delivery, None, ())
             return True
         flow.check_matches(contract, event)
-        written: list[str] = []
-        contract.save = lambda update_fields: written.extend(update_fields)  # type: ignore[method-assign,misc]
-        # (the move says what changed; the writes go out below, in one message)
-        try:
-            moved, note = flow.move(contract, event)
-        finally:
-            del contract.save
-        flow.outcome(delivery, Result.IGNORED if note else Result.APPLIED, note=note)
-        _write(send, delivery, contract, written)
-        if moved is not None:  # inside the transaction: a receiver that raises undoes the change
-            moved.send(sender=Contract, contract=contract, notification=delivery)
+        moved = flow.move(contract, event)  # in memory; the writes go out below, in one message
+        flow.outcome(delivery, Result.IGNORED if moved.note else Result.APPLIED, note=moved.note)
+        _write(send, delivery, contract, moved.fields)
+        if moved.signal is not None:  # inside the transaction: a receiver that raises undoes the change
+            moved.signal.send(sender=Contract, contract=contract, notification=delivery)
     return True
 
 
