@@ -2,7 +2,8 @@
 
 Protocol only — no models, no outbound calls: the keys are looked up among those we hold, and an
 unknown serial is refused, never downloaded, so a stranger cannot make us call WeChat Pay.
-``services.notifications`` decides what a verified notification does to a contract.
+The notify pipeline (``services.notifications``) decides what a verified notification does: it hands it to
+its family's handler (contracts: ``services.notify_contracts``).
 """
 
 from __future__ import annotations

@@ -351,8 +351,7 @@ def evidence_on_failure(driver: webdriver.Chrome, tmp_path) -> Iterator[None]:
 
 
 def orm_notify_path(monkeypatch: Any) -> None:
-    """Turn PostgreSQL's short notify path off: every delivery goes through the ORM (``Notification.save``)."""
+    """Turn PostgreSQL's short notify store off: every delivery goes through the ORM store (``Notification.save``)."""
     from django_papay.services import notify_postgresql
 
-    monkeypatch.setattr(notify_postgresql, "apply", lambda *args: False)
-    monkeypatch.setattr(notify_postgresql, "insert", lambda *args: False)
+    monkeypatch.setattr(notify_postgresql, "usable", lambda *args: False)

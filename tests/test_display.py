@@ -33,14 +33,14 @@ def test_within_the_first_minute_it_is_just_now():
 
 def test_a_note_written_by_the_app_shows_local_time(contract):
     contract.status, contract.terminated_at = Contract.Status.TERMINATED, MOMENT
-    _signal, note = state.mark_signed(contract, at=MOMENT, openid="o")
+    note = state.mark_signed(contract, at=MOMENT, openid="o").note
     assert note == "The contract was terminated at 2026-11-27 14:24; a signing report never revives it."
 
 
 def test_a_note_is_written_in_the_active_language(contract):
     contract.status, contract.terminated_at = Contract.Status.TERMINATED, MOMENT
     with translation.override("zh-hans"):
-        _signal, note = state.mark_signed(contract, at=MOMENT, openid="o")
+        note = state.mark_signed(contract, at=MOMENT, openid="o").note
     assert "2026-11-27 14:24" in note and "解约" in note
 
 

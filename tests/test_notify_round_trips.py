@@ -29,8 +29,7 @@ def path(request, monkeypatch) -> str:
     if request.param == "short" and os.environ.get("PAPAY_NOTIFY_PATH") == "orm":
         pytest.skip("PAPAY_NOTIFY_PATH=orm: the short path is off for this run")
     if request.param == "orm":
-        monkeypatch.setattr(notify_postgresql, "apply", lambda *args: False)
-        monkeypatch.setattr(notify_postgresql, "insert", lambda *args: False)
+        monkeypatch.setattr(notify_postgresql, "usable", lambda *args: False)
     return request.param
 
 

@@ -2,8 +2,8 @@
 
 - ``presign`` / ``presign_mini_program`` / ``query`` / ``terminate`` — a contract at WeChat Pay
   (``services/contracts.py``).
-- ``receive_notification`` / ``reprocess_notification`` — apply SIGN and TERMINATE notifications
-  exactly once (``services/notifications.py``).
+- ``receive_notification`` / ``reprocess_notification`` — the notify pipeline: verify, type the event, apply
+  it through its family's handler exactly once (``services/notifications.py``; SIGN and TERMINATE today).
 - ``deduct`` — charge a signed contract, exactly once (``services/deductions.py``); ``settle`` /
   ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
 - ``Charge`` / ``Planned`` — a billing run's charges and what became of them (``services/billing.py``: every

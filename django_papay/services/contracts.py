@@ -234,11 +234,12 @@ def _apply_query(contract: Contract, call: Call, answer: Answer) -> None:
                 locked.status = Contract.Status.EXPIRED
         locked.queried_at = call.prepared_at
         locked.last_error = ""
-        locked.save(update_fields=["queried_at", "status", "last_error", "updated_at"])
+        moved = {name for move in moves for name in move.fields}  # the moves set them; one UPDATE writes all
+        locked.save(update_fields=sorted(moved | {"queried_at", "status", "last_error", "updated_at"}))
         # One signal per state change; a contract first seen terminated went through signed too.
-        for signal, _note in moves:
-            if signal is not None:
-                signal.send(sender=Contract, contract=locked, notification=None)
+        for move in moves:
+            if move.signal is not None:
+                move.signal.send(sender=Contract, contract=locked, notification=None)
     contract.refresh_from_db()
 
 
@@ -273,11 +274,11 @@ def terminate_operation(remark: str) -> Operation:
         check_answer(answer, contract)
         with transaction.atomic():
             locked = Contract.objects.select_for_update().get(pk=contract.pk)
-            signal, _note = state.mark_terminated(
-                locked, at=call.prepared_at, mode=wechatpay.MCH_API_TERMINATE, remark=remark
-            )
-            if signal is not None:
-                signal.send(sender=Contract, contract=locked, notification=None)
+            move = state.mark_terminated(locked, at=call.prepared_at, mode=wechatpay.MCH_API_TERMINATE, remark=remark)
+            if move.fields:
+                locked.save(update_fields=move.fields)
+            if move.signal is not None:
+                move.signal.send(sender=Contract, contract=locked, notification=None)
         contract.refresh_from_db()
 
     return Operation(prepare, apply)

@@ -1,27 +1,43 @@
-"""Apply WeChat Pay's contract notifications: verified first, then exactly once, in operate_time order.
+"""The notify pipeline: verify → type the event → its family's handler, in one sequence, exactly once.
 
 A wrong answer here loses money: a forged notification must never move a contract, and a real one
 must move it once, however often and in whatever order WeChat Pay delivers it.
+
+Every delivery goes the same way. ``receive_notification`` verifies and decrypts it (``notifications.verify``,
+pure CPU) and looks its ``event_type`` up in ``FAMILIES``: the part before the first dot names the family, and
+the family's ``signals`` list the types it handles (any other type is stored ``unknown_event`` and
+acknowledged). The family types the resource, and then one sequence, written once here (``_sequence``),
+applies it in one transaction: lock the subject's row, skip a repeat of an earlier delivery, check the event
+against our record, move the state (``state.py``: in memory, returning the fields to write), store the
+delivery's row with its outcome, send the signal. A store beneath it decides how to lock and write:
+``notify_store.Store`` by the ORM (every database), or on PostgreSQL ``notify_postgresql.PostgreSQLStore``,
+the same in two round trips, which hands anything it cannot do alike back to the ORM store.
+
+To add a family (the refunds issue: REFUND.SUCCESS, .ABNORMAL, .CLOSED on the same view), write its handler
+— a ``notify_family.Family``: ``model``, ``subject``, ``signals``, ``event``, ``key``, ``create``, ``check``,
+``move`` (its moves in ``state.py``) — in ``services/notify_<family>.py``, give ``Notification`` a foreign
+key named ``subject``, and add one row to ``FAMILIES`` (``"REFUND": REFUNDS``). The sequence and the stores
+stay as they are.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf, notifications
 from ..exceptions import InvalidNotification, NotReprocessable
-from ..models import Contract, Notification, out_contract_code_validator, storable
-from ..notifications import ContractEvent
-from ..signals import contract_signed, contract_terminated
-from ..wechatpay import SIGN_EVENT, TERMINATE_EVENT
-from . import notify_postgresql, state
+from ..models import Notification, storable
+from . import notify_postgresql
 from .certificates import notification_keys
+from .notify_contracts import CONTRACTS
+from .notify_family import Family
+from .notify_store import Fallback, Store
 
 logger = logging.getLogger("django_papay.notifications")
 
@@ -32,7 +48,7 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
     """Verify, decrypt and check ``delivery`` (built by the view, not yet saved), then store it with what it did.
 
     The checks are pure CPU with no side effect, so they come first; the delivery's row is still written
-    in every case, and a verified one in the same transaction as the contract change it caused: the lock,
+    in every case, and a verified one in the same transaction as the state change it caused: the lock,
     the duplicate check, the change, the row, one commit. A delivery we reject costs one autocommit
     INSERT, so a flood of forgeries stays cheap. When processing fails (a receiver raises, the database
     errs) the transaction rolls back whole, and the row is then stored on its own, marked failed.
@@ -71,140 +87,64 @@ def reprocess_notification(delivery: Notification) -> Notification:
     return _process(delivery, verified)
 
 
+# The families, by the part of ``event_type`` before its first dot; each handles the types in its ``signals``.
+FAMILIES: dict[str, Family] = {"ECOMMERCE_ENTRUST": CONTRACTS}
+
+
+def family_of(event_type: str) -> Family | None:
+    """The family that handles ``event_type``; None: not one we handle."""
+    family = FAMILIES.get(event_type.partition(".")[0])
+    return family if family is not None and event_type in family.signals else None
+
+
 def _process(delivery: Notification, verified: notifications.VerifiedNotification) -> Notification:
     stored = not delivery._state.adding  # a reprocessed delivery: its row is updated, never inserted again
+    family = family_of(verified.event_type)
     try:
-        if verified.event_type not in SIGNALS:
+        if family is None:
             note = _("Event type %(type)s is not handled.") % {"type": verified.event_type}
             _store(delivery, Result.UNKNOWN_EVENT, note=note)
             return delivery
-        event = notifications.contract_event(verified)
-        if event.mchid != conf.mchid():
-            raise InvalidNotification(
-                "mchid", _("The notification is for merchant %(mchid)s, not ours.") % {"mchid": event.mchid}
-            )
-        if not notify_postgresql.apply(delivery, event, SIGNALS[event.event_type]):
-            _apply(delivery, event)
+        event, signal = family.event(verified), family.signals[verified.event_type]
+        try:
+            _sequence(delivery, family, event, signal, _store_for(delivery, family))
+        except Fallback:  # raised before anything was written
+            _sequence(delivery, family, event, signal, Store())
     except InvalidNotification as exc:
-        _store_after_rollback(delivery, stored, Result.REJECTED, error=f"{exc.reason}: {exc}")
+        _store_after_rollback(delivery, family, stored, Result.REJECTED, error=f"{exc.reason}: {exc}")
         logger.warning("notification %s rejected: %s", delivery.notification_id, exc)
         raise
     except Exception as exc:
-        _store_after_rollback(delivery, stored, Result.FAILED, error=f"{type(exc).__name__}: {exc}")  # logs if it fails
+        _store_after_rollback(delivery, family, stored, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
         logger.exception("notification %s failed; WeChat Pay will deliver it again", delivery.notification_id)
         raise
     logger.info("notification %s %s: %s", delivery.notification_id, delivery.event_type, delivery.result)
     return delivery
 
 
-def _apply(delivery: Notification, event: ContractEvent) -> None:
-    """One transaction: lock the contract, skip repeats, apply the event if it is the newest, store the row.
+def _sequence(delivery: Notification, family: Family, event: Any, signal: Signal, store: Store) -> None:
+    """One transaction: lock the subject, skip repeats, apply the event if it is the newest, store the row.
 
-    The ORM's path, for every database and every case; ``notify_postgresql`` has a shorter one for the
-    common case on PostgreSQL. Whatever raises in here rolls all of it back, the row included.
+    The one notify sequence, for every family and every store (``signal``: the one the move may send).
+    Whatever raises in here rolls all of it back, the row included.
     """
-    with transaction.atomic():
-        contract = _locked_contract(event)
-        delivery.contract = contract
-        # Its own statement, after the lock: under READ COMMITTED it sees whatever the lock's holder committed.
-        already = earlier_delivery(delivery)
-        if already is not None:
-            _store(delivery, Result.DUPLICATE, note=duplicate_note(already))
+    with store.atomic(listened=signal.has_listeners(family.model)):
+        subject, earlier = store.lock(family, event, delivery)
+        setattr(delivery, family.subject, subject)
+        if earlier is not None:
+            outcome(delivery, Result.DUPLICATE, note=duplicate_note(earlier))
+            store.write(delivery)
             return
-        check_matches(contract, event)
-        signal, note = move(contract, event)
-        _store(delivery, Result.IGNORED if note else Result.APPLIED, note=note)
-        if signal is not None:  # inside the transaction: a receiver that raises undoes the change
-            signal.send(sender=Contract, contract=contract, notification=delivery)
-
-
-def earlier_delivery(delivery: Notification) -> int | None:
-    """The id of an earlier verified, processed delivery of the same notification (the partial index's rows)."""
-    earlier = Notification.objects.filter(notification_id=delivery.notification_id, verified=True, processed=True)
-    if not delivery._state.adding:
-        earlier = earlier.exclude(pk=delivery.pk)
-    return next(iter(earlier.order_by("pk").values_list("pk", flat=True)[:1]), None)
+        family.check(subject, event)
+        move = family.move(subject, event)  # in memory: the store writes what it changed
+        outcome(delivery, Result.IGNORED if move.note else Result.APPLIED, note=move.note)
+        store.write(delivery, subject, move.fields)
+        if move.signal is not None:  # inside the transaction: a receiver that raises undoes the change
+            move.signal.send(sender=family.model, notification=delivery, **{family.subject: subject})
 
 
 def duplicate_note(earlier: int) -> str:
     return _("Repeat of delivery #%(pk)s.") % {"pk": earlier}
-
-
-def _locked_contract(event: ContractEvent) -> Contract:
-    """The contract row, locked; created from the event when it was signed through another channel."""
-    # No ORDER BY (the Meta ordering, or .first()'s): the code is unique.
-    locked = Contract.objects.select_for_update().order_by()
-    found = list(locked.filter(out_contract_code=event.out_contract_code))
-    if not found:
-        _check_signed_elsewhere(event)
-        # get_or_create survives a concurrent delivery creating the same contract (unique code).
-        Contract.objects.get_or_create(
-            out_contract_code=event.out_contract_code,
-            defaults={"plan_id": event.plan_id, "appid": event.appid, "mchid": event.mchid, "openid": event.openid},
-        )
-        found = [locked.get(out_contract_code=event.out_contract_code)]
-    return found[0]
-
-
-def _check_signed_elsewhere(event: ContractEvent) -> None:
-    """A contract we have no record of is created only under one of our AppIDs, with a code we could have made."""
-    try:
-        out_contract_code_validator(event.out_contract_code)
-    except ValidationError:
-        raise InvalidNotification(
-            "out_contract_code",
-            _("out_contract_code %(code)s breaks WeChat Pay's rule (1 to 32 digits and ASCII letters).")
-            % {"code": event.out_contract_code},
-        ) from None
-    if event.appid not in conf.appids():
-        raise InvalidNotification(
-            "appid",
-            _("appid %(got)s of unknown contract %(code)s is not one of this site's AppIDs.")
-            % {"got": event.appid, "code": event.out_contract_code},
-        )
-
-
-def check_matches(contract: Contract, event: ContractEvent) -> None:
-    """A leaked key must not become forged contract states: the event must match our own record."""
-    if event.plan_id != contract.plan_id:
-        raise InvalidNotification(
-            "plan_id",
-            _("plan_id %(got)s is not the contract's plan %(want)s.")
-            % {"got": event.plan_id, "want": contract.plan_id},
-        )
-    expected_appid = contract.appid or conf.appid()
-    if expected_appid and event.appid != expected_appid:
-        raise InvalidNotification(
-            "appid",
-            _("appid %(got)s is not the contract's AppID %(want)s.") % {"got": event.appid, "want": expected_appid},
-        )
-
-
-def move(contract: Contract, event: ContractEvent) -> state.Move:
-    """Apply the event to the locked contract (``state``: the newest report wins); saves what changed."""
-    return _apply_sign(contract, event) if event.event_type == SIGN_EVENT else _apply_terminate(contract, event)
-
-
-def _apply_sign(contract: Contract, event: ContractEvent) -> state.Move:
-    return state.mark_signed(
-        contract,
-        at=event.operate_time,
-        openid=event.openid,
-        expires_at=event.contract_expired_time,
-        contract_id=event.contract_id,
-        mchid=event.mchid,
-    )
-
-
-def _apply_terminate(contract: Contract, event: ContractEvent) -> state.Move:
-    return state.mark_terminated(
-        contract,
-        at=event.operate_time,
-        mode=event.contract_termination_mode,
-        openid=event.openid,
-        contract_id=event.contract_id,
-        mchid=event.mchid,
-    )
 
 
 def outcome(delivery: Notification, result: str, *, error: str = "", note: str = "") -> None:
@@ -215,22 +155,28 @@ def outcome(delivery: Notification, result: str, *, error: str = "", note: str =
     delivery.error, delivery.note = error, note
 
 
+def _store_for(delivery: Notification, family: Family | None = None) -> Store:
+    """PostgreSQL's short way where it writes as the ORM would, else the ORM store."""
+    models = (Notification,) if family is None else (Notification, family.model)
+    return notify_postgresql.PostgreSQLStore() if notify_postgresql.usable(delivery, models) else Store()
+
+
 def _store(delivery: Notification, result: str, *, error: str = "", note: str = "") -> None:
-    """Write the delivery's row with its result: an INSERT, or for a reprocessed delivery an UPDATE."""
+    """Write the delivery's row with its result, outside any sequence: a rejected, failed or unknown one."""
     outcome(delivery, result, error=error, note=note)
-    if delivery._state.adding:
-        if not notify_postgresql.insert(delivery):
-            delivery.save()
-    else:
-        delivery.save(update_fields=OUTCOME_FIELDS)
+    _store_for(delivery).save(delivery)
 
 
-def _store_after_rollback(delivery: Notification, stored: bool, result: str, *, error: str = "") -> None:
+def _store_after_rollback(
+    delivery: Notification, family: Family | None, stored: bool, result: str, *, error: str = ""
+) -> None:
     """Store a failed or rejected outcome on its own, once the transaction that tried to apply it rolled back."""
     if not stored and not delivery._state.adding:  # inserted by the rolled-back transaction: not there now
         delivery.pk, delivery._state.adding = None, True
-    if delivery.contract_id is not None and not Contract.objects.filter(pk=delivery.contract_id).exists():
-        delivery.contract = None  # created in the transaction that was just rolled back
+    if family is not None:
+        subject_id = getattr(delivery, f"{family.subject}_id")  # the foreign key's column: no query
+        if subject_id is not None and not family.model._default_manager.filter(pk=subject_id).exists():
+            setattr(delivery, family.subject, None)  # created in the transaction that was just rolled back
     _store_or_log(delivery, result, error=error)
 
 
@@ -244,17 +190,4 @@ def _store_or_log(delivery: Notification, result: str, *, error: str = "") -> No
         raise
 
 
-SIGNALS = {SIGN_EVENT: contract_signed, TERMINATE_EVENT: contract_terminated}  # what each event's move may send
 PROCESSED = frozenset({Result.APPLIED, Result.DUPLICATE, Result.IGNORED, Result.UNKNOWN_EVENT})
-OUTCOME_FIELDS = (
-    "result",
-    "processed",
-    "processed_at",
-    "error",
-    "note",
-    "contract",
-    "verified",
-    "notification_id",
-    "event_type",
-    "resource",
-)

@@ -2,13 +2,17 @@
 
 WeChat Pay's reports can arrive late, twice, or out of order, so every move follows the same rule:
 an older event never overrides a newer one, and a terminated contract stays terminated. Callers hold
-the contract row lock; each function saves and returns the signal to send (None: the status did not
-change) and, when the report changed nothing, why.
+the contract row lock. A contract's move sets the new values on the instance and returns a ``Move``: the
+fields to write, the signal to send (None: the status did not change) and, when the report changed
+nothing, why. It writes nothing itself: the caller writes the fields its own way (``save(update_fields=…)``,
+or the notify path's PostgreSQL store, which sends the UPDATE together with the delivery's row).
+A deduction's move saves and returns the signal to send.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from django.dispatch import Signal
 from django.utils.translation import gettext as _
@@ -18,9 +22,16 @@ from ..display import local_time
 from ..models import Contract, Deduction
 from ..signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
 
-Move = tuple[Signal | None, str]
 
-# What each move may change: saved alone, so a move never writes back columns it did not touch.
+class Move(NamedTuple):
+    """What a contract's move did, in memory: the fields to write, the signal to send, why nothing moved."""
+
+    fields: tuple[str, ...]  # () when nothing is to be written
+    signal: Signal | None
+    note: str = ""  # "" when the report moved the contract
+
+
+# What each move may change: written alone, so a move never writes back columns it did not touch.
 SIGNED_FIELDS = (
     "status",
     "signed_at",
@@ -54,9 +65,10 @@ def mark_signed(
     mchid: str = "",
 ) -> Move:
     if contract.status == Contract.Status.TERMINATED:
-        return None, _("The contract was terminated at %(time)s; a signing report never revives it.") % {
+        note = _("The contract was terminated at %(time)s; a signing report never revives it.") % {
             "time": local_time(contract.terminated_at)
         }
+        return Move((), None, note)
     if contract.status == Contract.Status.SIGNED and contract.signed_at and at <= contract.signed_at:
         # No move; but a report may carry what an earlier one lacked (a SIGN without contract_id, then a query).
         blanks = {
@@ -64,11 +76,10 @@ def mark_signed(
             for name, value in (("contract_id", contract_id), ("openid", openid), ("mchid", mchid))
             if value and not getattr(contract, name)
         }
-        if blanks:
-            for name, value in blanks.items():
-                setattr(contract, name, value)
-            contract.save(update_fields=[*blanks, "updated_at"])
-        return None, _("The contract is already signed (at %(time)s).") % {"time": local_time(contract.signed_at)}
+        for name, value in blanks.items():
+            setattr(contract, name, value)
+        note = _("The contract is already signed (at %(time)s).") % {"time": local_time(contract.signed_at)}
+        return Move((*blanks, "updated_at") if blanks else (), None, note)
     was_signed = contract.status == Contract.Status.SIGNED
     contract.status = Contract.Status.SIGNED
     contract.signed_at = at
@@ -77,8 +88,7 @@ def mark_signed(
     contract.contract_id = contract_id or contract.contract_id
     contract.mchid = mchid or contract.mchid
     contract.last_error = ""
-    contract.save(update_fields=SIGNED_FIELDS)
-    return (None if was_signed else contract_signed), ""
+    return Move(SIGNED_FIELDS, None if was_signed else contract_signed)
 
 
 def mark_terminated(
@@ -92,11 +102,11 @@ def mark_terminated(
     mchid: str = "",
 ) -> Move:
     if contract.status == Contract.Status.TERMINATED:
-        return None, _("The contract is already terminated (at %(time)s).") % {
-            "time": local_time(contract.terminated_at)
-        }
+        note = _("The contract is already terminated (at %(time)s).") % {"time": local_time(contract.terminated_at)}
+        return Move((), None, note)
     if contract.signed_at and at < contract.signed_at:
-        return None, _("Older than the contract's signing at %(time)s.") % {"time": local_time(contract.signed_at)}
+        note = _("Older than the contract's signing at %(time)s.") % {"time": local_time(contract.signed_at)}
+        return Move((), None, note)
     contract.status = Contract.Status.TERMINATED
     contract.terminated_at = at
     contract.termination_mode = mode
@@ -105,8 +115,7 @@ def mark_terminated(
     contract.contract_id = contract_id or contract.contract_id
     contract.mchid = mchid or contract.mchid
     contract.last_error = ""
-    contract.save(update_fields=TERMINATED_FIELDS)
-    return contract_terminated, ""
+    return Move(TERMINATED_FIELDS, contract_terminated)
 
 
 # --- deductions ------------------------------------------------------------------------------------
