@@ -42,11 +42,14 @@ def full_lists(papay, sandbox) -> None:
     failing = Contract.objects.create(plan_id=99999999999, contract_display_account="wx_user_with_a_long_name")
     with pytest.raises(Exception):  # noqa: B017 — WeChat Pay refused it: the error is the point
         presign(failing)
-    for status in (Deduction.Status.SUCCEEDED, Deduction.Status.PROCESSING, Deduction.Status.FAILED):
+    statuses = [(Deduction.Status.SUCCEEDED, ""), (Deduction.Status.PROCESSING, ""), (Deduction.Status.FAILED, "")]
+    statuses.append((Deduction.Status.SUCCEEDED, Deduction.Status.FAILED))  # a late answer's correction
+    for status, corrected_from in statuses:
         deduction = Deduction.objects.create(
             contract=signed,
             combine_appid=APPID,
             status=status,
+            corrected_from=corrected_from,
             sent_at=timezone.now(),
             last_error="CONTRACT_NOT_EXIST: 签约协议不存在或已解约 (HTTP 400, Request-ID 08F8A1B7D5061006)",
         )
