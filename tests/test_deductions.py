@@ -61,6 +61,16 @@ def test_deduct_sends_exactly_the_documented_json(signed_contract, sandbox, papa
     }
 
 
+def test_sub_risk_info_reaches_wechat_pay_exactly_as_given(signed_contract, sandbox):
+    risk = "ip:1.2.3.4;device:iPhone%2015;"
+    deduction = deduct(signed_contract, [{**MEMBERSHIP, "sub_risk_info": risk}, DELIVERY])
+    (sent,) = posts(sandbox)
+    first, second = sent.json()["sub_orders"]
+    assert first["sub_risk_info"] == risk and "sub_risk_info" not in second
+    assert deduction.status == Deduction.Status.SUCCEEDED
+    assert [sub_order.sub_risk_info for sub_order in deduction.sub_orders.all()] == [risk, ""]
+
+
 def test_settle_info_is_sent_when_given(signed_contract, sandbox):
     deduct(signed_contract, [{**MEMBERSHIP, "profit_sharing": True, "subsidy_amount": 100}])
     (sent,) = posts(sandbox)
@@ -164,7 +174,9 @@ def test_the_same_number_again_returns_the_deduction_and_sends_nothing(signed_co
     assert len(posts(sandbox)) == 1 and sandbox.deductions.posts["P1"] == 1
 
 
-@pytest.mark.parametrize("change", [{"amount": 1600}, {"sub_mchid": "1900000299"}, {"description": "其他"}])
+@pytest.mark.parametrize(
+    "change", [{"amount": 1600}, {"sub_mchid": "1900000299"}, {"description": "其他"}, {"sub_risk_info": "ip:1;"}]
+)
 def test_the_same_number_for_a_different_charge_is_refused(signed_contract, sandbox, change):
     deduct(signed_contract, [MEMBERSHIP], combine_out_trade_no="P1")
     with pytest.raises(ValidationError):
