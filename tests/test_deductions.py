@@ -12,6 +12,8 @@ from django_papay.exceptions import ContractStateError, DeductionStateError
 from django_papay.models import Contract, Deduction, SubOrder
 from django_papay.services import deduct, reverse_deduction, settle
 
+from .helpers import deliver
+
 pytestmark = pytest.mark.django_db
 
 MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
@@ -155,13 +157,17 @@ def test_a_contract_that_is_not_signed_is_not_charged(signed_contract, sandbox, 
     assert not Deduction.objects.exists() and not posts(sandbox)
 
 
-def test_a_signed_contract_without_contract_id_is_queried_first(signed_contract, sandbox):
-    Contract.objects.filter(pk=signed_contract.pk).update(contract_id="")
-    signed_contract.refresh_from_db()
-    deduction = deduct(signed_contract, [MEMBERSHIP])
+def test_a_contract_signed_by_a_documented_sign_is_queried_for_its_contract_id_first(presigned_contract, sandbox):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)  # no contract_id, as documented
+    sandbox.record(notification)
+    assert deliver(notification).status_code == 204
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.SIGNED and presigned_contract.contract_id == ""
+    deduction = deduct(presigned_contract, [MEMBERSHIP])
     assert deduction.status == Deduction.Status.SUCCEEDED
     assert [r.method for r in sandbox.requests][-2:] == ["GET", "POST"]
-    assert posts(sandbox)[0].json()["contract_id"] == signed_contract.contract_id != ""
+    presigned_contract.refresh_from_db()
+    assert posts(sandbox)[0].json()["contract_id"] == presigned_contract.contract_id != ""
 
 
 # --- exactly once --------------------------------------------------------------------------------------
