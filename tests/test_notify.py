@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from django_papay import views
 from django_papay.models import Contract, Notification
+from django_papay.services import query
 from django_papay.signals import contract_signed
 
 from .helpers import APPID, MCHID, NOTIFY_URL, deliver, failing_receiver
@@ -236,6 +237,25 @@ def test_sign_with_contract_id_stores_it(presigned_contract, sandbox):
     presigned_contract.refresh_from_db()
     assert presigned_contract.status == Contract.Status.SIGNED
     assert presigned_contract.contract_id == notification.resource["contract_id"]
+
+
+def test_the_attach_of_a_sign_is_stored_and_a_later_query_keeps_it(presigned_contract, sandbox):
+    code = presigned_contract.out_contract_code
+    notification = sandbox.sign_notification(code, attach="订单 42")
+    sandbox.record(notification)
+    deliver(notification)
+    query(presigned_contract)  # the query has no attach
+    presigned_contract.refresh_from_db()
+    assert (presigned_contract.sign_attach, presigned_contract.attach) == ("订单 42", "")
+
+
+@pytest.mark.parametrize("attach", ["a\x00b", "z" * 256, {"order": 42}])
+def test_an_attach_no_column_can_hold_is_refused_and_logged(presigned_contract, sandbox, attach):
+    response = deliver(sandbox.sign_notification(presigned_contract.out_contract_code, attach=attach))
+    assert response.status_code == 400
+    assert Notification.objects.get().result == "rejected"
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.PRESIGNED and presigned_contract.sign_attach == ""
 
 
 def test_get_is_not_allowed(papay):
