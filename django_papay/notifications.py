@@ -29,6 +29,9 @@ MAX_RESOURCE_DEPTH = 32
 _IDENTIFIER = re.compile(r"[\x21-\x7e]+")
 TEXT_FIELDS = {"mchid": 32, "out_contract_code": 32, "appid": 32, "openid": 128}
 MAX_PLAN_ID = 2**63 - 1  # a signed 64-bit integer, as stored
+MAX_ATTACH = 255  # the pre-sign's attach is string(255)
+# Free text (attach): anything but control characters (PostgreSQL cannot store a NUL) and surrogates.
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class VerifiedNotification(NamedTuple):
@@ -57,6 +60,7 @@ class ContractEvent:
     contract_expired_time: datetime | None = None
     contract_id: str = ""
     contract_termination_mode: str = ""
+    attach: str = ""  # the pre-sign's attach, echoed back
 
 
 def peek(body: bytes) -> tuple[str, str]:
@@ -172,6 +176,7 @@ def contract_event(notification: VerifiedNotification) -> ContractEvent:
         contract_expired_time=_time(data, "contract_expired_time", required=False),
         contract_id=_identifier(data, "contract_id", 64, required=False),
         contract_termination_mode=_identifier(data, "contract_termination_mode", 64, required=False),
+        attach=_free_text(data, "attach", MAX_ATTACH),
         **text,
     )
 
@@ -184,6 +189,16 @@ def _time(data: dict[str, Any], name: str, *, required: bool) -> datetime | None
     if parsed is None:
         raise InvalidNotification("malformed", f"the resource's {name} is not an RFC 3339 time")
     return parsed
+
+
+def _free_text(data: dict[str, Any], name: str, limit: int) -> str:
+    """An optional free-text field (any language): at most ``limit`` characters, no control characters."""
+    value = data.get(name)
+    if value in (None, ""):
+        return ""
+    if not (isinstance(value, str) and len(value) <= limit and not _NOT_TEXT.search(value)):
+        raise InvalidNotification("malformed", f"the resource's {name} is not text of at most {limit} characters")
+    return value
 
 
 def _identifier(data: dict[str, Any], name: str, limit: int, *, required: bool) -> str:

@@ -27,6 +27,7 @@ FULL = {
     "sub_appid": "wxd678efh567hg6788",
     "profit_sharing": False,
     "subsidy_amount": 100,
+    "sub_risk_info": "ip:1.2.3.4;",
 }
 
 
@@ -62,6 +63,11 @@ def assert_nothing_stored_or_sent(sandbox):
         {"sub_appid": "wx\x001"},
         {"sub_appid": "wx1\n"},
         {"sub_appid": 12345},
+        {"sub_risk_info": "ip:1.2.3.4;\x00"},
+        {"sub_risk_info": "ip:1.2.3.4;\r\n"},
+        {"sub_risk_info": "ip:\ud83d;"},
+        {"sub_risk_info": "x" * 256},
+        {"sub_risk_info": {"ip": "1.2.3.4"}},
     ],
     ids=repr,
 )
@@ -149,6 +155,8 @@ def test_a_contract_of_another_merchant_is_not_charged(signed_contract, sandbox)
         ({key: value for key, value in FULL.items() if key != "profit_sharing"}, {}),
         ({**FULL, "subsidy_amount": 200}, {}),
         ({key: value for key, value in FULL.items() if key != "subsidy_amount"}, {}),
+        ({**FULL, "sub_risk_info": "ip:5.6.7.8;"}, {}),
+        ({key: value for key, value in FULL.items() if key != "sub_risk_info"}, {}),
         (FULL, {"risk_info": "ip:5.6.7.8;"}),
         (FULL, {"risk_info": ""}),
         (FULL, {"combine_appid": "wxd678efh567hg6790"}),
@@ -161,6 +169,8 @@ def test_a_contract_of_another_merchant_is_not_charged(signed_contract, sandbox)
         "no profit_sharing",
         "another subsidy_amount",
         "no subsidy_amount",
+        "another sub_risk_info",
+        "no sub_risk_info",
         "another risk_info",
         "no risk_info",
         "another combine_appid",
@@ -192,10 +202,11 @@ def test_the_same_full_charge_again_returns_the_deduction_and_sends_nothing(sign
         lambda contract: Charge(contract, [{**MEMBERSHIP, "description": "会员\x00月费"}]),
         lambda contract: Charge(contract, [{**MEMBERSHIP, "attach": "\ud800"}]),
         lambda contract: Charge(contract, [MEMBERSHIP], risk_info="ip:\x00;"),
+        lambda contract: Charge(contract, [{**MEMBERSHIP, "sub_risk_info": "ip:\x00;"}]),
         lambda contract: Charge(contract, [MEMBERSHIP], combine_out_trade_no="P\x00"),
         lambda contract: Charge(None, [MEMBERSHIP]),  # type: ignore[arg-type]
     ],
-    ids=["nul description", "lone surrogate", "nul risk_info", "nul number", "no contract"],
+    ids=["nul description", "lone surrogate", "nul risk_info", "nul sub_risk_info", "nul number", "no contract"],
 )
 def test_a_billing_run_refuses_the_bad_item_and_charges_every_other(signed_contract, sandbox, bad):
     good = Charge(signed_contract, [MEMBERSHIP])
@@ -205,6 +216,12 @@ def test_a_billing_run_refuses_the_bad_item_and_charges_every_other(signed_contr
     statuses = list(planned.run.deductions.values_list("status", flat=True))
     assert statuses == [Deduction.Status.SUCCEEDED] * 2 and SubOrder.objects.count() == 2
     assert len(posts(sandbox)) == 2
+
+
+def test_a_billing_run_sends_each_sub_risk_info_as_given(signed_contract, sandbox):
+    deduct_many([Charge(signed_contract, [{**MEMBERSHIP, "sub_risk_info": "ip:1.2.3.4;"}])])
+    (sent,) = posts(sandbox)
+    assert sent.json()["sub_orders"][0]["sub_risk_info"] == "ip:1.2.3.4;"
 
 
 def _terminated(contract):

@@ -12,7 +12,7 @@ from django_papay.exceptions import ContractStateError, DeductionStateError
 from django_papay.models import Contract, Deduction, SubOrder
 from django_papay.services import deduct, reverse_deduction, settle
 
-from .helpers import MEMBERSHIP
+from .helpers import MEMBERSHIP, deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +60,16 @@ def test_deduct_sends_exactly_the_documented_json(signed_contract, sandbox, papa
         ],
         "risk_info": "ip:1.2.3.4;",
     }
+
+
+def test_sub_risk_info_reaches_wechat_pay_exactly_as_given(signed_contract, sandbox):
+    risk = "ip:1.2.3.4;device:iPhone%2015;"
+    deduction = deduct(signed_contract, [{**MEMBERSHIP, "sub_risk_info": risk}, DELIVERY])
+    (sent,) = posts(sandbox)
+    first, second = sent.json()["sub_orders"]
+    assert first["sub_risk_info"] == risk and "sub_risk_info" not in second
+    assert deduction.status == Deduction.Status.SUCCEEDED
+    assert [sub_order.sub_risk_info for sub_order in deduction.sub_orders.all()] == [risk, ""]
 
 
 def test_settle_info_is_sent_when_given(signed_contract, sandbox):
@@ -146,13 +156,17 @@ def test_a_contract_that_is_not_signed_is_not_charged(signed_contract, sandbox, 
     assert not Deduction.objects.exists() and not posts(sandbox)
 
 
-def test_a_signed_contract_without_contract_id_is_queried_first(signed_contract, sandbox):
-    Contract.objects.filter(pk=signed_contract.pk).update(contract_id="")
-    signed_contract.refresh_from_db()
-    deduction = deduct(signed_contract, [MEMBERSHIP])
+def test_a_contract_signed_by_a_documented_sign_is_queried_for_its_contract_id_first(presigned_contract, sandbox):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)  # no contract_id, as documented
+    sandbox.record(notification)
+    assert deliver(notification).status_code == 204
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.SIGNED and presigned_contract.contract_id == ""
+    deduction = deduct(presigned_contract, [MEMBERSHIP])
     assert deduction.status == Deduction.Status.SUCCEEDED
     assert [r.method for r in sandbox.requests][-2:] == ["GET", "POST"]
-    assert posts(sandbox)[0].json()["contract_id"] == signed_contract.contract_id != ""
+    presigned_contract.refresh_from_db()
+    assert posts(sandbox)[0].json()["contract_id"] == presigned_contract.contract_id != ""
 
 
 # --- exactly once --------------------------------------------------------------------------------------
@@ -165,7 +179,9 @@ def test_the_same_number_again_returns_the_deduction_and_sends_nothing(signed_co
     assert len(posts(sandbox)) == 1 and sandbox.deductions.posts["P1"] == 1
 
 
-@pytest.mark.parametrize("change", [{"amount": 1600}, {"sub_mchid": "1900000299"}, {"description": "其他"}])
+@pytest.mark.parametrize(
+    "change", [{"amount": 1600}, {"sub_mchid": "1900000299"}, {"description": "其他"}, {"sub_risk_info": "ip:1;"}]
+)
 def test_the_same_number_for_a_different_charge_is_refused(signed_contract, sandbox, change):
     deduct(signed_contract, [MEMBERSHIP], combine_out_trade_no="P1")
     with pytest.raises(ValidationError):

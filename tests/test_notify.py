@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from django_papay import views, wechatpay
 from django_papay.models import Contract, Notification
+from django_papay.services import query
 from django_papay.signals import contract_signed
 
 from .helpers import APPID, MCHID, NOTIFY_URL, deliver, failing_receiver
@@ -33,7 +34,7 @@ def test_genuine_sign_signs_the_contract_and_fires_contract_signed_once(presigne
     presigned_contract.refresh_from_db()
     assert presigned_contract.status == Contract.Status.SIGNED
     assert presigned_contract.openid == notification.resource["openid"]
-    assert presigned_contract.contract_id == notification.resource["contract_id"]
+    assert "contract_id" not in notification.resource and presigned_contract.contract_id == ""  # as documented
     assert presigned_contract.signed_at is not None
     assert presigned_contract.contract_expired_at > presigned_contract.signed_at
     assert [(kind, pk) for kind, pk, _ in signals] == [("signed", presigned_contract.pk)]
@@ -229,10 +230,32 @@ def test_unknown_event_type_is_stored_and_acknowledged(presigned_contract, sandb
     assert delivery.resource == {"mchid": MCHID, "hello": "world"}
 
 
-def test_sign_without_contract_id_keeps_it_blank(presigned_contract, sandbox):
-    deliver(sandbox.sign_notification(presigned_contract.out_contract_code, contract_id=""))
+def test_sign_with_contract_id_stores_it(presigned_contract, sandbox):
+    sandbox.notify_contract_id = True  # as one SDK maps it; the documented resource has none
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code)
+    deliver(notification)
     presigned_contract.refresh_from_db()
-    assert presigned_contract.status == Contract.Status.SIGNED and presigned_contract.contract_id == ""
+    assert presigned_contract.status == Contract.Status.SIGNED
+    assert presigned_contract.contract_id == notification.resource["contract_id"]
+
+
+def test_the_attach_of_a_sign_is_stored_and_a_later_query_keeps_it(presigned_contract, sandbox):
+    code = presigned_contract.out_contract_code
+    notification = sandbox.sign_notification(code, attach="订单 42")
+    sandbox.record(notification)
+    deliver(notification)
+    query(presigned_contract)  # the query has no attach
+    presigned_contract.refresh_from_db()
+    assert (presigned_contract.sign_attach, presigned_contract.attach) == ("订单 42", "")
+
+
+@pytest.mark.parametrize("attach", ["a\x00b", "z" * 256, {"order": 42}])
+def test_an_attach_no_column_can_hold_is_refused_and_logged(presigned_contract, sandbox, attach):
+    response = deliver(sandbox.sign_notification(presigned_contract.out_contract_code, attach=attach))
+    assert response.status_code == 400
+    assert Notification.objects.get().result == "rejected"
+    presigned_contract.refresh_from_db()
+    assert presigned_contract.status == Contract.Status.PRESIGNED and presigned_contract.sign_attach == ""
 
 
 def test_get_is_not_allowed(papay):

@@ -73,10 +73,12 @@ def test_reset_forgets_requests_presigns_faults_and_delay(sandbox: Sandbox, merc
     merchant.post()
     sandbox.fail_next("system_error")
     sandbox.response_delay = 1.0
+    sandbox.notify_contract_id = True
 
     sandbox.reset()
 
     assert sandbox.requests == [] and sandbox.presigns == {} and sandbox.response_delay == 0.0
+    assert sandbox.notify_contract_id is False
     assert merchant.post().status_code == 200
 
 

@@ -44,6 +44,20 @@ def test_a_charge_is_answered_and_kept_for_the_query(charge, sandbox):
     assert get_client().get(wechatpay.path(wechatpay.DEDUCTION_PATH, combine_out_trade_no="C1")).data == answer
 
 
+def test_a_sub_order_may_carry_sub_risk_info_text(charge, sandbox):
+    (sub_order,) = charge["sub_orders"]
+    get_client().post(wechatpay.DEDUCT_PATH, {**charge, "sub_orders": [{**sub_order, "sub_risk_info": "ip:1.2.3.4;"}]})
+    _refused(
+        {
+            **charge,
+            "combine_out_trade_no": "C2",
+            "sub_orders": [{**sub_order, "out_trade_no": "S2", "sub_risk_info": 42}],
+        },
+        400,
+        "PARAM_ERROR",
+    )
+
+
 def test_a_number_received_before_is_refused_and_every_post_counted(charge, sandbox):
     get_client().post(wechatpay.DEDUCT_PATH, charge)
     _refused(charge, 400, "INVALID_REQUEST")

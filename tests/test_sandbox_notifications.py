@@ -24,6 +24,7 @@ from .sandbox_merchant import PRESIGN_PATH, Merchant
 
 OTHER_APIV3_KEY = "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp"
 CODE = "C20250101A1"
+QUERY_PATH = f"/v3/ecommerce/combine-papay/contracts/plan-id/{PLAN_ID}/out-contract-code/{CODE}"
 SITE = "https://papay.example/"
 NOTIFY_URL = SITE + "papay/notify/"
 
@@ -93,7 +94,7 @@ def test_sign_is_delivered_to_the_rewritten_notify_url_signed_and_sealed(
     assert resource["plan_id"] == PLAN_ID
     assert resource["appid"] == APPID
     assert resource["attach"] == "order 42"
-    assert resource["openid"] and len(resource["contract_id"]) == 32
+    assert resource["openid"] and "contract_id" not in resource  # the documented SIGN resource has none
     assert sandbox.deliveries == [delivery]
 
 
@@ -141,6 +142,7 @@ def test_sign_times_are_rfc3339_and_the_contract_lasts_five_years(sandbox: Sandb
 
 
 def test_openid_and_contract_id_are_stable_per_contract(sandbox: Sandbox, merchant: Merchant) -> None:
+    sandbox.notify_contract_id = True
     presign(merchant)
     presign(merchant, code="C20250101B2")
 
@@ -151,12 +153,38 @@ def test_openid_and_contract_id_are_stable_per_contract(sandbox: Sandbox, mercha
     assert first["openid"] != other["openid"] and first["contract_id"] != other["contract_id"]
 
 
+def test_sign_without_contract_id_still_gives_the_contract_its_id(
+    sandbox: Sandbox, receiver: Receiver, merchant: Merchant
+) -> None:
+    presign(merchant)
+
+    sandbox.sign_contract(CODE)
+
+    assert "contract_id" not in receiver.received[0].resource()
+    assert len(merchant.post(path=QUERY_PATH, method="GET").json()["contract_id"]) == 32
+
+
+def test_notify_contract_id_puts_the_queried_id_into_sign_and_terminate(sandbox: Sandbox, merchant: Merchant) -> None:
+    sandbox.notify_contract_id = True
+    presign(merchant)
+
+    signed, ended = sandbox.sign_notification(CODE).resource, sandbox.terminate_notification(CODE).resource
+
+    sandbox.sign_contract(CODE, drop=True)
+    assert (
+        signed["contract_id"]
+        == ended["contract_id"]
+        == merchant.post(path=QUERY_PATH, method="GET").json()["contract_id"]
+    )
+
+
 def test_attach_is_left_out_when_the_presign_had_none(sandbox: Sandbox, merchant: Merchant) -> None:
     presign(merchant)
     assert "attach" not in sandbox.sign_notification(CODE).resource
 
 
 def test_empty_contract_id_leaves_the_field_out(sandbox: Sandbox, merchant: Merchant) -> None:
+    sandbox.notify_contract_id = True
     presign(merchant)
     assert "contract_id" not in sandbox.sign_notification(CODE, contract_id="").resource
     assert "contract_id" not in sandbox.terminate_notification(CODE, contract_id="").resource
@@ -184,7 +212,7 @@ def test_terminate_carries_the_mode(sandbox: Sandbox, receiver: Receiver, mercha
     resource = received.resource()
     assert resource["contract_termination_mode"] == "MCH_API_TERMINATE"
     assert "contract_expired_time" not in resource
-    assert resource["plan_id"] == PLAN_ID and resource["contract_id"]
+    assert resource["plan_id"] == PLAN_ID and "contract_id" not in resource
 
 
 def test_terminate_goes_to_the_template_termination_url(

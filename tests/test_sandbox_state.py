@@ -142,3 +142,8 @@ def test_cli_takes_a_state_file(tmp_path: Path) -> None:
     options = sandbox_cli_parser().parse_args(["--keys-dir", str(tmp_path), "--state", str(tmp_path / "s.json")])
     assert options.state == str(tmp_path / "s.json")
     assert sandbox_cli_parser().parse_args(["--keys-dir", str(tmp_path)]).state is None
+
+
+def test_cli_puts_contract_id_into_notifications_only_when_asked(tmp_path: Path) -> None:
+    assert sandbox_cli_parser().parse_args(["--keys-dir", str(tmp_path)]).notify_contract_id is False
+    assert sandbox_cli_parser().parse_args(["--keys-dir", str(tmp_path), "--notify-contract-id"]).notify_contract_id

@@ -100,6 +100,20 @@ class Contract(models.Model):
         help_text=_("contract_termination_mode, as WeChat Pay sent it."),
     )
     termination_remark = models.CharField(_("termination remark"), max_length=256, blank=True)
+    # What WeChat Pay's notifications said, beside what we sent (attach above): a contract signed through another
+    # channel has only these, and the two may differ.
+    sign_attach = models.CharField(
+        _("attach of the SIGN notification"),
+        max_length=255,
+        blank=True,
+        help_text=_("attach as the signing notification carried it."),
+    )
+    terminate_attach = models.CharField(
+        _("attach of the TERMINATE notification"),
+        max_length=255,
+        blank=True,
+        help_text=_("attach as the termination notification carried it."),
+    )
     queried_at = models.DateTimeField(
         _("last queried at"), null=True, blank=True, help_text=_("When WeChat Pay was last asked for this contract.")
     )

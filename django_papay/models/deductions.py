@@ -133,6 +133,8 @@ class SubOrder(models.Model):
     currency = models.CharField(_("currency"), max_length=8, default="CNY")
     profit_sharing = models.BooleanField(_("profit sharing"), null=True, blank=True)
     subsidy_amount = models.PositiveBigIntegerField(_("subsidy amount (fen)"), null=True, blank=True)
+    # sub_risk_info: documented as an optional string with no length given; 255 as risk_info [I].
+    sub_risk_info = models.CharField(_("sub-order risk information"), max_length=255, blank=True)
 
     # WeChat Pay's results, stored as they come (unknown trade states too).
     transaction_id = models.CharField(_("WeChat Pay transaction id"), max_length=64, blank=True)

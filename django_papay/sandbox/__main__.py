@@ -65,6 +65,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long before every answer, like WeChat Pay's distance from you (default 0)",
     )
+    parser.add_argument(
+        "--notify-contract-id",
+        action="store_true",
+        help="put contract_id into SIGN and TERMINATE notifications, as one SDK expects; by default they carry "
+        "none, as WeChat Pay documents, and the merchant gets it from the contract query",
+    )
     return parser
 
 
@@ -81,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.notify_rewrite = dict(options.notify_rewrite)
     sandbox.termination_notify_url = options.termination_notify_url
     sandbox.response_delay = options.response_delay
+    sandbox.notify_contract_id = options.notify_contract_id
     with sandbox:
         print(f"WeChat Pay sandbox for mchid {keys.mchid} listening on {sandbox.url}", flush=True)
         if options.state:

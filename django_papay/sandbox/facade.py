@@ -182,8 +182,8 @@ class Sandbox:
 
     def reset(self) -> None:
         """Forget requests, pre-signs, contracts, certificates and deliveries, pending faults and notifications,
-        and the response delay. ``notify_rewrite`` and ``termination_notify_url`` describe the merchant's site
-        and stay."""
+        the response delay and ``notify_contract_id``. ``notify_rewrite`` and ``termination_notify_url`` describe
+        the merchant's site and stay."""
         self.state.reset()
         self.faults.clear()
 
@@ -214,6 +214,10 @@ class Sandbox:
     )
     termination_notify_url = _OnState(
         "The deduction template's termination URL; None sends TERMINATE to the pre-sign notify_url."
+    )
+    notify_contract_id = _OnState(
+        "True: SIGN and TERMINATE carry contract_id (as one SDK maps it). False, the default, as documented: "
+        "they do not, and the merchant learns it from the contract query."
     )
 
     # --- playing the user (see user.WeChatUser) -------------------------------------------------

@@ -3,7 +3,8 @@
 ``SandboxState`` holds the merchant's identity and keys, the stores (``contracts``: pre-signs and
 contracts; ``deductions``: charges; ``certificates``: platform certificates), the request and delivery
 logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``, ``response_delay``,
-``fault_delay``). Handlers, user actions and the HTTP server all work on one of these; it imports none of them.
+``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all work on one of these;
+it imports none of them.
 
 With a ``state_file`` the persisted stores (``PERSISTED``) are saved there as JSON after every change,
 atomically, and loaded when the state is made, so a restarted sandbox still knows its contracts. Platform
@@ -80,6 +81,8 @@ class SandboxState:
         self.termination_notify_url: str | None = None
         self.response_delay = 0.0  # seconds before every merchant-API answer
         self.fault_delay = FAULT_DELAY  # seconds the "timeout" fault holds its answer
+        # SIGN and TERMINATE as documented carry no contract_id (the merchant queries it); one SDK maps one.
+        self.notify_contract_id = False
         self.state_file = Path(state_file) if state_file is not None else None
         self._save_lock = threading.Lock()
         if self.state_file is not None:
@@ -113,9 +116,9 @@ class SandboxState:
         return self.notify_rewrite[prefix] + url[len(prefix) :]
 
     def reset(self) -> None:
-        """Forget requests, deliveries (pending ones cancelled), the stores and certificates, and the
-        response and fault delays. ``notify_rewrite`` and ``termination_notify_url`` describe the merchant's site
-        and stay."""
+        """Forget requests, deliveries (pending ones cancelled), the stores and certificates, the response and
+        fault delays, and ``notify_contract_id``. ``notify_rewrite`` and ``termination_notify_url`` describe the
+        merchant's site and stay."""
         self.deliveries.cancel_pending()
         self.deliveries.clear()
         self.requests.clear()
@@ -124,6 +127,7 @@ class SandboxState:
         self.certificates.clear()
         self.response_delay = 0.0
         self.fault_delay = FAULT_DELAY
+        self.notify_contract_id = False
 
     # --- persistence ----------------------------------------------------------------------------
 

@@ -51,9 +51,10 @@ class WeChatUser:
     ) -> OutgoingNotification:
         """ECOMMERCE_ENTRUST.SIGN for the user signing ``out_contract_code`` (nothing is sent).
 
-        ``operate_time`` defaults to now, ``contract_expired_time`` to five years later; ``contract_id=""``
-        leaves that field out (WeChat Pay's documentation does not list it). An override set to None
-        removes its field.
+        ``operate_time`` defaults to now, ``contract_expired_time`` to five years later. ``contract_id`` is
+        left out, as WeChat Pay documents, unless given or ``state.notify_contract_id`` is on (then it is the
+        id the query answers); ``contract_id=""`` leaves it out either way. An override set to None removes
+        its field.
         """
         operated = outgoing.rfc3339(operate_time)
         resource = self._entrust_resource(out_contract_code, openid, operated, contract_id, resource_overrides)
@@ -164,7 +165,10 @@ class WeChatUser:
         """WeChat Pay's own record follows what the user did, whether or not the notification arrives."""
         resource = notification.resource
         if notification.event_type == wechatpay.SIGN_EVENT:
-            self.state.contracts.signed(resource)
+            # WeChat Pay gives every signed contract its id, whether or not the notification shows it.
+            code = resource["out_contract_code"]
+            contract_id = resource.get("contract_id") or outgoing.fake_contract_id(self.state.mchid, code)
+            self.state.contracts.signed({**resource, "contract_id": contract_id})
         elif notification.event_type == wechatpay.TERMINATE_EVENT:
             self.state.contracts.terminated(
                 resource["out_contract_code"],
@@ -206,9 +210,9 @@ class WeChatUser:
             "openid": openid if openid is not None else outgoing.fake_openid(out_contract_code),
             "operate_time": operate_time,
         }
-        if contract_id is None:
+        if contract_id is None and self.state.notify_contract_id:
             contract_id = outgoing.fake_contract_id(self.state.mchid, out_contract_code)
-        if contract_id != "":
+        if contract_id:
             resource["contract_id"] = contract_id
         if "attach" in presign:
             resource["attach"] = presign["attach"]

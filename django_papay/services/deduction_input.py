@@ -19,8 +19,8 @@ from ..display import local_time
 from ..models import Contract, SubOrder, appid_validator, trade_no_validator
 
 REQUIRED_KEYS = ("sub_mchid", "description", "amount")
-OPTIONAL_KEYS = ("out_trade_no", "attach", "sub_appid", "profit_sharing", "subsidy_amount")
-TEXT_KEYS = ("sub_mchid", "description", "out_trade_no", "attach", "sub_appid")
+OPTIONAL_KEYS = ("out_trade_no", "attach", "sub_appid", "profit_sharing", "subsidy_amount", "sub_risk_info")
+TEXT_KEYS = ("sub_mchid", "description", "out_trade_no", "attach", "sub_appid", "sub_risk_info")
 # What no WeChat Pay text field carries: control characters (C0, DEL, C1; PostgreSQL cannot even store a
 # NUL) and surrogates, which UTF-8 cannot encode, so they can be neither stored nor sent.
 NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")

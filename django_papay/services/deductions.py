@@ -32,7 +32,7 @@ from ..exceptions import ContractStateError, WeChatPayError
 from ..models import BillingRun, Contract, Deduction, SubOrder, new_trade_no
 from .client import get_client
 from .contracts import query
-from .deduction_input import clean_charge, clean_sub_orders, why_not_chargeable
+from .deduction_input import OPTIONAL_KEYS, REQUIRED_KEYS, clean_charge, clean_sub_orders, why_not_chargeable
 from .deduction_records import apply_answer, finish, record_error
 from .operations import Call, send_all
 from .outside_atomic import require_outside_atomic
@@ -223,6 +223,8 @@ def _sub_order_payload(sub_order: SubOrder) -> dict[str, Any]:
     }
     if settle_info:
         item["settle_info"] = settle_info
+    if sub_order.sub_risk_info:
+        item["sub_risk_info"] = sub_order.sub_risk_info
     return item
 
 
@@ -279,8 +281,9 @@ def _create(
     return deduction
 
 
-# Every field of a sub-order the caller gives; out_trade_no is compared apart (left blank, it was generated).
-CHARGE_FIELDS = ("sub_mchid", "amount", "description", "attach", "sub_appid", "profit_sharing", "subsidy_amount")
+# Every field of a sub-order the caller gives (the input rules' keys, so a new one is compared too);
+# out_trade_no is compared apart (left blank, it was generated).
+CHARGE_FIELDS = tuple(key for key in (*REQUIRED_KEYS, *OPTIONAL_KEYS) if key != "out_trade_no")
 
 
 def _same_charge(

@@ -85,6 +85,7 @@ class Contracts:
                 expires_at=event.contract_expired_time,
                 contract_id=event.contract_id,
                 mchid=event.mchid,
+                attach=event.attach,
             )
         return state.mark_terminated(
             contract,
@@ -93,6 +94,7 @@ class Contracts:
             openid=event.openid,
             contract_id=event.contract_id,
             mchid=event.mchid,
+            attach=event.attach,
         )
 
 

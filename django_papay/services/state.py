@@ -39,6 +39,7 @@ SIGNED_FIELDS = (
     "contract_expired_at",
     "contract_id",
     "mchid",
+    "sign_attach",
     "last_error",
     "updated_at",
 )
@@ -50,6 +51,7 @@ TERMINATED_FIELDS = (
     "openid",
     "contract_id",
     "mchid",
+    "terminate_attach",
     "last_error",
     "updated_at",
 )
@@ -63,6 +65,7 @@ def mark_signed(
     expires_at: datetime | None = None,
     contract_id: str = "",
     mchid: str = "",
+    attach: str = "",
 ) -> Move:
     if contract.status == Contract.Status.TERMINATED:
         note = _("The contract was terminated at %(time)s; a signing report never revives it.") % {
@@ -73,7 +76,12 @@ def mark_signed(
         # No move; but a report may carry what an earlier one lacked (a SIGN without contract_id, then a query).
         blanks = {
             name: value
-            for name, value in (("contract_id", contract_id), ("openid", openid), ("mchid", mchid))
+            for name, value in (
+                ("contract_id", contract_id),
+                ("openid", openid),
+                ("mchid", mchid),
+                ("sign_attach", attach),
+            )
             if value and not getattr(contract, name)
         }
         for name, value in blanks.items():
@@ -87,6 +95,7 @@ def mark_signed(
     contract.contract_expired_at = expires_at or contract.contract_expired_at
     contract.contract_id = contract_id or contract.contract_id
     contract.mchid = mchid or contract.mchid
+    contract.sign_attach = attach or contract.sign_attach  # a query carries none
     contract.last_error = ""
     return Move(SIGNED_FIELDS, None if was_signed else contract_signed)
 
@@ -100,6 +109,7 @@ def mark_terminated(
     openid: str = "",
     contract_id: str = "",
     mchid: str = "",
+    attach: str = "",
 ) -> Move:
     if contract.status == Contract.Status.TERMINATED:
         note = _("The contract is already terminated (at %(time)s).") % {"time": local_time(contract.terminated_at)}
@@ -114,6 +124,7 @@ def mark_terminated(
     contract.openid = contract.openid or openid
     contract.contract_id = contract_id or contract.contract_id
     contract.mchid = mchid or contract.mchid
+    contract.terminate_attach = attach or contract.terminate_attach
     contract.last_error = ""
     return Move(TERMINATED_FIELDS, contract_terminated)
 

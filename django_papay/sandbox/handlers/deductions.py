@@ -40,6 +40,7 @@ SUB_ORDER_FIELDS = (
     FieldRule("attach", validation.string(0, 128), required=False),
     FieldRule("amount", validation.object_of(AMOUNT_FIELDS)),
     FieldRule("settle_info", validation.object_of(SETTLE_INFO_FIELDS), required=False),
+    FieldRule("sub_risk_info", validation.string(0, 255), required=False),  # no length documented: 255 [I]
 )
 DEDUCT_FIELDS = (
     FieldRule("combine_appid", validation.string(1, 32)),
