@@ -21,7 +21,7 @@ What it does, all on loopback:
 
 4. checks every contract ended pre-signed, and prints each way's time and the speed-up.
 
-The target (issue 6): django-papay at least 3× faster than the baseline (fastest round against fastest round).
+The target: django-papay at least 3× faster than the baseline (fastest round against fastest round).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ fastest round (CPU time of this thread): the cost with as little of the machine'
   ``json.loads`` the envelope, AES-GCM decrypt (one ``AESGCM`` made up front), ``json.loads`` the resource;
   no checks at all.
 
-The target (issue 6) is at most 1.10× the raw time, by those figures; the ratio of medians is printed
+The target is at most 1.10× the raw time, by those figures; the ratio of medians is printed
 too. The typed
 ``contract_event`` (RFC 3339 times, field checks) that the notify view runs next is timed too, for
 information. No Django settings, database or network are involved.

@@ -21,7 +21,7 @@ gunicorn (the ``bench`` extra). What it does, all on loopback:
 6. then a flood of forged deliveries (the same bodies signed with a stranger's key: 401, one INSERT
    each) against the bare view, in the same way; stops gunicorn and drops the database.
 
-The targets (issues 6 and 14): the notify view at least 0.5× the bare view's throughput, forged
+The targets: the notify view at least 0.5× the bare view's throughput, forged
 deliveries at least 0.8× (medians of the rounds).
 """
 

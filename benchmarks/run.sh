@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One benchmark from a fresh clone: bash benchmarks/run.sh notify_crypto|notify_throughput|bulk_presign|billing_run [options]
 # Makes ./.venv (shared with scripts/test.sh and scripts/demo.sh) and installs django-papay[bench] into it
-# once, then runs the benchmark, which prints its figures and whether issue 6's target was met.
+# once, then runs the benchmark, which prints its figures and whether its target was met.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in

@@ -18,7 +18,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_papay",
 ]
-# Django Tasks (issue 13): built into Django ≥ 6, the django-tasks backport before; the database worker's tables.
+# Django Tasks: built into Django ≥ 6, the django-tasks backport before; the database worker's tables.
 try:
     import django.tasks  # noqa: F401
 

@@ -1,4 +1,4 @@
-"""Odd requests to the App's endpoints (issue 23): a JSON error with the endpoints' usual shape, never a 500,
+"""Odd requests to the App's endpoints: a JSON error with the endpoints' usual shape, never a 500,
 and nothing stored, sent to WeChat Pay or even asked of the database about contracts."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MAX_CALLS_PER_SECOND holds for every WeChat Pay call (issue 23.5): one place per call, wherever it is made.
+"""MAX_CALLS_PER_SECOND holds for every WeChat Pay call: one place per call, wherever it is made.
 
 Counted where it matters, at the sandbox: the calls it received in each wall-clock second (``received_at``),
 never more than the limit, and as many places taken in the ``CallWindow`` rows as calls received.

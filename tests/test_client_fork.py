@@ -1,4 +1,4 @@
-"""The API client after a fork (issue 23.8): gunicorn --preload and multiprocessing fork a process that may have
+"""The API client after a fork: gunicorn --preload and multiprocessing fork a process that may have
 used the client already; the child must not share the parent's keep-alive sockets, or each would read answers
 meant for the other. Over real HTTP to the loopback sandbox, from a real ``os.fork()``.
 """

@@ -1,4 +1,4 @@
-"""The API client's connection pool and proxies (issue 14): sized and resolved when the client is built."""
+"""The API client's connection pool and proxies: sized and resolved when the client is built."""
 
 from __future__ import annotations
 

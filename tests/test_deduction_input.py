@@ -1,4 +1,4 @@
-"""Odd input to deduct and deduct_many (issue 23): refused before anything is stored or sent, over real HTTP to
+"""Odd input to deduct and deduct_many: refused before anything is stored or sent, over real HTTP to
 the sandbox, on SQLite and PostgreSQL alike (PostgreSQL refuses a NUL itself, with a raw DataError)."""
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def in_flight(contract, sandbox, fault, *, delay=1.5):
     return sent, thread, result
 
 
-# --- finding 1: a send that may still be in flight ------------------------------------------------
+# --- a send that may still be in flight ------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
@@ -154,7 +154,7 @@ def test_a_stale_accept_answer_never_overwrites_the_reversed_state(signed_contra
     assert {s.trade_state for s in deduction.sub_orders.all()} == {"REVOKED"}
 
 
-# --- finding 9: a reverse whose sender died ---------------------------------------------------------
+# --- a reverse whose sender died ---------------------------------------------------------
 
 
 @pytest.mark.django_db
@@ -169,7 +169,7 @@ def test_a_reverse_whose_worker_died_settles_reversed_not_failed(signed_contract
     assert charges == [("failed", deduction.pk, None)]
 
 
-# --- finding 4: answers that cannot be stored, receivers that raise --------------------------------
+# --- answers that cannot be stored, receivers that raise --------------------------------
 
 
 def _sub_order(field, value):
@@ -250,7 +250,7 @@ def test_papay_settle_goes_on_past_a_deduction_whose_answer_cannot_be_stored(sig
     assert statuses == {bad: "processing", odd: "succeeded", good: "succeeded"}
 
 
-# --- finding 7: settle racing a staff reverse on SQLite ---------------------------------------------
+# --- settle racing a staff reverse on SQLite ---------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)

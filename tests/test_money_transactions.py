@@ -1,4 +1,4 @@
-"""Money moves outside any transaction, once (issue 23, findings 2 and 3).
+"""Money moves outside any transaction, once.
 
 A deduction's row must be committed before WeChat Pay is called: under ``ATOMIC_REQUESTS`` or inside
 ``transaction.atomic()`` a failure after the charge would roll the record of money taken back. And the deduct
@@ -39,7 +39,7 @@ def _confirmation(staff, contracts) -> dict:
     return {**confirmation_form(staff, CONTRACTS, "deduct", contracts), **CHARGE_FORM}
 
 
-# --- finding 2: the row commits before the call ------------------------------------------------
+# --- the row commits before the call -----------------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
@@ -126,7 +126,7 @@ def test_every_money_moving_call_refuses_an_atomic_block(signed_contract, sandbo
     assert deduction.status == Deduction.Status.CREATED
 
 
-# --- finding 3: the confirmation form carries the charge's number ------------------------------
+# --- the confirmation form carries the charge's number -----------------------------------------
 
 
 @pytest.mark.django_db

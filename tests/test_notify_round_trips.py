@@ -1,4 +1,4 @@
-"""What one delivery costs the database, counted, so the round trips cannot grow back unnoticed (issue 14).
+"""What one delivery costs the database, counted, so the round trips cannot grow back unnoticed.
 
 Each statement the ORM sends is one round trip, and so is each message of the PostgreSQL path (several
 statements in one). Django's own BEGIN and COMMIT do not show in ``CaptureQueriesContext``; the PostgreSQL
