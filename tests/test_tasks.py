@@ -99,8 +99,8 @@ def test_send_task_in_a_full_second_comes_back_next_second_without_claiming(queu
 def test_take_turn_lets_max_calls_per_second_through_and_counts_them_in_the_database(papay, db):
     papay["MAX_CALLS_PER_SECOND"] = 3
     moment = 1_800_000_000.25
-    assert [ratelimit.take_turn(moment) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert ratelimit.take_turn(moment) == pytest.approx(0.75)
+    assert [ratelimit.take_place(moment) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert ratelimit.take_place(moment) == pytest.approx(0.75)
     assert CallWindow.objects.get(second=1_800_000_000).calls == 3
 
 

@@ -16,7 +16,7 @@ A task that finds its second full is not held in its worker: it takes the place 
 without waiting (``first_call_place``), and is enqueued again for the next second when none is left
 (``tasks.py``). The place it took is the one its first call uses — never a second one — and only within the
 second it was taken in: a call sent in a later second takes a fresh place. The task's later calls (settle's
-reverse, say) wait for theirs, as does a caller with no queue to go back to (``wait_turn``: a command, a
+reverse, say) wait for theirs, as does a caller with no queue to go back to (``wait_for_place``: a command, a
 request, a bulk action).
 
 Take places outside a transaction (not under ATOMIC_REQUESTS, as ``deduct`` must be anyway): a place taken
@@ -44,7 +44,7 @@ KEEP_SECONDS = 60  # windows older than this are deleted when a new one is opene
 _taken_ahead: ContextVar[int | None] = ContextVar("papay_place_taken_ahead", default=None)
 
 
-def take_turn(now: float | None = None) -> float:
+def take_place(now: float | None = None) -> float:
     """Take a place for one call in the current second: 0.0 when taken (send now), else the seconds to wait.
 
     Always 0.0 without ``MAX_CALLS_PER_SECOND``. A place is taken only when 0.0 is returned.
@@ -65,9 +65,9 @@ def take_turn(now: float | None = None) -> float:
     return 0.0 if in_turn(take) else second + 1 - now
 
 
-def wait_turn() -> None:
+def wait_for_place() -> None:
     """Sleep until a place is taken: for callers that run in a loop, not in a task worker."""
-    while wait := take_turn():
+    while wait := take_place():
         time.sleep(wait)
 
 
@@ -80,7 +80,7 @@ def first_call_place() -> Iterator[float]:
     unused when the block ends is simply lost, never carried to a later call.
     """
     now = time.time()
-    wait = take_turn(now)
+    wait = take_place(now)
     token = _taken_ahead.set(None if wait or conf.max_calls_per_second() is None else int(now))
     try:
         yield wait
@@ -101,4 +101,4 @@ def take_places(count: int = 1) -> None:
         if ahead == int(time.time()):  # a place of an earlier second would make this one's count too high
             count -= 1
     for _ in range(count):
-        wait_turn()
+        wait_for_place()
