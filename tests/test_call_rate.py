@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from django_papay import tasks, wechatpay
 from django_papay.models import CallWindow, Contract, Deduction
-from django_papay.services import PRESIGN, deduct, run_many, settle_many
+from django_papay.services import PRESIGN, deduct, ratelimit, run_many, settle_many
 
 from .helpers import MEMBERSHIP, PLAN_ID, signed_contracts
 
@@ -131,3 +131,17 @@ def test_a_task_in_a_full_second_comes_back_later_without_calling(papay, sandbox
     (again,) = tasks.query_contract.get_backend().results
     assert again.args == [presigned_contract.pk] and again.task.run_after is not None
     assert sandbox.requests == []
+
+
+def test_a_charge_waits_for_its_place_before_the_claim_so_the_call_follows_it_at_once(papay, sandbox):
+    (contract,) = signed_contracts(sandbox, 1)
+    limited(papay, sandbox)
+    full = int(time.time())
+    for _ in range(LIMIT):  # this second's places go to someone else
+        assert ratelimit.take_place() == 0.0
+    deduction = deduct(contract, [MEMBERSHIP])
+    (post,) = [r for r in sandbox.requests if r.method == "POST" and r.path == wechatpay.DEDUCT_PATH]
+    # Claimed only once a place was there: the send is not held after the claim, which reachable_until counts from.
+    assert deduction.sent_at.timestamp() >= full + 1
+    assert post.received_at <= deduction.reachable_until.timestamp()
+    assert places_taken() == LIMIT + 1

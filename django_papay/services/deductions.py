@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from .. import conf, wechatpay
 from ..exceptions import ContractStateError, WeChatPayError
 from ..models import BillingRun, Contract, Deduction, SubOrder, new_trade_no
+from . import ratelimit
 from .client import get_client
 from .contracts import query
 from .deduction_input import OPTIONAL_KEYS, REQUIRED_KEYS, clean_charge, clean_sub_orders, why_not_chargeable
@@ -107,10 +108,13 @@ def send(deduction: Deduction) -> Deduction:
     Raises InsideAtomicBlock, sending nothing, inside ``transaction.atomic()``.
     """
     require_outside_atomic("send")
-    if not in_turn(lambda: _claim(deduction)):
-        logger.info("deduction %s is %s already; not sent again", deduction, deduction.status)
-        return deduction
-    (result,) = send_all([Call("POST", wechatpay.DEDUCT_PATH, payload(deduction), timeout=deduct_call_timeout())])
+    # The rate limit's wait comes before the claim: the call then follows it at once, within reachable_until.
+    with ratelimit.place_ahead():
+        if not in_turn(lambda: _claim(deduction)):
+            logger.info("deduction %s is %s already; not sent again", deduction, deduction.status)
+            return deduction
+        call = Call("POST", wechatpay.DEDUCT_PATH, payload(deduction), timeout=deduct_call_timeout())
+        (result,) = send_all([call])
     in_turn(lambda: _call_ended(deduction))
     try:
         if isinstance(result, WeChatPayError):
