@@ -36,6 +36,7 @@ from django.views.decorators.csrf import csrf_exempt
 from . import conf
 from .exceptions import WeChatPayError
 from .models import Contract, out_contract_code_validator
+from .notifications import nesting_depth
 from .services import app, launch_parameters
 from .wechatpay import format_rfc3339
 
@@ -181,21 +182,9 @@ def _body(request: HttpRequest) -> dict[str, Any]:
         body = json.loads(raw) if len(raw) <= MAX_BODY_BYTES else None
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
         body = None
-    if not isinstance(body, dict) or _depth(body) > MAX_BODY_DEPTH:
+    if not isinstance(body, dict) or nesting_depth(body) > MAX_BODY_DEPTH:
         raise AppError(400, "INVALID_REQUEST", _("Send a JSON object."))
     return body
-
-
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest in ``value``, counted without recursion."""
-    deepest, pending = 0, [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is not None:
-            deepest = max(deepest, depth)
-            pending.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 # --- the answer -----------------------------------------------------------------------------------

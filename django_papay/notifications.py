@@ -144,13 +144,14 @@ def _open(resource: dict[str, Any], apiv3_key: bytes) -> dict[str, Any]:
         raise InvalidNotification("malformed", "the decrypted resource is not a JSON object")
     # Each object or list opens with a bracket byte (in UTF-8, -16 or -32 alike), so a text with no more
     # brackets than the limit cannot nest deeper; only one with more is walked. Saves the walk per delivery.
-    if plaintext.count(b"{") + plaintext.count(b"[") > MAX_RESOURCE_DEPTH and _depth(data) > MAX_RESOURCE_DEPTH:
+    if plaintext.count(b"{") + plaintext.count(b"[") > MAX_RESOURCE_DEPTH and nesting_depth(data) > MAX_RESOURCE_DEPTH:
         raise InvalidNotification("malformed", f"the decrypted resource is nested over {MAX_RESOURCE_DEPTH} deep")
     return data
 
 
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest in ``value``, counted without recursion."""
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and objects nest in decoded JSON ``value``, counted without recursion (the App's
+    endpoints bound their bodies with it too)."""
     deepest, pending = 0, [(value, 1)]
     while pending:
         item, depth = pending.pop()
