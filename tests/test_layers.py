@@ -16,6 +16,8 @@ from pathlib import Path
 
 import django_papay
 
+from .import_cycles import find_cycle as import_cycle
+
 PACKAGE = "django_papay"
 ROOT = Path(django_papay.__file__).parent
 
@@ -148,38 +150,14 @@ def upward_imports(graph: dict[str, dict[str, bool]], ranks: Sequence[tuple[str,
     return found
 
 
-def find_cycle(graph: dict[str, dict[str, bool]], allowed: Iterable[frozenset[str]] = ()) -> list[str]:
+def find_cycle(graph: dict[str, dict[str, bool]]) -> list[str]:
     """One import circle (imports that run, not TYPE_CHECKING ones) as a list of modules, or []."""
-    allowed = set(allowed)
-    edges = {
-        name: {target for target, type_only in targets.items() if not type_only and target in graph}
-        for name, targets in graph.items()
-    }
-    for pair in allowed:  # a known circle of two, being removed elsewhere
-        first, second = sorted(pair)
-        edges[first].discard(second)
-    visiting: list[str] = []
-    done: set[str] = set()
-
-    def visit(name: str) -> list[str]:
-        if name in visiting:
-            return [*visiting[visiting.index(name) :], name]
-        if name in done:
-            return []
-        visiting.append(name)
-        for target in sorted(edges[name]):
-            cycle = visit(target)
-            if cycle:
-                return cycle
-        visiting.pop()
-        done.add(name)
-        return []
-
-    for name in sorted(edges):
-        cycle = visit(name)
-        if cycle:
-            return cycle
-    return []
+    return import_cycle(
+        {
+            name: {target for target, type_only in targets.items() if not type_only and target in graph}
+            for name, targets in graph.items()
+        }
+    )
 
 
 # --- the package ------------------------------------------------------------------------------

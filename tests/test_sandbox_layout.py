@@ -8,6 +8,8 @@ from pathlib import Path
 
 import django_papay.sandbox
 
+from .import_cycles import find_cycle
+
 PACKAGE = "django_papay.sandbox"
 ROOT = Path(django_papay.sandbox.__file__).parent
 FACADE = "facade"
@@ -55,32 +57,6 @@ def imported(name: str, path: Path, modules: set[str]) -> set[str]:
 def import_graph() -> dict[str, set[str]]:
     modules = module_names()
     return {name: imported(name, path, set(modules)) for name, path in modules.items()}
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str]:
-    """One import circle as a list of modules, or [] when the graph is acyclic."""
-    visiting: list[str] = []
-    done: set[str] = set()
-
-    def visit(name: str) -> list[str]:
-        if name in visiting:
-            return [*visiting[visiting.index(name) :], name]
-        if name in done:
-            return []
-        visiting.append(name)
-        for target in sorted(graph[name]):
-            cycle = visit(target)
-            if cycle:
-                return cycle
-        visiting.pop()
-        done.add(name)
-        return []
-
-    for name in sorted(graph):
-        cycle = visit(name)
-        if cycle:
-            return cycle
-    return []
 
 
 def test_the_graph_sees_the_layers() -> None:
