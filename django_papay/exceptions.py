@@ -126,3 +126,14 @@ class InsideAtomicBlock(PapayError):
             f"{call} must run outside transaction.atomic(): its row must commit before WeChat Pay is called "
             "(ATOMIC_REQUESTS? decorate the view with transaction.non_atomic_requests)"
         )
+
+
+def describe_error(error: BaseException) -> str:
+    """An error in words for a person: a ValidationError's messages joined with "; ", anything else its text.
+
+    The one place the edges (admin messages, commands' lines, tasks' results) turn an error into words.
+    """
+    messages = getattr(error, "messages", None)  # django.core.exceptions.ValidationError
+    if isinstance(messages, list) and messages:
+        return "; ".join(str(message) for message in messages)
+    return str(error)

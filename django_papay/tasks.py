@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - depends on the Django version
             'django_papay.tasks needs Django 6 (django.tasks) or the backport: pip install "django-papay[tasks]"'
         ) from exc
 
-from .exceptions import ContractStateError, WeChatPayError
+from .exceptions import ContractStateError, WeChatPayError, describe_error
 from .models import BillingRun, Contract, Deduction
 from .services import PRESIGN_BY_CHANNEL, QUERY, ratelimit, settle
 from .services.billing import failed_unsent, mark_queued
@@ -112,7 +112,7 @@ def _contract_call(task_: Any, operation: Operation, contract_id: int, attempt: 
         _finished(contract_id)
         return f"skipped: {exc}"
     except ValidationError as exc:
-        text = "; ".join(exc.messages)
+        text = describe_error(exc)
         Contract.objects.filter(pk=contract_id).update(last_error=text, queued_at=None)
         return f"not sent: {text}"
     except WeChatPayError as exc:  # recorded on the contract by run()

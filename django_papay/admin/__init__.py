@@ -2,7 +2,11 @@
 
 - ``contracts.py`` — contracts: WeChat Pay's state at a glance, and the calls staff may make.
 - ``notification_log.py`` — every delivery to the notify view, read-only, with reprocess for failed ones.
-- ``deductions.py`` — charges: what was charged, settle and reverse; the contracts' ``deduct`` action.
+- ``deductions.py`` — charges: what was charged, settle and reverse.
+- ``charge.py`` — the contracts' ``deduct`` action: the page that asks for the sub-order, then the charges.
+- ``outcomes.py`` — what staff are told about a deduction, and at which message level.
+- ``columns.py`` — what the admins share: times, yuan, status badges, short errors, ``ReadOnlyMixin``.
+- ``confirmation.py`` — the page staff confirm a WeChat Pay call on.
 - ``certificates.py`` — the stored platform certificates, read-only.
 - ``billing.py`` — billing runs (deductions sent by tasks): their progress per status.
 - ``queueing.py`` — with ``PAPAY["TASKS"]``: actions that enqueue, and the queued / in flight filters.

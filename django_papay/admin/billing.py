@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy
 
 from ..models import BillingRun, Deduction
+from .columns import ReadOnlyMixin
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -30,7 +31,9 @@ def _count(status: str, label: StrOrPromise):
     return column
 
 
-class BillingRunAdmin(admin.ModelAdmin):
+class BillingRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """A run is its deductions: made by ``services.deduct_many``, never added, edited or deleted here."""
+
     list_display = ("__str__", "created_at", "total", "queued", *STATUSES.values)
     fields = ("label", "created_at")
     readonly_fields = fields
@@ -62,13 +65,3 @@ class BillingRunAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("queued"))
     def queued(self, run: BillingRun) -> int:
         return int(run.queued)  # type: ignore[attr-defined]  # annotated by get_queryset
-
-    # A run is its deductions: made by services.deduct_many, never edited or deleted here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -1,13 +1,63 @@
-"""Columns the admins share: a time in the package's one format (``display.local_time``), sortable."""
+"""What the admins share: columns (a time in the package's one format, yuan, a status badge, a short error)
+and ``ReadOnlyMixin`` for what is WeChat Pay's word."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy
 
 from ..display import local_time
+
+SHORT_ERROR_CHARS = 60
+
+
+def yuan(fen: int | None) -> str:
+    """``1500`` → ``¥15.00``: amounts are stored in fen, shown in yuan."""
+    if fen is None:
+        return "-"
+    return f"¥{Decimal(fen) / 100:,.2f}"
+
+
+def badge(obj: Any) -> SafeString:
+    """``obj.status`` as a coloured badge (``papay-status-<STATUS>`` in ``django_papay/admin.css``)."""
+    return format_html('<span class="papay-status papay-status-{}">{}</span>', obj.status, obj.get_status_display())
+
+
+def shortened(text: str, limit: int = SHORT_ERROR_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, for a list column (the page shows it whole)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class StatusColumns:
+    """``status_badge`` and ``short_error`` (of ``last_error``) for a ModelAdmin's ``list_display``."""
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_badge(self, obj: Any) -> str:
+        return badge(obj)
+
+    @admin.display(description=gettext_lazy("last error"))
+    def short_error(self, obj: Any) -> str:
+        return shortened(obj.last_error)
+
+
+class ReadOnlyMixin:
+    """WeChat Pay's word (an audit trail, a sent charge, a run of them): nobody adds, edits or deletes it here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 def time_column(field: str, description: Any) -> Callable[[Any, Any], str]:

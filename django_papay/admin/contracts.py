@@ -20,12 +20,12 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from .. import dispatch, services
 from ..display import ago, local_time, time_left
-from ..exceptions import ContractStateError
+from ..exceptions import ContractStateError, describe_error
 from ..models import Contract, Deduction, SubOrder
 from ..services import Outcome
-from .columns import local_times
+from .charge import deduct_action
+from .columns import StatusColumns, local_times
 from .confirmation import confirmation_page
-from .deductions import deduct_action
 from .notification_log import NotificationInline
 from .queueing import ContractQueueFilter, say_contracts_queued
 
@@ -78,7 +78,7 @@ class TerminateForm(forms.Form):
     "created_at",
     "updated_at",
 )
-class ContractAdmin(admin.ModelAdmin):
+class ContractAdmin(StatusColumns, admin.ModelAdmin):
     list_display = (
         "out_contract_code",
         "contract_display_account",
@@ -161,12 +161,6 @@ class ContractAdmin(admin.ModelAdmin):
         label = contract.termination_mode_label
         return f"{contract.termination_mode} ({label})" if label else contract.termination_mode
 
-    @admin.display(description=gettext_lazy("status"), ordering="status")
-    def status_badge(self, contract: Contract) -> str:
-        return format_html(
-            '<span class="papay-status papay-status-{}">{}</span>', contract.status, contract.get_status_display()
-        )
-
     @admin.display(description=gettext_lazy("pre-signed"), ordering="presigned_at")
     def presign_age(self, contract: Contract) -> str:
         if contract.presigned_at is None:
@@ -181,11 +175,6 @@ class ContractAdmin(admin.ModelAdmin):
         if expires_at <= timezone.now():
             return _("expired at %(time)s") % {"time": local_time(expires_at)}
         return _("%(left)s left (until %(time)s)") % {"left": time_left(expires_at), "time": local_time(expires_at)}
-
-    @admin.display(description=gettext_lazy("last error"))
-    def short_error(self, contract: Contract) -> str:
-        text = contract.last_error
-        return text if len(text) <= 60 else text[:59] + "…"
 
     @admin.display(description=gettext_lazy("launch parameters"))
     def launch_parameters(self, contract: Contract) -> str:
@@ -314,7 +303,7 @@ class ContractAdmin(admin.ModelAdmin):
             if error is None:
                 self.message_user(request, success(outcome.contract), messages.SUCCESS)
             elif isinstance(error, ValidationError):
-                text = "; ".join(error.messages)
+                text = describe_error(error)
                 self.message_user(
                     request,
                     _("Contract %(code)s: not sent — %(error)s") % {"code": code, "error": text},

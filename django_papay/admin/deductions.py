@@ -1,18 +1,15 @@
-"""Deductions in the admin: what was charged, in yuan for people (fen in the data), and the calls staff may make.
+"""Deductions in the admin: what was charged, in yuan for people (fen in the data), settle and reverse.
 
 A deduction is WeChat Pay's word once sent, so nobody adds, edits or deletes one here; staff charge a
-contract (the contracts' ``deduct`` action), settle what is open, and reverse what never finished.
+contract (the contracts' ``deduct`` action, ``charge.py``), settle what is open, and reverse what never finished.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -24,172 +21,11 @@ from django.utils.translation import gettext_lazy
 
 from .. import dispatch, services
 from ..exceptions import PapayError
-from ..models import Contract, Deduction, SubOrder, new_trade_no, trade_no_validator
-from .columns import local_times
+from ..models import Deduction, SubOrder
+from .columns import ReadOnlyMixin, StatusColumns, badge, local_times, yuan
 from .confirmation import confirmation_page
-from .queueing import DeductionQueueFilter, queue_charges, say_settles_queued
-
-
-def yuan(fen: int | None) -> str:
-    """``1500`` → ``¥15.00``: amounts are stored in fen, shown in yuan."""
-    if fen is None:
-        return "-"
-    return f"¥{Decimal(fen) / 100:,.2f}"
-
-
-class DeductForm(forms.Form):
-    """One sub-order for each selected contract: who is paid, what for, how much (in yuan, to the fen).
-
-    The page also carries each contract's ``combine_out_trade_no``, chosen when it is shown (hidden fields):
-    the form posted again (a double click, a refresh, a proxy's retry) names the same charge, which
-    ``deduct`` finds stored and does not send again.
-    """
-
-    sub_mchid = forms.RegexField(
-        label=gettext_lazy("sub-merchant id"),
-        regex=r"\A[0-9]{1,32}\Z",
-        max_length=32,
-        help_text=gettext_lazy("sub_mchid: the sub-merchant (二级商户) that is paid."),
-    )
-    description = forms.CharField(
-        label=gettext_lazy("description"),
-        max_length=127,
-        help_text=gettext_lazy("Shown to the user in the payment record."),
-    )
-    amount = forms.DecimalField(
-        label=gettext_lazy("amount (yuan)"),
-        min_value=Decimal("0.01"),
-        max_digits=12,
-        decimal_places=2,
-        help_text=gettext_lazy("In yuan, e.g. 15.00; sent to WeChat Pay in fen."),
-    )
-
-    def __init__(self, data: Any = None, *, contracts: Sequence[Contract] = ()) -> None:
-        super().__init__(data)
-        self.numbered = {contract.pk: f"combine_out_trade_no_{contract.pk}" for contract in contracts}
-        for name in self.numbered.values():
-            self.fields[name] = forms.CharField(widget=forms.HiddenInput, required=False, initial=new_trade_no())
-
-    def clean(self) -> dict[str, Any]:
-        numbers = [self.cleaned_data.get(name, "") for name in self.numbered.values()]
-        try:
-            for number in numbers:
-                trade_no_validator(number)
-        except ValidationError:
-            raise ValidationError(TAMPERED) from None
-        if len(set(numbers)) != len(numbers):
-            raise ValidationError(TAMPERED)
-        return self.cleaned_data
-
-    def number(self, contract: Contract) -> str:
-        """The ``combine_out_trade_no`` this page chose for ``contract``."""
-        return self.cleaned_data[self.numbered[contract.pk]]
-
-    def sub_orders(self) -> list[dict]:
-        data = self.cleaned_data
-        fen = int(data["amount"] * 100)  # exact: at most two decimal places
-        return [{"sub_mchid": data["sub_mchid"], "description": data["description"], "amount": fen}]
-
-
-TAMPERED = gettext_lazy(
-    "This page's charge numbers are missing or not valid; nothing was charged. Go back to the contracts and "
-    "choose the action again."
-)
-
-
-def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Contract]):
-    """The contracts' ``deduct`` action: a page that asks for the sub-order, then one charge per signed contract."""
-    contracts = list(queryset.order_by("pk"))
-    form = DeductForm(request.POST if "confirm" in request.POST else None, contracts=contracts)
-    if form.is_bound and form.is_valid():
-        numbers = {contract.pk: form.number(contract) for contract in contracts}
-        if queue_charges(model_admin, request, contracts, form.sub_orders(), numbers):  # PAPAY["TASKS"]: a run
-            return None
-        for contract in contracts:
-            if contract.status != Contract.Status.SIGNED:
-                model_admin.message_user(
-                    request,
-                    _("Contract %(code)s is %(status)s: not charged.")
-                    % {"code": contract, "status": contract.get_status_display()},
-                    messages.WARNING,
-                )
-                continue
-            _charge(model_admin, request, contract, form.sub_orders(), form.number(contract))
-        return None
-    signed = [c for c in contracts if c.status == Contract.Status.SIGNED]
-    return confirmation_page(
-        model_admin,
-        request,
-        action="deduct",
-        form=form,
-        ready=bool(signed),
-        title=_("Charge contracts with WeChat Pay"),
-        submit_label=_("Charge"),
-        intro=_(
-            "WeChat Pay will charge each signed contract below once, without a password; the user must know "
-            "this payment happens. Contracts that are not signed are skipped."
-        ),
-        items=[
-            {
-                "object": c,
-                "label": c.contract_display_account,
-                "skipped": "" if c in signed else _("(not signed: will be skipped)"),
-            }
-            for c in contracts
-        ],
-    )
-
-
-def _charge(
-    model_admin: admin.ModelAdmin, request: HttpRequest, contract: Contract, sub_orders: list[dict], number: str
-) -> None:
-    posted_before = Deduction.objects.filter(combine_out_trade_no=number).exists()
-    try:
-        deduction = services.deduct(contract, sub_orders, combine_out_trade_no=number)
-    except ImproperlyConfigured as exc:
-        model_admin.message_user(request, _("WeChat Pay is not configured: %s") % exc, messages.ERROR)
-        return
-    except (ValidationError, PapayError) as exc:
-        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        model_admin.message_user(
-            request, _("Contract %(code)s: not charged — %(error)s") % {"code": contract, "error": text}, messages.ERROR
-        )
-        return
-    if posted_before:  # the same page posted again: deduct found the charge and sent nothing
-        model_admin.message_user(
-            request,
-            _("Already made from this page (posted again): not charged again. %(deduction)s")
-            % {"deduction": _describe(deduction)},
-            messages.WARNING,
-        )
-        return
-    model_admin.message_user(request, _describe(deduction), _LEVELS[deduction.status])
-
-
-_LEVELS: dict[str, int] = {
-    Deduction.Status.SUCCEEDED: messages.SUCCESS,
-    Deduction.Status.PROCESSING: messages.WARNING,
-    Deduction.Status.CREATED: messages.WARNING,
-    Deduction.Status.FAILED: messages.ERROR,
-    Deduction.Status.REVERSED: messages.WARNING,
-}
-
-
-def _describe(deduction: Deduction) -> str:
-    numbers = ", ".join(filter(None, deduction.sub_orders.values_list("transaction_id", flat=True)))
-    text = _("Deduction %(number)s (contract %(code)s, %(total)s): %(status)s") % {
-        "number": deduction,
-        "code": deduction.contract,
-        "total": yuan(deduction.total_amount),
-        "status": deduction.get_status_display(),
-    }
-    if deduction.status == Deduction.Status.SUCCEEDED and numbers:
-        text += " — " + _("transaction %(ids)s") % {"ids": numbers}
-    elif deduction.status == Deduction.Status.PROCESSING:
-        text += " — " + _("the outcome is not known yet; it will be settled by asking WeChat Pay (papay_settle)")
-    if deduction.last_error and deduction.status != Deduction.Status.SUCCEEDED:
-        text += f" ({deduction.last_error})"
-    return text
+from .outcomes import LEVELS, describe
+from .queueing import DeductionQueueFilter, say_settles_queued
 
 
 @local_times(SubOrder, "success_time")
@@ -240,7 +76,9 @@ class CorrectedFilter(admin.SimpleListFilter):
 
 
 @local_times(Deduction, "sent_at", "queried_at", "reverse_requested_at", "settled_at", "created_at", "updated_at")
-class DeductionAdmin(admin.ModelAdmin):
+class DeductionAdmin(ReadOnlyMixin, StatusColumns, admin.ModelAdmin):
+    """Sent deductions come from ``services.deduct`` and are never added, edited or deleted here."""
+
     list_display = (
         "combine_out_trade_no",
         "contract_link",
@@ -294,16 +132,6 @@ class DeductionAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Deduction]:
         return super().get_queryset(request).prefetch_related("sub_orders")
 
-    # Sent deductions are WeChat Pay's word: they come from services.deduct, and are never edited or deleted.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
     @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
     def contract_link(self, deduction: Deduction) -> str:
         url = reverse("admin:django_papay_contract_change", args=[deduction.contract_id])
@@ -315,18 +143,10 @@ class DeductionAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, deduction: Deduction) -> str:
-        badge = format_html(
-            '<span class="papay-status papay-status-{}">{}</span>', deduction.status, deduction.get_status_display()
-        )
         if not deduction.corrected_from:
-            return badge
+            return badge(deduction)
         was = _("was %(status)s") % {"status": deduction.get_corrected_from_display()}
-        return format_html('{} <span class="papay-corrected">({})</span>', badge, was)
-
-    @admin.display(description=gettext_lazy("last error"))
-    def short_error(self, deduction: Deduction) -> str:
-        text = deduction.last_error
-        return text if len(text) <= 60 else text[:59] + "…"
+        return format_html('{} <span class="papay-corrected">({})</span>', badge(deduction), was)
 
     def has_settle_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("django_papay.settle_deduction")
@@ -344,7 +164,7 @@ class DeductionAdmin(admin.ModelAdmin):
             return
         for settled in settled_each:
             if settled.error is None:
-                self.message_user(request, _describe(settled.deduction), _LEVELS[settled.deduction.status])
+                self.message_user(request, describe(settled.deduction), LEVELS[settled.deduction.status])
             else:
                 self.message_user(
                     request,
@@ -367,7 +187,7 @@ class DeductionAdmin(admin.ModelAdmin):
                         messages.ERROR,
                     )
                 else:
-                    self.message_user(request, _describe(deduction), _LEVELS[deduction.status])
+                    self.message_user(request, describe(deduction), LEVELS[deduction.status])
             return None
         open_ = [d for d in deductions if d.status == Deduction.Status.PROCESSING]
         return confirmation_page(

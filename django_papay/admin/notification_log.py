@@ -16,20 +16,7 @@ from django.utils.translation import gettext_lazy
 from ..exceptions import InvalidNotification, NotReprocessable
 from ..models import Notification
 from ..services import reprocess_notification
-from .columns import local_times
-
-
-class ReadOnlyMixin:
-    """The audit trail is WeChat Pay's word: nobody adds, edits or deletes it."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+from .columns import ReadOnlyMixin, local_times
 
 
 @local_times(Notification, "received_at")

@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from .. import dispatch, services
+from ..exceptions import describe_error
 from ..models import Contract, Deduction
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def queue_charges(
         )
     planned = dispatch.deduct_many(signed, label=_("admin, %(user)s") % {"user": request.user.get_username()})
     for charge, error in planned.refused:
-        text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        text = describe_error(error)
         model_admin.message_user(
             request,
             _("Contract %(code)s: not charged — %(error)s") % {"code": charge.contract, "error": text},

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from ...exceptions import ContractStateError
+from ...exceptions import ContractStateError, describe_error
 from ...models import Contract
 from ...services import Outcome
 
@@ -27,7 +26,7 @@ def report(
             command.stdout.write(f"{code}: skipped — {error}")
         else:
             counts["failed"] += 1
-            text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            text = describe_error(error)
             command.stderr.write(f"{code}: FAILED — {text}")
     summary = f"{len(outcomes)} {verb}: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed"
     if counts["failed"]:
