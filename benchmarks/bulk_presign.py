@@ -157,7 +157,7 @@ def baseline(contracts: list) -> None:
     from django_papay import conf
     from django_papay.client import WeChatPayClient
     from django_papay.services import PRESIGN
-    from django_papay.services.client import key_source
+    from django_papay.services.connections import key_source
 
     config = conf.client_settings()
     for contract in contracts:

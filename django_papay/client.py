@@ -4,7 +4,7 @@ HTTP only — no models. Every request is signed with the merchant's API private
 successful answer must carry a valid WeChat Pay signature before its body is trusted. The key an
 answer names in ``Wechatpay-Serial`` comes from the ``KeyStore`` the client is built with: the
 configured WeChat Pay public key (``ConfiguredKeys``), or one that also knows the platform certificates
-kept in the database (``services.certificates.StoredKeys``, chosen by ``services.client.get_client``).
+kept in the database (``services.certificates.StoredKeys``, chosen by ``services.connections.get_client``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from django_papay import crypto, wechatpay
 from django_papay.models import Contract
 from django_papay.sandbox import Sandbox
 from django_papay.services import presign, query
-from django_papay.services.certificates import forget_stored_certificates
+from django_papay.services.certificate_store import forget_stored_certificates
 from django_papay.signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
 
 from .helpers import (

@@ -8,7 +8,7 @@ from django_papay.exceptions import WeChatPayError, WeChatPayNetworkError
 from django_papay.models import PlatformCertificate
 from django_papay.sandbox import Sandbox
 from django_papay.services.certificates import refresh_certificates
-from django_papay.services.client import get_client
+from django_papay.services.connections import get_client
 
 from .helpers import PRESIGN, make_sandbox, presign_payload, refused_url
 

@@ -13,7 +13,7 @@ from django_papay import wechatpay
 from django_papay.exceptions import InvalidResponseError, WeChatPayError
 from django_papay.models import CertificateRefresh, PlatformCertificate
 from django_papay.services.certificates import NoPlatformCertificates, refresh_certificates
-from django_papay.services.client import get_client
+from django_papay.services.connections import get_client
 
 from .helpers import CERTIFICATES, PRESIGN, certificates_only, downloads, presign_payload
 

@@ -4,7 +4,7 @@ import pytest
 
 from django_papay import __version__, crypto, wechatpay
 from django_papay.exceptions import InvalidResponseError, WeChatPayError, WeChatPayNetworkError
-from django_papay.services.client import get_client
+from django_papay.services.connections import get_client
 
 from .helpers import (
     MCHID,

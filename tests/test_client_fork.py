@@ -14,7 +14,7 @@ import pytest
 
 from django_papay.exceptions import WeChatPayError
 from django_papay.models import Contract
-from django_papay.services.client import get_client
+from django_papay.services.connections import get_client
 from django_papay.services.contracts import contract_path
 from django_papay.services.operations import check_answer
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_papay.services.client import get_client
+from django_papay.services.connections import get_client
 
 
 def test_the_pool_keeps_a_connection_for_each_call_in_flight(papay, settings):

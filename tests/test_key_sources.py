@@ -15,7 +15,7 @@ from django_papay import conf, wechatpay
 from django_papay.exceptions import InvalidResponseError
 from django_papay.models import CertificateRefresh, Contract, Notification, PlatformCertificate
 from django_papay.services.certificates import refresh_certificates
-from django_papay.services.client import get_client
+from django_papay.services.connections import get_client
 
 from .helpers import APPID, PRESIGN, WECHATPAY_PUBLIC_KEY_ID, certificates_only, deliver, downloads, presign_payload
 

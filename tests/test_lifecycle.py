@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_sandbox_query_answers_each_contract_state(presigned_contract, sandbox):
-    from django_papay.services.client import get_client
+    from django_papay.services.connections import get_client
     from django_papay.services.contracts import contract_path
 
     path = contract_path(presigned_contract)

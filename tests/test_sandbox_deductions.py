@@ -5,7 +5,7 @@ import pytest
 from django_papay import wechatpay
 from django_papay.exceptions import WeChatPayError
 from django_papay.models import Contract
-from django_papay.services.client import get_client
+from django_papay.services.connections import get_client
 
 pytestmark = pytest.mark.django_db
 

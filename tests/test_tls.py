@@ -8,7 +8,7 @@ from django_papay.exceptions import WeChatPayNetworkError
 from django_papay.models import Contract
 from django_papay.sandbox import TLSFiles, self_signed_certificate
 from django_papay.services import presign
-from django_papay.services.client import get_client
+from django_papay.services.connections import get_client
 
 from .helpers import make_sandbox, papay_settings
 

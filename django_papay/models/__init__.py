@@ -5,11 +5,13 @@
 - ``certificates.py`` — ``PlatformCertificate`` and ``CertificateRefresh``.
 - ``deductions.py`` — ``Deduction`` and its ``SubOrder``s: the charges of signed contracts.
 - ``app.py`` — ``AppSigning`` and ``PresignAttempt``: users signing from the App, and their pre-sign budget.
-- ``billing.py`` — ``BillingRun`` (deductions sent by tasks) and ``CallWindow`` (the shared call rate).
+- ``billing.py`` — ``BillingRun``: deductions sent by tasks.
+- ``call_rate.py`` — ``CallWindow``: WeChat Pay calls per second, shared by every process.
 """
 
 from .app import AppSigning, PresignAttempt
-from .billing import BillingRun, CallWindow
+from .billing import BillingRun
+from .call_rate import CallWindow
 from .certificates import CertificateRefresh, PlatformCertificate
 from .contracts import Contract, appid_validator, new_out_contract_code, out_contract_code_validator
 from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator

@@ -1,4 +1,4 @@
-"""Bulk work across workers: a billing run (many deductions sent by tasks), and the shared call rate."""
+"""Bulk work across workers: a billing run (many deductions sent by tasks)."""
 
 from __future__ import annotations
 
@@ -23,20 +23,3 @@ class BillingRun(models.Model):
 
     def __str__(self) -> str:
         return self.label or _("billing run %(pk)s") % {"pk": self.pk}
-
-
-class CallWindow(models.Model):
-    """How many WeChat Pay calls the workers of every host started in one second (``MAX_CALLS_PER_SECOND``).
-
-    One row per second in use, counted up with one conditional UPDATE; old rows are deleted as new ones come.
-    """
-
-    second = models.BigIntegerField(_("second (Unix time)"), primary_key=True)
-    calls = models.PositiveIntegerField(_("calls"), default=0)
-
-    class Meta:
-        verbose_name = _("call window")
-        verbose_name_plural = _("call windows")
-
-    def __str__(self) -> str:
-        return f"{self.second}: {self.calls}"

@@ -15,7 +15,7 @@
 - ``app.presign_for_user`` / ``app.refresh`` — the App's self-service signing for one user: one contract per
   user and plan, a pre-sign budget, a throttled query (``services/app.py``; the views are ``app_api.py``).
 - ``refresh_certificates`` — download the platform certificates (``services/certificates.py``);
-  ``services/client.py`` builds the API client with the keys it verifies answers with.
+  ``services/connections.py`` builds the API client with the keys it verifies answers with.
 Nothing here enqueues a task: the edges ask ``dispatch`` (enqueue with ``PAPAY["TASKS"]``, or run here).
 State moves go through ``services/state.py`` whoever reports them.
 """

@@ -1,4 +1,5 @@
-"""WeChat Pay platform certificates (平台证书): downloaded by one worker, stored for all of them.
+"""WeChat Pay platform certificates (平台证书): downloaded by one worker, stored for all of them; ``StoredKeys``, the
+API client's key source that downloads them when due (reading the stored ones is ``certificate_store.py``).
 
 With ``PAPAY["PLATFORM_CERTIFICATES"] = True`` the answers and notifications WeChat Pay signs with a
 platform certificate verify against the certificates stored in ``PlatformCertificate``, next to the
@@ -23,19 +24,15 @@ that opened with the APIv3 key. We do not check a chain to Tenpay's CA, as WeCha
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import transaction
-from django.db.models import Q, QuerySet
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import conf, crypto, wechatpay
@@ -43,6 +40,7 @@ from ..client import ConfiguredKeys, KeyStore, RawAnswer, WeChatPayClient
 from ..exceptions import InvalidResponseError, NoPlatformCertificates, WeChatPayError
 from ..models import CertificateRefresh, PlatformCertificate
 from . import ratelimit
+from .certificate_store import cached_public_key, certificate_key, certificate_keys, forget_stored_certificates
 from .turns import in_turn
 
 logger = logging.getLogger("django_papay.certificates")
@@ -61,64 +59,6 @@ class Refresh:
     downloaded: bool
     serials: tuple[str, ...] = ()  # the certificates WeChat Pay listed and we accepted
     added: tuple[str, ...] = ()  # those of them we did not have before
-
-
-def valid_certificates(now: datetime | None = None) -> QuerySet[PlatformCertificate]:
-    now = now or timezone.now()
-    return PlatformCertificate.objects.filter(effective_time__lte=now, expire_time__gt=now)
-
-
-@functools.lru_cache(maxsize=32)
-def _public_key(pem: str) -> rsa.RSAPublicKey:
-    return crypto.load_public_key(pem)
-
-
-def certificate_key(serial: str) -> rsa.RSAPublicKey | None:
-    """The key of the stored, currently valid certificate ``serial``; a lookup, never a download."""
-    pem = valid_certificates().filter(serial_no=serial).values_list("pem", flat=True).first()
-    return _public_key(pem) if pem else None
-
-
-def certificate_keys() -> dict[str, rsa.RSAPublicKey]:
-    """The keys of the stored, currently valid certificates by serial; a lookup, never a download."""
-    return {serial: _public_key(pem) for serial, pem in valid_certificates().values_list("serial_no", "pem")}
-
-
-def notification_keys() -> dict[str, rsa.RSAPublicKey]:
-    """Every key a notification may be signed with: the public key and the valid stored certificates.
-
-    The stored certificates are read at most once per CERTIFICATE_CACHE_SECONDS per process (every delivery
-    asked the database before): a rotation reaches every worker within that, and this process's own
-    downloads, saves and deletes at once. Validity is judged at each call, from the cached times.
-    """
-    keys = conf.wechatpay_public_keys()
-    if conf.platform_certificates():
-        now = timezone.now()
-        keys.update({serial: key for serial, key, start, end in _stored_certificates() if start <= now < end})
-    return keys
-
-
-# A rotation takes effect within this (WeChat Pay overlaps the old and the new certificate for days).
-CERTIFICATE_CACHE_SECONDS = 30.0
-_stored: tuple[float, list[tuple[str, rsa.RSAPublicKey, datetime, datetime]]] | None = None
-
-
-def _stored_certificates() -> list[tuple[str, rsa.RSAPublicKey, datetime, datetime]]:
-    global _stored
-    cached = _stored
-    if cached is not None and time.monotonic() - cached[0] < CERTIFICATE_CACHE_SECONDS:
-        return cached[1]
-    rows = PlatformCertificate.objects.values_list("serial_no", "pem", "effective_time", "expire_time")
-    certificates = [(serial, _public_key(pem), start, end) for serial, pem, start, end in rows]
-    _stored = (time.monotonic(), certificates)
-    return certificates
-
-
-@receiver([post_save, post_delete], sender=PlatformCertificate, dispatch_uid="papay_forget_stored_certificates")
-def forget_stored_certificates(**kwargs: object) -> None:
-    """Drop the cached certificates: the next notification reads them again."""
-    global _stored
-    _stored = None
 
 
 class StoredKeys(KeyStore):
@@ -308,7 +248,7 @@ def _open_listing(answer: RawAnswer, mchid: str) -> dict[str, _Listed]:
         elif not_after <= now:
             logger.warning("platform certificate %s expired at %s; ignored", serial, not_after)
         else:
-            listed[serial] = _Listed(pem, not_before, not_after, _public_key(pem))
+            listed[serial] = _Listed(pem, not_before, not_after, cached_public_key(pem))
     if not listed:
         raise NoPlatformCertificates(
             f"WeChat Pay listed no valid platform certificate for merchant {mchid}",

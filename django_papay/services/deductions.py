@@ -31,7 +31,7 @@ from .. import conf, wechatpay
 from ..exceptions import ContractStateError, WeChatPayError
 from ..models import BillingRun, Contract, Deduction, SubOrder, new_trade_no
 from . import ratelimit
-from .client import get_client
+from .connections import get_client
 from .contracts import query
 from .deduction_input import OPTIONAL_KEYS, REQUIRED_KEYS, clean_charge, clean_sub_orders, why_not_chargeable
 from .deduction_records import apply_answer, finish, record_error

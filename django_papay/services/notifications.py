@@ -34,7 +34,7 @@ from .. import conf, notifications
 from ..exceptions import InvalidNotification, NotReprocessable
 from ..models import Notification, storable
 from . import notify_postgresql
-from .certificates import notification_keys
+from .certificate_store import notification_keys
 from .notify_contracts import CONTRACTS
 from .notify_family import Family
 from .notify_store import Fallback, Store

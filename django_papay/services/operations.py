@@ -36,7 +36,7 @@ from ..client import Answer, KeyStore, RawAnswer, WeChatPayClient
 from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
 from ..models import Contract
 from . import ratelimit
-from .client import get_client
+from .connections import get_client
 
 logger = logging.getLogger("django_papay.services")
 

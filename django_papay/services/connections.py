@@ -1,8 +1,9 @@
-"""The API client for the current settings, built with the key source they name.
+"""Connections to WeChat Pay: one API client per configuration and process, with its pool and its key source.
 
-``client.py`` knows HTTP but no models; this is where a client gets its keys, once, when it is built:
-the configured WeChat Pay public key (``ConfiguredKeys``), or with ``PAPAY["PLATFORM_CERTIFICATES"]`` the
-platform certificates stored in the database as well (``StoredKeys``, which downloads them when due).
+The protocol's client (``django_papay/client.py``) knows HTTP but no models; this is where a client gets its
+keys, once, when it is built: the configured WeChat Pay public key (``ConfiguredKeys``), or with
+``PAPAY["PLATFORM_CERTIFICATES"]`` the platform certificates stored in the database as well (``StoredKeys``,
+which downloads them when due).
 """
 
 from __future__ import annotations
