@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from processes import start_sandbox, stop
 from report import machine
 
 HERE = Path(__file__).resolve().parent
@@ -29,37 +28,11 @@ SUB_ORDERS = [{"sub_mchid": "1900000201", "description": "月费", "amount": 150
 CONTRACTS = 20
 
 
-def start_sandbox(keys_dir: str, latency_ms: float) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "django_papay.sandbox", "--keys-dir", keys_dir, "--port", "0"]
-    command += [
-        "--response-delay",
-        str(latency_ms / 1000),
-        "--notify-rewrite",
-        "https://bench.example/=http://127.0.0.1:9/",
-    ]
-    sandbox = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    match = re.search(r"listening on (http://\S+)", sandbox.stdout.readline() if sandbox.stdout else "")
-    if not match:
-        stop(sandbox)
-        raise SystemExit("the sandbox did not start")
-    return sandbox, match.group(1)
-
-
 def start_workers(count: int) -> list[subprocess.Popen]:
     command = [sys.executable, "-m", "django", "db_worker", "--settings", "billing_settings", "--interval", "0.05"]
     command += ["--no-startup-delay", "--no-reload", "--verbosity", "0"]
     env = {**os.environ, "PYTHONPATH": str(HERE)}
     return [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) for _ in range(count)]
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def signed_contracts(url: str) -> list:
@@ -122,7 +95,11 @@ def main() -> int:
     print(f"machine: {machine()}")
     admin = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True, connect_timeout=5)
     with tempfile.TemporaryDirectory(prefix="papay-bench-") as folder, admin:
-        sandbox, url = start_sandbox(os.path.join(folder, "keys"), options.latency_ms)
+        sandbox, url = start_sandbox(
+            os.path.join(folder, "keys"),
+            latency_ms=options.latency_ms,
+            options=["--notify-rewrite", "https://bench.example/=http://127.0.0.1:9/"],
+        )
         admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{database}"')
         os.environ.update(

@@ -29,60 +29,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from processes import start_sandbox, stop
 from report import machine, median, verdict
 
 TARGET = 3.0
 WARMUP = 10
 POSTGRES_DATABASE = "papay_bench_presign"
-
-
-def start_sandbox(keys_dir: str, tls_dir: str, latency_ms: float) -> tuple[subprocess.Popen, str]:
-    """The sandbox CLI in its own process (its own interpreter, so its crypto does not share our GIL)."""
-    sandbox = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_papay.sandbox",
-            "--keys-dir",
-            keys_dir,
-            "--port",
-            "0",
-            "--tls",
-            tls_dir,
-            "--response-delay",
-            str(latency_ms / 1000),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = sandbox.stdout.readline() if sandbox.stdout else ""
-    match = re.search(r"listening on (https://\S+)", line)
-    if not match:
-        stop_sandbox(sandbox)
-        raise SystemExit(f"the sandbox did not start: {line!r}")
-    return sandbox, match.group(1)
-
-
-def stop_sandbox(sandbox: subprocess.Popen) -> None:
-    if sandbox.poll() is None:
-        sandbox.send_signal(signal.SIGTERM)  # the CLI stops cleanly on SIGTERM
-        try:
-            sandbox.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sandbox.kill()
-            sandbox.wait(timeout=5)
-    if sandbox.stdout:
-        sandbox.stdout.close()
 
 
 def postgres_settings(dbname: str) -> dict:
@@ -203,8 +160,8 @@ def main() -> int:
 
         keys_dir, tls_dir = os.path.join(folder, "keys"), os.path.join(folder, "tls")
         keys = ensure_demo_keys(keys_dir)  # made up at run time; gone with the folder
-        sandbox, url = start_sandbox(keys_dir, tls_dir, options.latency_ms)
-        cleanup.callback(stop_sandbox, sandbox)
+        sandbox, url = start_sandbox(keys_dir, latency_ms=options.latency_ms, tls_dir=tls_dir)
+        cleanup.callback(stop, sandbox)
         db = cleanup.enter_context(database(options.database, folder))
         configure_django(keys, db, url, os.path.join(tls_dir, "sandbox-cert.pem"))
         from django.core.management import call_command
