@@ -6,6 +6,7 @@
 - ``charge.py`` — the contracts' ``deduct`` action: the page that asks for the sub-order, then the charges.
 - ``outcomes.py`` — what staff are told about a deduction, and at which message level.
 - ``columns.py`` — what the admins share: times, yuan, status badges, short errors, ``ReadOnlyMixin``.
+- ``large_tables.py`` — changelists that stay fast on a platform's data (estimated counts, exact search).
 - ``confirmation.py`` — the page staff confirm a WeChat Pay call on.
 - ``certificates.py`` — the stored platform certificates, read-only.
 - ``billing.py`` — billing runs (deductions sent by tasks): their progress per status.

@@ -140,10 +140,17 @@ class Contract(models.Model):
         ]
         # Only the indexes a query uses (each one is written on every non-HOT UPDATE of a contract): the code
         # the notify view locks by (a constraint, so no varchar_pattern_ops twin: nobody searches it with
-        # LIKE; the admin's icontains cannot use one), and the status papay_sync and the expiry select by.
-        # contract_id and openid are only searched with icontains, which no B-tree index serves.
+        # LIKE); the status papay_sync and the expiry select by, with the admin's ordering after it (a status
+        # filter reads one page, not every signed contract); the admin's ordering alone; and the numbers its
+        # search box looks up exactly (admin/large_tables.py).
         constraints = [models.UniqueConstraint(fields=["out_contract_code"], name="papay_contract_code_unique")]
-        indexes = [models.Index(fields=["status"], name="papay_contract_status")]
+        indexes = [
+            models.Index(fields=["status", "created_at", "id"], name="papay_contract_status_created"),
+            models.Index(fields=["created_at", "id"], name="papay_contract_created"),
+            models.Index(fields=["contract_id"], name="papay_contract_contract_id"),
+            models.Index(fields=["openid"], name="papay_contract_openid"),
+            models.Index(fields=["pre_entrustweb_id"], name="papay_contract_presign_id"),
+        ]
 
     def __str__(self) -> str:
         return self.out_contract_code or str(_("new contract"))

@@ -101,6 +101,8 @@ class Deduction(models.Model):
             ("settle_deduction", _("Can settle deductions with WeChat Pay")),
             ("reverse_deduction", _("Can reverse deductions at WeChat Pay")),
         ]
+        # The admin's ordering (a page of the newest reads one index range, not a sort of every deduction).
+        indexes = [models.Index(fields=["created_at", "id"], name="papay_deduction_created")]
 
     def __str__(self) -> str:
         return self.combine_out_trade_no
@@ -147,6 +149,8 @@ class SubOrder(models.Model):
         verbose_name = _("sub-order")
         verbose_name_plural = _("sub-orders")
         ordering = ("pk",)
+        # WeChat Pay's number, which staff search by (admin/large_tables.py) and reconciliation matches.
+        indexes = [models.Index(fields=["transaction_id"], name="papay_suborder_transaction")]
 
     def __str__(self) -> str:
         return self.out_trade_no
