@@ -87,6 +87,7 @@ class Deduction(models.Model):
         related_name="deductions",
         null=True,
         blank=True,
+        db_index=False,  # papay_deduction_run_status leads with it
     )
     queued_at = models.DateTimeField(
         _("queued at"), null=True, blank=True, help_text=_("When a task to send it was enqueued.")
@@ -102,7 +103,11 @@ class Deduction(models.Model):
             ("reverse_deduction", _("Can reverse deductions at WeChat Pay")),
         ]
         # The admin's ordering (a page of the newest reads one index range, not a sort of every deduction).
-        indexes = [models.Index(fields=["created_at", "id"], name="papay_deduction_created")]
+        # And a run's rows by status: its fan-out (the CREATED ones) and its progress, counted per status.
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="papay_deduction_created"),
+            models.Index(fields=["billing_run", "status"], name="papay_deduction_run_status"),
+        ]
 
     def __str__(self) -> str:
         return self.combine_out_trade_no

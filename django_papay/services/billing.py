@@ -19,20 +19,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..exceptions import PapayError
 from ..models import BillingRun, Contract, Deduction
 from . import state
 from .deduction_input import why_not_chargeable
 from .deduction_records import announce
-from .deductions import send, store
+from .deductions import send
 from .outside_atomic import require_outside_atomic
+from .run_store import store_in_batches
 from .turns import in_turn
 
 logger = logging.getLogger("django_papay.deductions")
@@ -62,27 +61,14 @@ def store_run(charges: Iterable[Charge], *, label: str = "", combine_appid: str 
     """Store each charge as a CREATED deduction of a new billing run; nothing is sent yet (``send_created``).
 
     A charge that cannot be stored (bad input, a contract that is not signed) is refused and reported with its
-    error in ``refused``; the others go ahead, whatever one charge raised. Inside ``transaction.atomic()`` it
-    raises InsideAtomicBlock, storing nothing: the rows must be committed before anything is sent.
+    error in ``refused``; the others go ahead, whatever one charge raised. Stored in batches (``run_store``).
+    Inside ``transaction.atomic()`` it raises InsideAtomicBlock, storing nothing: the rows must be committed
+    before anything is sent.
     """
     require_outside_atomic("deduct_many")  # the public name: dispatch.deduct_many
     run = BillingRun.objects.create(label=label)
     planned = Planned(run)
-    for charge in charges:
-        try:
-            store(
-                charge.contract,
-                charge.sub_orders,
-                combine_out_trade_no=charge.combine_out_trade_no,
-                risk_info=charge.risk_info,
-                combine_appid=combine_appid,
-                billing_run=run,
-            )
-        except (ValidationError, PapayError) as exc:
-            planned.refused.append((charge, exc))
-        except Exception as exc:  # not input we foresaw: reported with the charge, never a run stopped half-way
-            logger.exception("billing run %s: a charge could not be stored", run.pk)
-            planned.refused.append((charge, exc))
+    store_in_batches(charges, run, combine_appid, lambda charge, exc: planned.refused.append((charge, exc)))
     return planned
 
 

@@ -251,14 +251,14 @@ def _combine_appid(contract: Contract, combine_appid: str | None) -> str:
     return combine_appid or conf.combine_appid() or contract.appid or conf.appid()
 
 
-def _create(
+def unsaved(
     contract: Contract,
-    sub_orders: list[SubOrder],
     number: str | None,
     risk_info: str,
     combine_appid: str | None,
     billing_run: BillingRun | None = None,
 ) -> Deduction:
+    """The deduction to store for a cleaned charge, validated, not saved (``_create``, and runs in batches)."""
     deduction = Deduction(
         contract=contract,
         billing_run=billing_run,
@@ -269,6 +269,18 @@ def _create(
     if number:
         deduction.combine_out_trade_no = number
     deduction.full_clean(exclude=["contract", "billing_run"], validate_unique=False)
+    return deduction
+
+
+def _create(
+    contract: Contract,
+    sub_orders: list[SubOrder],
+    number: str | None,
+    risk_info: str,
+    combine_appid: str | None,
+    billing_run: BillingRun | None = None,
+) -> Deduction:
+    deduction = unsaved(contract, number, risk_info, combine_appid, billing_run)
     try:
         with transaction.atomic():
             deduction.save()
