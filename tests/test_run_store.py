@@ -74,3 +74,18 @@ def test_a_batch_the_database_refuses_is_stored_one_at_a_time(papay, signed_cont
     planned = store_run(charges)
     assert planned.run.deductions.count() == 3
     assert [charges.index(charge) for charge, _ in planned.refused] == [1]
+
+
+def test_a_runs_rows_are_read_a_batch_at_a_time_in_the_order_stored(papay, signed_contract, monkeypatch):
+    from django_papay.services import billing
+
+    monkeypatch.setattr(billing, "FETCH", 4)
+    run = store_run([Charge(signed_contract, SUB_ORDERS) for _ in range(10)]).run
+    first = run.deductions.order_by("pk").first()
+    Deduction.objects.filter(pk=first.pk).update(status=Deduction.Status.PROCESSING)  # claimed: not listed
+    expected = list(run.deductions.filter(status="created").order_by("pk").values_list("pk", flat=True))
+    assert [len(ids) for ids in billing.created_ids(run)] == [4, 4, 1]
+    assert [pk for ids in billing.created_ids(run) for pk in ids] == expected
+    with CaptureQueriesContext(connection) as queries:
+        assert [deduction.pk for deduction in billing.created(run)] == expected
+    assert len(queries) == 3  # three reads of at most 4, not one of all
