@@ -20,21 +20,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
-from django.db.models import Max
-from django.utils import timezone
 
-from django_papay import wechatpay
-from django_papay.dispatch import deduct_many, send_run
-from django_papay.models import BillingRun, CallWindow, Deduction
-from django_papay.services import Charge, settle_many
+from django_papay.dispatch import send_run
 
-from .helpers import SUB_ORDERS, signed_contracts
 from .test_rq_worker import RQWORKER
+from .worker_runs import (
+    DEDUCTIONS,
+    RATE,
+    REPO,
+    assert_charged_at_most_once,
+    sent,
+    settle_what_was_left,
+    start_run,
+    stop_all,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -47,11 +51,6 @@ pytestmark = [
         reason="needs django-tasks-rq, the RQ backend (the dev extra)",
     ),
 ]
-
-DEDUCTIONS = 1000
-CONTRACTS = 10
-RATE = 100  # PAPAY["MAX_CALLS_PER_SECOND"], shared by both workers through the database
-REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -125,53 +124,7 @@ def rqworkers(papay, redis_server, tmp_path) -> Iterator[Callable[[], subprocess
         return process
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # warm shutdown: the job in hand is finished first
-    for process in started:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until(done: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def start_run(sandbox) -> BillingRun:
-    contracts = signed_contracts(sandbox, CONTRACTS)
-    charges = [Charge(contracts[number % CONTRACTS], SUB_ORDERS) for number in range(DEDUCTIONS)]
-    planned = deduct_many(charges, label="month end")
-    assert planned.queued and planned.run.deductions.count() == DEDUCTIONS
-    return planned.run
-
-
-def sent(run: BillingRun) -> int:
-    return run.deductions.exclude(status=Deduction.Status.CREATED).count()
-
-
-def settle_what_was_left(run: BillingRun) -> int:
-    """Claims nobody finished stay PROCESSING: settled once WeChat Pay's minute from their reachable_until passed."""
-    stuck = list(run.deductions.filter(status=Deduction.Status.PROCESSING))
-    last_reach = max((deduction.reachable_until or timezone.now() for deduction in stuck), default=timezone.now())
-    settle_many(stuck, now=max(last_reach, timezone.now()) + wechatpay.DEDUCT_WINDOW + timedelta(seconds=1))
-    return len(stuck)
-
-
-def assert_charged_at_most_once(run: BillingRun, sandbox, *, lost_at_most: int) -> None:
-    numbers = dict(run.deductions.values_list("combine_out_trade_no", "status"))
-    posts = sandbox.deductions.posts
-    assert all(posts[number] <= 1 for number in numbers), "a charge was sent twice"
-    succeeded = [number for number, status in numbers.items() if status == Deduction.Status.SUCCEEDED]
-    assert all(posts[number] == 1 and sandbox.deductions.get(number) for number in succeeded)
-    assert len(succeeded) >= DEDUCTIONS - lost_at_most
-    assert set(numbers.values()) <= {Deduction.Status.SUCCEEDED, Deduction.Status.FAILED}
-    assert CallWindow.objects.aggregate(busiest=Max("calls"))["busiest"] <= RATE
+    stop_all(started)  # SIGTERM: rqworker's warm shutdown finishes the job in hand first
 
 
 def test_a_killed_rq_worker_never_causes_a_second_charge(rqworkers, sandbox):
@@ -200,15 +153,7 @@ def test_redis_restarted_mid_run_never_causes_a_second_charge(rqworkers, redis_s
     redis_server.start()
     # Whatever became of the workers (rqworker exits when Redis goes away), the queue is empty: what they had not
     # claimed is still CREATED in the database, and resuming the run enqueues exactly those rows again.
-    for process in first:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in first:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_all(first, timeout=30)
     rqworkers(), rqworkers()
     send_run(run)
     wait_until(lambda: sent(run) == DEDUCTIONS, 120, "every deduction sent after the restart")
