@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from ..models import BillingRun, Deduction
 from .columns import ReadOnlyMixin
+from .large_tables import LargeTableAdmin
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -45,7 +46,7 @@ def _counted(**conditions: object) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-class BillingRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class BillingRunAdmin(ReadOnlyMixin, LargeTableAdmin):
     """A run is its deductions: made by ``services.deduct_many``, never added, edited or deleted here."""
 
     list_display = ("__str__", "created_at", "total", "queued", *STATUSES.values)
