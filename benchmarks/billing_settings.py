@@ -24,6 +24,8 @@ DATABASES = {
         "PORT": os.environ.get("PGPORT", "5432"),
         "USER": os.environ.get("PGUSER", "postgres"),
         "NAME": os.environ["PAPAY_BENCH_DATABASE"],
+        "CONN_MAX_AGE": 600,  # a worker keeps its connection: django-tasks-db closes obsolete ones between tasks
+        "CONN_HEALTH_CHECKS": True,
     }
 }
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
