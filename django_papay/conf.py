@@ -221,6 +221,14 @@ app_authenticate = setting(
     "APP_AUTHENTICATE", None, rules.optional(rules.function),
     doc="A function (or its dotted path) of a request returning the user its App token names, or None.",
 )
+commission = setting(
+    "COMMISSION", None, rules.optional(rules.function),
+    doc="A function (or its dotted path) of a sub-order giving its share receivers (the commission); None: none.",
+)
+share_after = setting(
+    "SHARE_AFTER", None, rules.optional(rules.seconds(zero=True)),
+    doc="Seconds after a charge that its profit-sharing sub-orders are shared and finished; None: not by itself.",
+)
 # fmt: on
 
 

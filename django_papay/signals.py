@@ -21,3 +21,9 @@ contract_terminated = Signal()
 # (the status it had).
 deduction_succeeded = Signal()
 deduction_failed = Signal()
+
+# sender=ProfitShare; kwargs: share (ProfitShare). Sent after the move is committed, once: finished when WeChat
+# Pay reports the share (or finish) FINISHED — each receiver's result says whether it was paid; failed when
+# WeChat Pay refused it with a signed answer.
+share_finished = Signal()
+share_failed = Signal()

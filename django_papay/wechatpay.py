@@ -58,6 +58,13 @@ DEDUCT_PATH = f"{COMBINE_PAPAY}/transactions"
 DEDUCTION_PATH = f"{DEDUCT_PATH}/{{combine_out_trade_no}}"
 REVERSE_PATH = f"{DEDUCTION_PATH}/reverse"
 CERTIFICATES_PATH = "/v3/certificates"
+# After the charge: profit sharing (分账), its return (分账回退), subsidies (补差).
+PROFITSHARING = "/v3/ecommerce/profitsharing"
+SHARE_ORDERS_PATH = f"{PROFITSHARING}/orders"  # POST a share; GET ?sub_mchid=&transaction_id=&out_order_no=
+FINISH_ORDER_PATH = f"{PROFITSHARING}/finish-order"
+UNSPLIT_AMOUNT_PATH = f"{PROFITSHARING}/orders/{{transaction_id}}/amounts"
+RETURN_ORDERS_PATH = f"{PROFITSHARING}/returnorders"  # POST a return; GET ?sub_mchid=&out_order_no=&out_return_no=
+SUBSIDY_CREATE_PATH = "/v3/ecommerce/subsidies/create"
 
 
 def path(template: str, **parameters: object) -> str:
@@ -112,6 +119,24 @@ TRADE_TYPE = "PAP"
 TRADE_SUCCESS = "SUCCESS"
 TRADE_NOT_FINAL = frozenset({"NOTPAY", "USERPAYING", "ACCEPT"})
 TRADE_STATES = ("SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR", "ACCEPT")
+
+# --- profit sharing (分账) and subsidies (补差) -----------------------------------------------------
+
+# The default maximum share of a sub-order: 30 % of its amount [C].
+MAX_SHARE_PERCENT = 30
+MAX_SHARE_RECEIVERS = 50  # receivers per share request [C]
+# Funds not shared unfreeze by themselves after 180 days [C].
+SHARING_LIMIT = timedelta(days=180)
+MERCHANT_ID, PERSONAL_OPENID = "MERCHANT_ID", "PERSONAL_OPENID"
+RECEIVER_TYPES = (MERCHANT_ID, PERSONAL_OPENID)
+# A share's status and each receiver's result; unknown values are stored as they come.
+SHARE_PROCESSING, SHARE_FINISHED = "PROCESSING", "FINISHED"
+RECEIVER_PENDING, RECEIVER_SUCCESS, RECEIVER_CLOSED = "PENDING", "SUCCESS", "CLOSED"
+# A return's result (分账回退); TIME_OUT_CLOSED is final, a new number is needed.
+RETURN_PROCESSING, RETURN_SUCCESS, RETURN_FAILED = "PROCESSING", "SUCCESS", "FAILED"
+RETURN_TIME_OUT_CLOSED = "TIME_OUT_CLOSED"
+# A subsidy's result (补差).
+SUBSIDY_SUCCESS, SUBSIDY_FAIL, SUBSIDY_REFUND = "SUCCESS", "FAIL", "REFUND"
 
 # --- error codes -----------------------------------------------------------------------------------
 

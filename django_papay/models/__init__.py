@@ -5,6 +5,7 @@
 - ``certificates.py`` — ``PlatformCertificate`` and ``CertificateRefresh``.
 - ``deductions.py`` — ``Deduction`` and its ``SubOrder``s: the charges of signed contracts.
 - ``app.py`` — ``AppSigning`` and ``PresignAttempt``: users signing from the App, and their pre-sign budget.
+- ``sharing.py`` — ``ProfitShare`` (and its ``ShareReceiver``s), ``ShareReturn``, ``Subsidy``: profit sharing.
 - ``billing.py`` — ``BillingRun``: deductions sent by tasks.
 - ``call_rate.py`` — ``CallWindow``: WeChat Pay calls per second, shared by every process.
 """
@@ -16,6 +17,7 @@ from .certificates import CertificateRefresh, PlatformCertificate
 from .contracts import Contract, appid_validator, new_out_contract_code, out_contract_code_validator
 from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator
 from .notifications import Notification, storable
+from .sharing import ProfitShare, ShareReceiver, ShareReturn, Subsidy, new_share_no
 
 __all__ = [
     "AppSigning",
@@ -27,9 +29,14 @@ __all__ = [
     "Notification",
     "PlatformCertificate",
     "PresignAttempt",
+    "ProfitShare",
+    "ShareReceiver",
+    "ShareReturn",
     "SubOrder",
+    "Subsidy",
     "appid_validator",
     "new_out_contract_code",
+    "new_share_no",
     "new_trade_no",
     "out_contract_code_validator",
     "storable",

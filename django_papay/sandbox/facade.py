@@ -23,6 +23,7 @@ from .deduction_book import DeductionBook
 from .httpd import LoopbackServer
 from .platform_certificates import PlatformCertificates
 from .records import Delivery, RecordedRequest
+from .sharing_book import SharingBook
 from .state import SandboxState
 from .tls import TLSFiles, server_context
 from .user import WeChatUser
@@ -177,6 +178,15 @@ class Sandbox:
     def deductions(self) -> DeductionBook:
         """The charges WeChat Pay took, ``posts`` per number, and the ``trade_state`` switch for the next ones."""
         return self.state.deductions
+
+    @property
+    def sharing(self) -> SharingBook:
+        """Frozen and available funds per merchant (``balance``), shares, returns and subsidies."""
+        return self.state.sharing
+
+    def balance(self, mchid: str) -> dict[str, int]:
+        """``{"frozen", "available"}`` in fen for a sub-merchant or the platform (the sandbox's merchant)."""
+        return self.state.sharing.balance(mchid)
 
     # --- test controls ------------------------------------------------------------------------
 

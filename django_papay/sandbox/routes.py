@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django_papay import wechatpay
 
 from . import validation
-from .handlers import Handler, certificates, contracts, control, deductions
+from .handlers import Handler, certificates, contracts, control, deductions, sharing, subsidies
 from .records import RecordedRequest
 from .replies import ApiError, Reply
 from .state import SandboxState
@@ -62,6 +62,13 @@ MERCHANT_API_ROUTES: tuple[Route, ...] = (
     Route("POST", wechatpay.DEDUCT_PATH, deductions.deduct),
     Route("GET", wechatpay.DEDUCTION_PATH, deductions.query),
     Route("POST", wechatpay.REVERSE_PATH, deductions.reverse),
+    Route("POST", wechatpay.SHARE_ORDERS_PATH, sharing.share),
+    Route("GET", wechatpay.SHARE_ORDERS_PATH, sharing.query),
+    Route("POST", wechatpay.FINISH_ORDER_PATH, sharing.finish),
+    Route("GET", wechatpay.UNSPLIT_AMOUNT_PATH, sharing.unsplit_amount),
+    Route("POST", wechatpay.RETURN_ORDERS_PATH, sharing.return_share),
+    Route("GET", wechatpay.RETURN_ORDERS_PATH, sharing.query_return),
+    Route("POST", wechatpay.SUBSIDY_CREATE_PATH, subsidies.create),
 )
 
 CONTROL_ROUTES: tuple[Route, ...] = (

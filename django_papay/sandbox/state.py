@@ -1,7 +1,7 @@
 """The state of the sandbox's WeChat Pay, the bottom layer: who the merchant is, what is known, what happened.
 
 ``SandboxState`` holds the merchant's identity and keys, the stores (``contracts``: pre-signs and
-contracts; ``deductions``: charges; ``certificates``: platform certificates), the request and delivery
+contracts; ``deductions``: charges; ``sharing``: frozen funds and profit sharing; ``certificates``: platform certificates), the request and delivery
 logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``, ``response_delay``,
 ``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all work on one of these;
 it imports none of them.
@@ -29,6 +29,7 @@ from .deduction_book import DeductionBook
 from .fault_queue import FaultQueue
 from .platform_certificates import PlatformCertificates
 from .records import DeliveryLog, RequestLog
+from .sharing_book import SharingBook
 
 STATE_FILE_VERSION = 1
 FAULT_DELAY = 3.0  # seconds the "timeout" fault holds its answer, unless a test sets another
@@ -50,7 +51,7 @@ class SandboxState:
     """Everything the sandbox's WeChat Pay knows about its one merchant. Thread-safe."""
 
     # The stores saved to ``state_file``, by attribute name; a new endpoint family adds its store here.
-    PERSISTED = ("contracts", "deductions")
+    PERSISTED = ("contracts", "deductions", "sharing")
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class SandboxState:
         self.apiv3_key = apiv3_key  # seals notifications and the certificate list
         self.contracts = ContractBook()
         self.deductions = DeductionBook()
+        self.sharing = SharingBook(self.deductions.paid)  # frozen funds, shares, returns, subsidies
         self.certificates = PlatformCertificates()  # none until issued: a public-key-only merchant
         self.requests = RequestLog()
         self.faults = FaultQueue()  # taken by the next merchant-API requests (see faults.py)

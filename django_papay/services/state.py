@@ -1,4 +1,4 @@
-"""The one place a contract's or a deduction's WeChat Pay state moves, whoever reports it.
+"""The one place a contract's, a deduction's or a profit share's WeChat Pay state moves, whoever reports it.
 
 WeChat Pay's reports can arrive late, twice, or out of order, so every move follows the same rule:
 an older event never overrides a newer one, and a terminated contract stays terminated. Callers hold
@@ -19,8 +19,15 @@ from django.utils.translation import gettext as _
 
 from .. import wechatpay
 from ..display import local_time
-from ..models import Contract, Deduction
-from ..signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
+from ..models import Contract, Deduction, ProfitShare
+from ..signals import (
+    contract_signed,
+    contract_terminated,
+    deduction_failed,
+    deduction_succeeded,
+    share_failed,
+    share_finished,
+)
 
 
 class Move(NamedTuple):
@@ -192,3 +199,22 @@ def correct_deduction(deduction: Deduction, outcome: str, *, at: datetime) -> Si
         }
         deduction.save(update_fields=["last_error", "updated_at"])
     return None
+
+
+# --- profit shares -----------------------------------------------------------------------------------
+
+OPEN_SHARE_STATES = (ProfitShare.Status.CREATED, ProfitShare.Status.PROCESSING)
+
+
+def finish_share(share: ProfitShare, status: str, *, at: datetime, error: str = "") -> Signal | None:
+    """Make a locked, open share FINISHED or FAILED; the signal to send, None when it was final already.
+
+    A final share never moves again: a late PROCESSING answer after FINISHED changes nothing.
+    """
+    if share.status not in OPEN_SHARE_STATES:
+        return None
+    share.status = status
+    share.settled_at = at
+    share.last_error = error
+    share.save(update_fields=["status", "settled_at", "last_error", "updated_at"])
+    return share_finished if status == ProfitShare.Status.FINISHED else share_failed
