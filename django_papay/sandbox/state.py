@@ -1,7 +1,8 @@
 """The state of the sandbox's WeChat Pay, the bottom layer: who the merchant is, what is known, what happened.
 
 ``SandboxState`` holds the merchant's identity and keys, the stores (``contracts``: pre-signs and
-contracts; ``deductions``: charges; ``sharing``: frozen funds and profit sharing; ``certificates``: platform certificates), the request and delivery
+contracts; ``deductions``: charges; ``sharing``: frozen funds and profit sharing; ``certificates``: platform
+certificates), the request and delivery
 logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``, ``response_delay``,
 ``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all work on one of these;
 it imports none of them.
