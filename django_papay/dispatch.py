@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from . import conf
-from .models import BillingRun, Contract, Deduction
+from .models import BillingRun, Contract, Deduction, SubOrder
 from .services import PRESIGN_BY_CHANNEL, QUERY, Charge, Outcome, Planned, Settled, run_many, settle_many
 from .services.billing import send_created, store_run
 from .services.outside_atomic import require_outside_atomic
+from .services.sharing_due import Shared, share_many
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,33 @@ def send_run(run: BillingRun) -> bool:
         return True
     send_created(run)
     return False
+
+
+def share_each(sub_orders: Sequence[SubOrder]) -> Queued | list[Shared]:
+    """Share (and finish) each frozen sub-order: one task each, or here (``Shared`` per sub-order)."""
+    if enqueues():
+        from . import tasks
+
+        for sub_order in sub_orders:
+            tasks.share_sub_order.enqueue(sub_order.pk)
+        return Queued(len(sub_orders))
+    return share_many(list(sub_orders))
+
+
+def schedule_sharing(sender: object, deduction: Deduction, **kwargs: object) -> None:
+    """deduction_succeeded's receiver (connected by the AppConfig): with ``PAPAY["SHARE_AFTER"]`` and TASKS on,
+    each profit_sharing sub-order gets a ``share_sub_order`` task due that long after the charge.
+
+    A backend that cannot defer gets none: ``papay_share`` from cron shares them when due.
+    """
+    if not (conf.share_after.given() and enqueues()):
+        return
+    from . import tasks
+
+    delay = conf.share_after() or 0.0
+    for sub_order in deduction.sub_orders.filter(profit_sharing=True):
+        if not tasks.later(tasks.share_sub_order, delay, sub_order.pk):
+            break
 
 
 def _pks(rows: Sequence[Contract]) -> list[int]:

@@ -18,6 +18,8 @@ Retries go back through the framework, never a sleep in a worker: a task is enqu
 - A deduct call is **never** retried: after a 429, a 5xx or no answer the deduction stays PROCESSING (money
   may have moved) and ``settle_deduction`` runs later, which queries it and, once WeChat Pay's minute has
   passed, reverses it or marks it FAILED (never received).
+- A share (分账) is retried like a query: its ``out_order_no`` is idempotent at WeChat Pay, so an open share is
+  queried or sent again with the same number (``share_sub_order``), never made anew.
 - ``PAPAY["MAX_CALLS_PER_SECOND"]``: every call takes one place (``services.ratelimit``). A task takes its first
   call's place itself, without waiting, before a deduction is claimed; a task that finds the second full is
   enqueued again for the next second. Its later calls (settle's reverse and the query after it) wait for theirs.
@@ -45,13 +47,15 @@ except ImportError:  # pragma: no cover - depends on the Django version
             'django_papay.tasks needs Django 6 (django.tasks) or the backport: pip install "django-papay[tasks]"'
         ) from exc
 
-from .exceptions import ContractStateError, WeChatPayError, describe_error
-from .models import BillingRun, Contract, Deduction
+from .exceptions import ContractStateError, SharingStateError, WeChatPayError, describe_error
+from .models import BillingRun, Contract, Deduction, ProfitShare, SubOrder
 from .services import PRESIGN_BY_CHANNEL, QUERY, ratelimit, settle
 from .services.billing import created_ids, failed_unsent, mark_queued
 from .services.deductions import send
 from .services.due import contracts_to_sync, deductions_to_settle
 from .services.operations import Operation, run
+from .services.sharing import share
+from .services.sharing_due import sub_orders_to_share
 
 logger = logging.getLogger("django_papay.tasks")
 
@@ -222,3 +226,37 @@ def send_billing_run(run_id: int) -> int:
         return 0
     # A thousand at a time (by key), so a run of 100,000 is never read whole.
     return sum(enqueue_deductions(send_deduction, ids) for ids in created_ids(run_))
+
+
+# --- profit sharing ------------------------------------------------------------------------------
+
+
+@task
+def share_sub_order(sub_order_id: int, attempt: int = 0) -> str:
+    """Share one frozen sub-order (the commission rule, then finish); again later while its outcome is open.
+
+    Safe to run twice: an open share is sent again with its own number (idempotent at WeChat Pay) or queried,
+    never made anew. Retried with backoff after FREQUENCY_LIMITED, a 5xx or no answer.
+    """
+    sub_order = SubOrder.objects.select_related("deduction").filter(pk=sub_order_id).first()
+    if sub_order is None:
+        return "gone"
+    try:
+        with _first_call(share_sub_order, sub_order_id, attempt=attempt) as placed:
+            if not placed:
+                return "rate limited: again next second"
+            shared = share(sub_order)
+    except (SharingStateError, ValidationError) as exc:
+        return f"skipped: {describe_error(exc)}"
+    if shared.status in (ProfitShare.Status.CREATED, ProfitShare.Status.PROCESSING) and attempt < MAX_ATTEMPTS:
+        later(share_sub_order, backoff(attempt), sub_order_id, attempt=attempt + 1)
+    return shared.status
+
+
+@task
+def share_due(limit: int = FAN_OUT_LIMIT) -> int:
+    """``papay_share`` as tasks: one ``share_sub_order`` per sub-order due (``PAPAY["SHARE_AFTER"]``)."""
+    ids = list(sub_orders_to_share().values_list("pk", flat=True)[:limit])
+    for sub_order_id in ids:
+        share_sub_order.enqueue(sub_order_id)
+    return len(ids)

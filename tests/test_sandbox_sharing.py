@@ -5,7 +5,7 @@ import pytest
 from django_papay import crypto, wechatpay
 from django_papay.services import deduct
 
-from .helpers import COMMISSION, MCHID, MEMBERSHIP, SHARED_MEMBERSHIP, SUB_MCHID, WECHATPAY_PUBLIC_KEY_ID
+from .helpers import MCHID, MEMBERSHIP, SHARED_MEMBERSHIP, SUB_MCHID, WECHATPAY_PUBLIC_KEY_ID
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,8 @@ def test_a_share_is_processing_then_finished_on_the_next_query(signed_contract, 
     assert first["status"] == "PROCESSING" and first["receivers"][0]["result"] == "PENDING"
     again = post(merchant, body(sub_order)).json()  # the same number is the same request
     assert again == first and sandbox.sharing.posts["S20261202A1"] == 2
-    path = f"{wechatpay.SHARE_ORDERS_PATH}?sub_mchid={SUB_MCHID}&transaction_id={sub_order.transaction_id}&out_order_no=S20261202A1"
+    query = f"sub_mchid={SUB_MCHID}&transaction_id={sub_order.transaction_id}&out_order_no=S20261202A1"
+    path = f"{wechatpay.SHARE_ORDERS_PATH}?{query}"
     queried = merchant.post(method="GET", path=path).json()
     assert queried["status"] == "FINISHED" and queried["receivers"][0]["result"] == "SUCCESS"
     assert sandbox.balance(MCHID)["available"] == 150

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from .. import conf, wechatpay
-from ..models import ProfitShare, ShareReceiver, SubOrder
+from ..models import ProfitShare, ShareReceiver, ShareReturn, SubOrder
 from .deduction_input import text_problem
 
 RECEIVER_KEYS = frozenset({"type", "account", "amount", "description", "name"})
@@ -53,7 +53,11 @@ def already_shared(sub_order: SubOrder) -> int:
         .exclude(result=wechatpay.RECEIVER_CLOSED)
         .values_list("amount", flat=True)
     )
-    returned = sum(sub_order.shares.filter(returns__result="success").values_list("returns__amount", flat=True))
+    returned = sum(
+        ShareReturn.objects.filter(share__sub_order=sub_order, result=ShareReturn.Result.SUCCESS).values_list(
+            "amount", flat=True
+        )
+    )
     return paid - returned
 
 

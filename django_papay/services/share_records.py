@@ -31,7 +31,7 @@ def apply_answer(share: ProfitShare, answer: Answer, *, finished: bool = False) 
     data = answer.data
     if data.get("out_order_no") != share.out_order_no:
         raise mismatch(answer, "this share", ["out_order_no"])
-    status = wechatpay.SHARE_FINISHED if finished else data.get("status")
+    status = wechatpay.SHARE_FINISHED if finished else str(data.get("status") or "")
 
     def apply() -> Signal | None:
         with transaction.atomic():

@@ -144,7 +144,7 @@ def _store(share_return: ShareReturn, result: Answer | WeChatPayError) -> None:
         fields["last_error"] = "the answer does not match this return (out_return_no)"
     else:
         given = result.data.get("result")
-        fields["result"] = RESULTS.get(given, ShareReturn.Result.PROCESSING)
+        fields["result"] = RESULTS.get(str(given), ShareReturn.Result.PROCESSING)
         fields["last_error"] = "" if given in RESULTS else f"result {given!r}"
         if given == wechatpay.RETURN_TIME_OUT_CLOSED:
             fields["last_error"] = _("TIME_OUT_CLOSED: closed by WeChat Pay; return again with a new number.")

@@ -36,7 +36,7 @@ from .. import conf, crypto, wechatpay
 from ..client import Answer
 from ..exceptions import InvalidResponseError, SharingStateError, WeChatPayError
 from ..models import Deduction, ProfitShare, ShareReceiver, SubOrder
-from . import commission, share_records
+from . import commission, share_records, state
 from .certificate_store import certificate_keys
 from .deductions import is_refusal
 from .operations import Call, send_all
@@ -180,7 +180,7 @@ def why_not_shareable(sub_order: SubOrder) -> str:
         }
     if sub_order.deduction.status != Deduction.Status.SUCCEEDED or not sub_order.transaction_id:
         return _("Sub-order %(number)s is not paid; only a paid sub-order can be shared.") % {"number": number}
-    if sub_order.shares.filter(finish=True, status=ProfitShare.Status.FINISHED).exists():
+    if ProfitShare.objects.filter(sub_order=sub_order, finish=True, status=ProfitShare.Status.FINISHED).exists():
         return _("Sharing of sub-order %(number)s is finished; its funds are unfrozen.") % {"number": number}
     return ""
 
@@ -229,17 +229,15 @@ def _request(share_: ProfitShare) -> Call:
             serial, key = sensitive_key()
             item["receiver_name"] = crypto.encrypt_sensitive(key, receiver.name)  # fresh ciphertext each time
         items.append(item)
-    payload: dict[str, Any] = {}
+    body: dict[str, Any] = {}
     if any(receiver.type == wechatpay.PERSONAL_OPENID for receiver in receivers):
-        payload["appid"] = sub_order.deduction.combine_appid  # required for an openid receiver
-    payload.update(
-        sub_mchid=sub_order.sub_mchid,
-        transaction_id=sub_order.transaction_id,
-        out_order_no=share_.out_order_no,
-        receivers=items,
-        finish=share_.finish,
-    )
-    return Call("POST", wechatpay.SHARE_ORDERS_PATH, payload, wechatpay_serial=serial)
+        body["appid"] = sub_order.deduction.combine_appid  # required for an openid receiver
+    body["sub_mchid"] = sub_order.sub_mchid
+    body["transaction_id"] = sub_order.transaction_id
+    body["out_order_no"] = share_.out_order_no
+    body["receivers"] = items
+    body["finish"] = share_.finish
+    return Call("POST", wechatpay.SHARE_ORDERS_PATH, body, wechatpay_serial=serial)
 
 
 def _outcome(share_: ProfitShare, result: Answer | WeChatPayError, *, finished: bool = False) -> None:
@@ -260,7 +258,7 @@ def _open(sub_order: SubOrder, kind: str) -> ProfitShare | None:
     """An earlier share (or finish) of ``sub_order`` whose outcome is still open: it is sent again, not anew."""
     return in_turn(
         lambda: (
-            sub_order.shares.filter(kind=kind, status__in=(ProfitShare.Status.CREATED, ProfitShare.Status.PROCESSING))
+            ProfitShare.objects.filter(sub_order=sub_order, kind=kind, status__in=state.OPEN_SHARE_STATES)
             .order_by("pk")
             .first()
         )

@@ -38,7 +38,9 @@ def pay_subsidy(sub_order: SubOrder, description: str = SUBSIDY_DESCRIPTION) -> 
     A paid one is returned as it is; an open one (unknown outcome) is sent again with its own number.
     """
     require_outside_atomic("pay_subsidy")
-    subsidy = in_turn(lambda: sub_order.subsidies.exclude(result=Subsidy.Result.FAILED).order_by("pk").first())
+    subsidy = in_turn(
+        lambda: Subsidy.objects.filter(sub_order=sub_order).exclude(result=Subsidy.Result.FAILED).order_by("pk").first()
+    )
     if subsidy is None:
         subsidy = in_turn(
             lambda: Subsidy.objects.create(
@@ -71,7 +73,7 @@ def _store(subsidy: Subsidy, result: Answer | WeChatPayError) -> None:
     elif result.data.get("transaction_id") != subsidy.sub_order.transaction_id:
         fields["last_error"] = "the answer does not match this subsidy (transaction_id)"
     else:
-        fields["result"] = RESULTS.get(result.data.get("result"), Subsidy.Result.PROCESSING)
+        fields["result"] = RESULTS.get(str(result.data.get("result")), Subsidy.Result.PROCESSING)
         fields["last_error"] = ""
         if storable(result.data.get("subsidy_id"), 64):
             fields["subsidy_id"] = result.data["subsidy_id"]
