@@ -4,6 +4,7 @@
 - ``notification_log.py`` — every delivery to the notify view, read-only, with reprocess for failed ones.
 - ``deductions.py`` — charges: what was charged, settle and reverse.
 - ``charge.py`` — the contracts' ``deduct`` action: the page that asks for the sub-order, then the charges.
+- ``sharing.py`` — profit sharing: frozen / shared / finished, the shares on each sub-order, share and finish.
 - ``outcomes.py`` — what staff are told about a deduction, and at which message level.
 - ``columns.py`` — what the admins share: times, yuan, status badges, short errors, ``ReadOnlyMixin``.
 - ``large_tables.py`` — changelists that stay fast on a platform's data (estimated counts, exact search).
@@ -15,15 +16,17 @@
 
 from django.contrib import admin
 
-from ..models import BillingRun, Contract, Deduction, Notification, PlatformCertificate
+from ..models import BillingRun, Contract, Deduction, Notification, PlatformCertificate, ProfitShare
 from .billing import BillingRunAdmin
 from .certificates import PlatformCertificateAdmin
 from .contracts import ContractAdmin
 from .deductions import DeductionAdmin
 from .notification_log import NotificationAdmin
+from .sharing import ProfitShareAdmin
 
 admin.site.register(Contract, ContractAdmin)
 admin.site.register(Deduction, DeductionAdmin)
 admin.site.register(Notification, NotificationAdmin)
 admin.site.register(PlatformCertificate, PlatformCertificateAdmin)
 admin.site.register(BillingRun, BillingRunAdmin)
+admin.site.register(ProfitShare, ProfitShareAdmin)
