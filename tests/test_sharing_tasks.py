@@ -158,3 +158,15 @@ def test_papay_share_refuses_a_commission_rule_that_does_not_import(papay, signe
     with pytest.raises(ImproperlyConfigured, match="COMMISSION"):
         run("--all")
     assert not ProfitShare.objects.exists()
+
+
+def test_the_check_is_quiet_before_the_tables_exist(db, monkeypatch):
+    from django.db import OperationalError
+
+    from django_papay.services import sharing_due
+
+    def no_tables():
+        raise OperationalError("no such table: django_papay_suborder")
+
+    monkeypatch.setattr(sharing_due, "near_the_limit", lambda: type("Q", (), {"count": staticmethod(no_tables)})())
+    assert check_frozen_near_limit(databases=["default"]) == []

@@ -1,8 +1,9 @@
 """The demo: the whole 合单代扣 flow against the bundled sandbox, each step printed.
 
 create a contract → pre-sign it → the sandbox signs as the user → WeChat Pay's notification reaches
-this site's notify view → the contract is signed → charge it (two sub-merchants) → terminate it →
-the next charge is refused with CONTRACT_NOT_EXIST.
+this site's notify view → the contract is signed → charge it (two sub-merchants, the membership fee with
+profit sharing: frozen) → share the platform's ¥1.50 commission and finish (the rest unfrozen) → terminate
+it → the next charge is refused with CONTRACT_NOT_EXIST.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from demo.site_server import SiteServer
 from django_papay.exceptions import PapayError
 from django_papay.models import Contract, Deduction
 from django_papay.services import deduct, presign
+from django_papay.services.sharing import settle_share, share
 
 ADMIN_HOST = "127.0.0.1"
 DEFAULT_ADMIN_PORT = 8000
-# A membership fee to the platform's own shop and a delivery fee to a courier, in fen.
+# A membership fee to a shop (frozen until the platform took its commission) and a delivery fee to a courier,
+# in fen.
 SUB_ORDERS = [
-    {"sub_mchid": "1900000201", "description": "会员月费 membership", "amount": 1500},
+    {"sub_mchid": "1900000201", "description": "会员月费 membership", "amount": 1500, "profit_sharing": True},
     {"sub_mchid": "1900000202", "description": "配送费 delivery", "amount": 300},
 ]
 
@@ -135,6 +138,7 @@ class Command(BaseCommand):
                 f"  sub-merchant {sub_order.sub_mchid}: ¥{sub_order.amount / 100:.2f} {sub_order.trade_state}, "
                 f"transaction_id {sub_order.transaction_id}"
             )
+        self._share(sandbox, deduction.sub_orders.get(profit_sharing=True))
         # The user ends the contract in WeChat; its TERMINATE notification is still on its way.
         sandbox.terminate_contract(contract.out_contract_code, drop=True)
         self.step("the user ends the contract in WeChat (the notification has not arrived yet)")
@@ -147,6 +151,30 @@ class Command(BaseCommand):
             f"{refused.last_error}"
         )
         self.step(f"so the contract was queried: status = {contract.status} ({contract.termination_mode})")
+
+    def _share(self, sandbox, sub_order) -> None:
+        """The platform takes its commission (PAPAY["COMMISSION"]: 10 %) and unfreezes the rest (分账, 完结)."""
+        platform, shop = settings.PAPAY["MCHID"], sub_order.sub_mchid
+        before = {mchid: sandbox.balance(mchid) for mchid in (platform, shop)}
+        self.step(
+            f"  {shop}'s ¥{sub_order.amount / 100:.2f} is frozen (charged with profit_sharing) until the platform "
+            "shares and finishes"
+        )
+        try:
+            shared = settle_share(share(sub_order))  # answered PROCESSING; FINISHED on the query
+        except PapayError as exc:
+            raise CommandError(f"sharing failed: {exc}") from exc
+        receiver = shared.receivers.get()
+        self.step(
+            f"shared ¥{receiver.amount / 100:.2f} commission to the platform {receiver.account} and finished: "
+            f"profit share {shared.out_order_no} {shared.status}, receiver {receiver.result}"
+        )
+        for mchid, label in ((platform, "platform"), (shop, "sub-merchant")):
+            was, now = before[mchid], sandbox.balance(mchid)
+            self.step(
+                f"  {label} {mchid}: frozen ¥{was['frozen'] / 100:.2f} → ¥{now['frozen'] / 100:.2f}, "
+                f"available ¥{was['available'] / 100:.2f} → ¥{now['available'] / 100:.2f}"
+            )
 
     def _serve(self, sandbox, address: str) -> None:
         sandbox.notify_rewrite = {_origin(settings.PAPAY["NOTIFY_URL"]): f"http://{address}"}
