@@ -80,3 +80,13 @@ def test_the_shares_page_is_read_only(shared_deduction, sandbox, staff_client):
     page = staff.get(reverse("admin:django_papay_profitshare_change", args=[share.pk]))
     assert page.status_code == 200 and share.out_order_no in page.content.decode()
     assert staff.get(reverse("admin:django_papay_profitshare_add")).status_code == 403
+
+
+def test_profit_sharing_reads_in_chinese(shared_deduction, sandbox, staff_client, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    staff = staff_client(*VIEW, "share_profit", "finish_sharing")
+    page = staff.get(DEDUCTIONS).content.decode()
+    for label in ("立即分账并完结", "完结分账（全部解冻）", "冻结"):
+        assert label in page, label
+    (message,) = messages(run_action(staff, DEDUCTIONS, "finish_now", [shared_deduction]))
+    assert "已完结" in message and "完结" in message
