@@ -19,6 +19,8 @@ Shaped like moto, one way down — state ← handlers ← routes ← HTTP — wi
     handlers/contracts.py     pre-sign (APP, mini-program), query, terminate
     handlers/certificates.py  GET /v3/certificates
     handlers/deductions.py    charge a signed contract, query a charge, reverse (撤销) it
+    handlers/sharing.py       profit sharing: share, query, finish, amounts, return (分账回退)
+    handlers/subsidies.py     subsidies/create (补差)
     handlers/control.py       the loopback controls under /sandbox/ (play the user by hand)
     user.py                WeChatUser: build SIGN/TERMINATE from the state, record them, deliver them
     delivery.py            POSTing notifications as WeChat Pay's notifier does, into the delivery log
@@ -27,6 +29,7 @@ Shaped like moto, one way down — state ← handlers ← routes ← HTTP — wi
     state.py               SandboxState: identity and keys, the stores, the logs, the knobs, the state file
     contract_book.py       ContractBook: the one store of pre-signs and contracts
     deduction_book.py      DeductionBook: the charges, POSTs counted per number, the trade_state switch
+    sharing_book.py        SharingBook: frozen / available balances per merchant, shares, returns, subsidies
     platform_certificates.py  the platform certificates issued to the merchant
     records.py             RecordedRequest, Delivery and their logs
     validation.py          the checks WeChat Pay makes: headers, Authorization signature, body rules

@@ -6,6 +6,10 @@
   it through its family's handler exactly once (``services/notifications.py``; SIGN and TERMINATE today).
 - ``deduct`` — charge a signed contract, exactly once (``services/deductions.py``); ``settle`` /
   ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
+- ``share`` / ``finish_sharing`` / ``settle_share`` / ``unshared_amount`` — profit sharing (分账): the platform's
+  commission (``PAPAY["COMMISSION"]``, ``services/commission.py``), then the rest unfrozen
+  (``services/sharing.py``); ``return_share`` (分账回退, ``services/share_returns.py``); ``pay_subsidy`` (补差,
+  ``services/subsidies.py``).
 - ``Charge`` / ``Planned`` — a billing run's charges and what became of them (``services/billing.py``: every
   charge stored first, then each sent once); ``dispatch.deduct_many`` is the entry point, since whether the
   workers send the run (``PAPAY["TASKS"]``) is decided above the services. ``services/ratelimit.py`` shares
@@ -41,6 +45,9 @@ from .deductions import deduct
 from .notifications import receive_notification, reprocess_notification
 from .operations import Outcome, record_failure, run_many
 from .settlement import Settled, reverse_deduction, settle, settle_many
+from .share_returns import return_share, settle_return
+from .sharing import finish_sharing, settle_share, share, unshared_amount
+from .subsidies import pay_subsidy
 
 __all__ = [
     "PRESIGN",
@@ -54,7 +61,9 @@ __all__ = [
     "check_can_presign",
     "deduct",
     "expire_presigns",
+    "finish_sharing",
     "launch_parameters",
+    "pay_subsidy",
     "presign",
     "presign_mini_program",
     "presign_payload",
@@ -63,10 +72,15 @@ __all__ = [
     "record_failure",
     "refresh_certificates",
     "reprocess_notification",
+    "return_share",
     "reverse_deduction",
     "run_many",
     "settle",
     "settle_many",
+    "settle_return",
+    "settle_share",
+    "share",
     "terminate",
     "terminate_operation",
+    "unshared_amount",
 ]
