@@ -91,7 +91,6 @@ class DeductionAdmin(SharingActions, ReadOnlyMixin, StatusColumns, LargeTableAdm
         "contract_link",
         "total",
         "status_badge",
-        "sharing_badge",
         "sent_at_local",
         "settled_at_local",
         "short_error",
@@ -150,10 +149,11 @@ class DeductionAdmin(SharingActions, ReadOnlyMixin, StatusColumns, LargeTableAdm
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, deduction: Deduction) -> str:
+        sharing = self.sharing_badge(deduction)  # frozen / shared / finished, beside the charge's own status
         if not deduction.corrected_from:
-            return badge(deduction)
+            return format_html("{} {}", badge(deduction), sharing)
         was = _("was %(status)s") % {"status": deduction.get_corrected_from_display()}
-        return format_html('{} <span class="papay-corrected">({})</span>', badge(deduction), was)
+        return format_html('{} <span class="papay-corrected">({})</span> {}', badge(deduction), was, sharing)
 
     def has_settle_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("django_papay.settle_deduction")
