@@ -123,7 +123,8 @@ def apply(refund: Refund) -> Refund:
 
     Used for the first send and for every re-send (``settle_refund``): the number never changes.
     """
-    (result,) = send_all([Call("POST", wechatpay.REFUND_APPLY_PATH, payload(refund))])
+    body = in_turn(lambda: payload(refund))  # reads the sub-order: on SQLite, in turn
+    (result,) = send_all([Call("POST", wechatpay.REFUND_APPLY_PATH, body)])
     try:
         if isinstance(result, WeChatPayError):
             raise result
