@@ -232,17 +232,3 @@ def test_an_unknown_status_is_stored_as_it_comes_and_stays_processing(membership
     sandbox.alter_next(lambda answer: answer.update(status="SOMETHING_NEW"))
     settle_refund(made)
     assert made.status == Refund.Status.PROCESSING and made.refund_status == "SOMETHING_NEW"
-
-
-def test_a_failed_refund_wechat_pay_reports_refunded_is_succeeded(membership, sandbox, refunds):
-    made = refund(membership, 500)
-    Refund.objects.filter(pk=made.pk).update(status=Refund.Status.FAILED)
-    from django_papay.services.refund_records import reported
-    from django_papay.services.operations import send_all
-    from django_papay.services.refund_settlement import _query
-
-    (answer,) = send_all([_query(made)])
-    made.refresh_from_db()
-    reported(made, answer)
-    assert made.status == Refund.Status.SUCCEEDED and "failed" in made.last_error
-    assert refunds == [("succeeded", made.pk, None)]
