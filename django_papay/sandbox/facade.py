@@ -185,7 +185,7 @@ class Sandbox:
         """The refunds WeChat Pay took, ``posts`` per number, and the ``outcome`` / ``not_enough`` switches."""
         return self.state.refunds
 
-    def refund_notification(self, out_refund_no: str, **kwargs: Any) -> Any:
+    def refund_notification(self, out_refund_no: str, /, **kwargs: Any) -> Any:
         """REFUND.<status> for a refund the sandbox took (nothing sent); see ``RefundNotices.refund_notification``."""
         return RefundNotices(self.state).refund_notification(out_refund_no, **kwargs)
 

@@ -35,7 +35,7 @@ class RefundNotices:
         self._courier = Courier(state.deliveries)
 
     def refund_notification(
-        self, out_refund_no: str, *, event_type: str | None = None, url: str | None = None, **overrides: Any
+        self, out_refund_no: str, /, *, event_type: str | None = None, url: str | None = None, **overrides: Any
     ) -> OutgoingNotification:
         """REFUND.<status> for the refund as the book has it (nothing is sent); ``url`` defaults to the refund's
         ``notify_url``. A refund never taken needs ``event_type``, ``url`` and its fields as overrides."""
