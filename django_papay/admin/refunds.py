@@ -205,10 +205,8 @@ class RefundAdmin(admin.ModelAdmin):
     list_display = (
         "out_refund_no",
         "deduction_link",
-        "sub_order",
         "amount_yuan",
         "status_column",
-        "advance",
         "sent_at_local",
         "success_time_local",
         "short_error",
