@@ -1,4 +1,5 @@
-"""The demo's command line as a newcomer meets it: plain help, and a busy admin port refused before anything runs."""
+"""The demo's command line as a newcomer meets it: plain help, a busy admin port refused before anything runs, and
+the whole flow, refund included, as it prints it."""
 
 from __future__ import annotations
 
@@ -36,3 +37,30 @@ def test_demo_serve_refuses_a_busy_admin_port_before_it_starts(tmp_path):
     assert ran.returncode != 0
     assert f"the admin cannot listen on 127.0.0.1:{port}" in ran.stderr and "PAPAY_ADMIN_PORT" in ran.stderr
     assert "[1]" not in ran.stdout  # nothing started
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_demo_refunds_three_yuan_of_the_second_sub_order_and_shows_refund_success():
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # the example's own
+    environment["PAPAY_SANDBOX_PORT"] = str(_free_port())
+    for command in (["migrate", "--noinput", "--verbosity", "0"], ["papay_demo"]):
+        ran = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT / "example_project",
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    charged = next(index for index, line in enumerate(lines) if "charged ¥18.00" in line)
+    refunded = next(index for index, line in enumerate(lines) if line.split("] ", 1)[-1].startswith("refund ¥3.00"))
+    assert charged < refunded and "processing" in lines[refunded]
+    assert "REFUND.SUCCESS" in lines[refunded + 1] and "HTTP 204" in lines[refunded + 1]
+    assert "succeeded: ¥3.00 refunded, ¥0.00 of ¥3.00 left to refund" in lines[refunded + 2]
