@@ -22,8 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from demo.site_server import SiteServer
-from django_papay.exceptions import PapayError
 from django_papay import wechatpay
+from django_papay.exceptions import PapayError
 from django_papay.models import Contract, Deduction, Refund
 from django_papay.services import deduct, presign, refund
 
