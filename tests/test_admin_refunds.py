@@ -124,3 +124,16 @@ def test_the_admin_speaks_chinese(charged, sandbox, staff_client):
         form = run_action(staff, DEDUCTIONS, "refund", [charged], HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "退款单号" in page and "退款异常" in page and "重试异常退款" in page
     assert "可退金额" in form
+
+
+def test_a_refund_notification_links_its_refund(charged, sandbox, staff_client):
+    from django_papay.models import Notification
+
+    from .helpers import deliver
+
+    made = refund(charged.sub_orders.get(sub_mchid="1900000202"), 300)
+    deliver(sandbox.refund_notification(made.out_refund_no))
+    page = staff_client("view_notification").get(
+        reverse("admin:django_papay_notification_change", args=[Notification.objects.get().pk])
+    )
+    assert reverse("admin:django_papay_refund_change", args=[made.pk]) in page.content.decode()

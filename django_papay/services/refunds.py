@@ -184,6 +184,14 @@ def _create(sub_order: SubOrder, amount: int, reason: str, number: str | None, a
                     % {"number": locked.deduction, "status": locked.deduction.get_status_display()}
                 }
             )
+        paid_at = locked.success_time or locked.deduction.settled_at
+        if paid_at is not None and timezone.now() - paid_at > wechatpay.REFUNDABLE_FOR:
+            raise ValidationError(
+                {
+                    "sub_order": _("Sub-order %(number)s was paid over a year ago; WeChat Pay refunds no older order.")
+                    % {"number": locked}
+                }
+            )
         counted = locked.refunds.exclude(status__in=NOT_REFUNDED)
         taken = counted.aggregate(total=Sum("amount"))["total"] or 0
         if taken + amount > locked.amount:
