@@ -177,6 +177,9 @@ def _create(sub_order: SubOrder, amount: int, reason: str, number: str | None, a
             # SQLite has no row locks: writing first takes its one write lock, so a second refunder waits.
             SubOrder.objects.filter(pk=sub_order.pk).update(amount=F("amount"))
         locked = SubOrder.objects.select_for_update().select_related("deduction").get(pk=sub_order.pk)
+        existing = _same_refund(number, locked, amount) if number else None
+        if existing is not None:  # stored by a racing caller while we waited for the lock: this very refund
+            return existing
         if locked.deduction.status != Deduction.Status.SUCCEEDED:
             raise ValidationError(
                 {
