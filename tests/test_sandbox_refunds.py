@@ -129,3 +129,30 @@ def test_refunds_are_kept_in_the_state_file(paid, sandbox, tmp_path, keys):
     first = SandboxState(**arguments)
     first.refunds.take(body(paid), {"transaction_id": "4200", "out_trade_no": "S1", "sub_mchid": "1"}, "")
     assert SandboxState(**arguments).refunds.get("R1")["out_trade_no"] == "S1"
+
+
+# --- the loopback controls (a running demo's staff switch them by hand) ---------------------------------------
+
+
+def test_the_refund_switches_can_be_set_over_http(sandbox):
+    import requests
+
+    answer = requests.post(
+        sandbox.url + "/sandbox/refunds", json={"outcome": "ABNORMAL", "not_enough": True}, timeout=5
+    )
+    assert answer.status_code == 200 and answer.json() == {"outcome": "ABNORMAL", "not_enough": True, "refunds": []}
+    assert (sandbox.refunds.outcome, sandbox.refunds.not_enough) == ("ABNORMAL", True)
+    refused = requests.post(sandbox.url + "/sandbox/refunds", json={"outcome": "MAYBE"}, timeout=5)
+    assert refused.status_code == 400
+
+
+def test_a_processing_refund_is_finished_over_http(paid, sandbox):
+    import requests
+
+    sandbox.refunds.outcome = wechatpay.REFUND_PROCESSING
+    get_client().post(wechatpay.REFUND_APPLY_PATH, body(paid))
+    (listed,) = requests.get(sandbox.url + "/sandbox/refunds", timeout=5).json()["refunds"]
+    assert (listed["out_refund_no"], listed["status"]) == ("R1", "PROCESSING")
+    finished = requests.post(sandbox.url + "/sandbox/refunds/R1/finish", json={"status": "CLOSED"}, timeout=5)
+    assert finished.status_code == 200 and _query("R1").data["status"] == "CLOSED"
+    assert requests.post(sandbox.url + "/sandbox/refunds/NOPE/finish", timeout=5).status_code == 404

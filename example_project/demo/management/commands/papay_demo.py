@@ -198,6 +198,8 @@ class Command(BaseCommand):
             f"           or:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/terminate\n"
             f'see an error:   curl -X POST {sandbox.url}/sandbox/faults -d \'{{"fault": "system_error"}}\'\n'
             "                (the next call to WeChat Pay fails with it; also ratelimit, unavailable, timeout…)\n"
+            "refund:         Refund… on a deduction; to make the next refunds end abnormal (or PROCESSING, CLOSED):\n"
+            f'                curl -X POST {sandbox.url}/sandbox/refunds -d \'{{"outcome": "ABNORMAL"}}\'\n'
             "Ctrl-C stops both."
         )
         call_command("runserver", address, use_reloader=False)
