@@ -1,5 +1,7 @@
 """Refunds through the admin: "Refund…" on a deduction; settle, 垫付 and retry on refunds; each behind a permission."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import translation
@@ -85,6 +87,8 @@ def test_the_deduction_page_lists_its_refunds(charged, sandbox, staff_client):
     made = refund(charged.sub_orders.get(sub_mchid="1900000202"), 300)
     page = staff_client(*VIEW).get(reverse("admin:django_papay_deduction_change", args=[charged.pk])).content.decode()
     assert made.out_refund_no in page and "¥3.00" in page
+    cells = re.findall(r'<td class="field-(refunded|refundable)">\s*<p>([^<]*)</p>', page)
+    assert cells == [("refunded", "¥0.00"), ("refundable", "¥15.00"), ("refunded", "¥0.00"), ("refundable", "¥0.00")]
 
 
 def test_the_refund_list_shows_yuan_badges_and_finds_by_numbers(charged, sandbox, staff_client):

@@ -115,10 +115,29 @@ def status_badge(refund: Refund) -> str:
     )
 
 
+class SubOrderInline(deductions.SubOrderInline):
+    """A deduction's sub-orders, with how much of each is refunded and how much is left to refund."""
+
+    fields = (*deductions.SubOrderInline.fields, "refunded", "refundable")  # type: ignore[assignment]
+    readonly_fields = fields  # type: ignore[assignment]
+
+    @admin.display(description=gettext_lazy("refunded"))
+    def refunded(self, sub_order: SubOrder) -> str:
+        return yuan(sub_order.refunded_amount)
+
+    @admin.display(description=gettext_lazy("refundable"))
+    def refundable(self, sub_order: SubOrder) -> str:
+        return yuan(sub_order.refundable_amount)
+
+
 class DeductionAdmin(deductions.DeductionAdmin):
     """The deductions' admin with their refunds: the refunds on the change page, and "Refund…"."""
 
     actions = [*deductions.DeductionAdmin.actions, "refund"]
+    inlines = [
+        SubOrderInline if inline is deductions.SubOrderInline else inline
+        for inline in deductions.DeductionAdmin.inlines
+    ]
     fields = (*deductions.DeductionAdmin.fields, "refunds")  # type: ignore[assignment]
     readonly_fields = fields  # type: ignore[assignment]
 
