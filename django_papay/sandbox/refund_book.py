@@ -1,8 +1,9 @@
 """The store of what the sandbox's WeChat Pay knows about refunds (平台收付通 退款): every refund, by number.
 
 Refunds by ``out_refund_no``, as the query answers them (plus the ``notify_url`` their REFUND.* go to).
-``posts`` counts every apply POST per number, accepted or not, so a test can prove a number was sent again
-and refunded once. The switches say what the next refunds do:
+``posts`` counts every apply the endpoint processed per number, taken or refused (one a queued fault answered
+instead is not counted: ``Sandbox.requests`` has it), so a test can prove a number was sent again and refunded
+once. The switches say what the next refunds do:
 
 - ``outcome``: ``SUCCESS`` (the default: refunded at once, REFUND.SUCCESS follows the answer), ``PROCESSING``
   (a success that arrives later: ``finish`` ends it), ``ABNORMAL`` (the user's card cannot take it), ``CLOSED``;
