@@ -101,6 +101,10 @@ class SharingStateError(PapayError):
     finished already, its subsidy not paid yet…); nothing was sent."""
 
 
+class RefundStateError(PapayError):
+    """The refund is in a state where the operation makes no sense (e.g. retrying a refund that is not ABNORMAL)."""
+
+
 class InvalidNotification(PapayError):
     """A notification we will never accept: unsigned, forged, stale, unreadable, or not about our contracts.
 

@@ -1,4 +1,5 @@
-"""The demo's command line as a newcomer meets it: plain help, and a busy admin port refused before anything runs."""
+"""The demo's command line as a newcomer meets it: plain help, a busy admin port refused before anything runs, and
+the whole flow, refund included, as it prints it."""
 
 from __future__ import annotations
 
@@ -61,3 +62,31 @@ def test_the_demo_shares_the_platforms_commission_and_prints_both_balances(tmp_p
     assert round(float(platform[2]) - float(platform[1]), 2) == 1.50
     assert round(float(shop[1]) - float(shop[2]), 2) == 15.00
     assert round(float(shop[4]) - float(shop[3]), 2) == 13.50
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_demo_refunds_three_yuan_of_the_second_sub_order_and_shows_refund_success(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # the example's own
+    environment["PAPAY_SANDBOX_PORT"] = str(_free_port())
+    environment["PAPAY_DEMO_DATABASE"] = str(tmp_path / "demo.sqlite3")  # a throwaway database
+    for command in (["migrate", "--noinput", "--verbosity", "0"], ["papay_demo"]):
+        ran = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT / "example_project",
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    charged = next(index for index, line in enumerate(lines) if "charged ¥18.00" in line)
+    refunded = next(index for index, line in enumerate(lines) if line.split("] ", 1)[-1].startswith("refund ¥3.00"))
+    assert charged < refunded and "processing" in lines[refunded]
+    assert "REFUND.SUCCESS" in lines[refunded + 1] and "HTTP 204" in lines[refunded + 1]
+    assert "succeeded: ¥3.00 refunded, ¥0.00 of ¥3.00 left to refund" in lines[refunded + 2]

@@ -9,6 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('django_papay', '0009_admin_indexes'),
+        ('django_papay', '0009_refunds'),
     ]
 
     operations = [
@@ -88,7 +89,7 @@ class Migration(migrations.Migration):
                 ('subsidy_id', models.CharField(blank=True, max_length=64, verbose_name='WeChat Pay subsidy id')),
                 ('amount', models.PositiveBigIntegerField(verbose_name='amount (fen)')),
                 ('description', models.CharField(max_length=80, verbose_name='description')),
-                ('result', models.CharField(choices=[('created', 'created'), ('processing', 'processing'), ('success', 'success'), ('failed', 'failed'), ('refunded', 'refunded')], default='created', max_length=16, verbose_name='result')),
+                ('result', models.CharField(choices=[('created', 'created'), ('processing', 'processing'), ('success', 'success'), ('failed', 'failed'), ('refunded', 'returned (REFUND)')], default='created', max_length=16, verbose_name='result')),
                 ('last_error', models.TextField(blank=True, verbose_name='last error')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),

@@ -136,7 +136,7 @@ class Subsidy(models.Model):
         PROCESSING = "processing", _("processing")
         SUCCESS = "success", _("success")
         FAILED = "failed", _("failed")
-        REFUNDED = "refunded", _("refunded")
+        REFUNDED = "refunded", _("returned (REFUND)")
 
     sub_order = models.ForeignKey(
         SubOrder, verbose_name=_("sub-order"), on_delete=models.PROTECT, related_name="subsidies"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django_papay import wechatpay
 
 from . import validation
-from .handlers import Handler, certificates, contracts, control, deductions, sharing, subsidies
+from .handlers import Handler, certificates, contracts, control, deductions, refunds, sharing, subsidies
 from .records import RecordedRequest
 from .replies import ApiError, Reply
 from .state import SandboxState
@@ -30,6 +30,8 @@ CONTROL_CONTRACTS_PATH = "/sandbox/contracts"
 CONTROL_SIGN_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/sign"
 CONTROL_TERMINATE_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/terminate"
 CONTROL_FAULTS_PATH = "/sandbox/faults"
+CONTROL_REFUNDS_PATH = "/sandbox/refunds"
+CONTROL_FINISH_REFUND_PATH = CONTROL_REFUNDS_PATH + "/{out_refund_no}/finish"
 
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
@@ -69,6 +71,10 @@ MERCHANT_API_ROUTES: tuple[Route, ...] = (
     Route("POST", wechatpay.RETURN_ORDERS_PATH, sharing.return_share),
     Route("GET", wechatpay.RETURN_ORDERS_PATH, sharing.query_return),
     Route("POST", wechatpay.SUBSIDY_CREATE_PATH, subsidies.create),
+    Route("POST", wechatpay.REFUND_APPLY_PATH, refunds.apply),
+    Route("GET", wechatpay.REFUND_BY_NUMBER_PATH, refunds.query_by_number),
+    Route("GET", wechatpay.REFUND_BY_ID_PATH, refunds.query_by_id),
+    Route("POST", wechatpay.ABNORMAL_REFUND_PATH, refunds.retry_abnormal),
 )
 
 CONTROL_ROUTES: tuple[Route, ...] = (
@@ -78,6 +84,9 @@ CONTROL_ROUTES: tuple[Route, ...] = (
     Route("GET", CONTROL_FAULTS_PATH, control.list_faults),
     Route("POST", CONTROL_FAULTS_PATH, control.queue_fault),
     Route("DELETE", CONTROL_FAULTS_PATH, control.clear_faults),
+    Route("GET", CONTROL_REFUNDS_PATH, control.list_refunds),
+    Route("POST", CONTROL_REFUNDS_PATH, control.switch_refunds),
+    Route("POST", CONTROL_FINISH_REFUND_PATH, control.finish_refund),
 )
 
 
