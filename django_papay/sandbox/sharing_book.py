@@ -8,7 +8,10 @@ merchant itself) receives its shares there, returns them (分账回退) and pays
 
 ``asynchronous`` (True by default, as WeChat Pay documents): a share is answered PROCESSING with its receivers
 PENDING, and FINISHED on the next query. ``posts`` counts every share POST per ``out_order_no``.
-Refunds are not modelled here.
+
+A refund comes out of the sub-order's money the sub-merchant still holds (``holds``): out of the frozen funds
+before sharing, and after a share only once the shared part is back (分账回退) when the rest does not cover it;
+a refund the platform advances (垫付) comes out of the platform's account (``refunded``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class SharingBook:
                 "subsidy_paid": 0,
                 "frozen": sub["amount"]["total_amount"],
                 "shared": 0,
+                "refunded": 0,
                 "finished": False,
             }
         self.on_change()
@@ -67,9 +71,36 @@ class SharingBook:
                 if order["profit_sharing"]:
                     frozen += order["frozen"]
                 else:
-                    available += order["amount"]
+                    available += order["amount"] - order.get("refunded", 0)
             available += self.accounts[mchid]
         return {"frozen": frozen, "available": available}
+
+    def holds(self, transaction_id: str) -> int | None:
+        """What the sub-merchant still holds of a profit-sharing sub-order (charged, plus its subsidy, less what
+        was shared and not returned, less refunds), in fen; None for another order (not limited here)."""
+        with self.lock:
+            order = self.orders.get(transaction_id)
+            if order is None or not order["profit_sharing"]:
+                return None
+            return order["amount"] + order["subsidy_paid"] - order["shared"] - order.get("refunded", 0)
+
+    def refunded(self, transaction_id: str, amount: int, *, advanced_by: str | None = None) -> None:
+        """A refund taken: out of the sub-order's frozen funds (or, once finished, the sub-merchant's available
+        ones); ``advanced_by``: out of that merchant's account instead (垫付)."""
+        with self.lock:
+            order = self.orders.get(transaction_id)
+            if order is None:
+                return
+            order["refunded"] = order.get("refunded", 0) + amount
+            if advanced_by is not None:
+                self.accounts[advanced_by] -= amount
+                if not order["profit_sharing"]:
+                    self.accounts[order["sub_mchid"]] += amount  # the sub-merchant keeps what it was paid
+            elif order["profit_sharing"] and not order["finished"]:
+                order["frozen"] -= amount
+            elif order["profit_sharing"]:
+                self.accounts[order["sub_mchid"]] -= amount
+        self.on_change()
 
     def unfreeze(self, order: dict[str, Any]) -> None:
         """Finish: what is still frozen becomes the sub-merchant's available funds (call holding ``lock``)."""

@@ -36,6 +36,7 @@ from .deduction_input import text_problem
 from .operations import Call, send_all
 from .outside_atomic import require_outside_atomic
 from .refund_records import accepted, record_error, refused
+from .sharing_refunds import return_for_refund
 from .turns import in_turn
 
 logger = logging.getLogger("django_papay.refunds")
@@ -51,7 +52,9 @@ def refund(
 ) -> Refund:
     """Refund ``amount`` fen of ``sub_order`` (of a SUCCEEDED deduction) and return the Refund.
 
-    Raises only when nothing was sent: ValidationError for bad input, a sub-order that cannot be refunded,
+    A shared sub-order's shared money is returned first (``sharing_refunds.return_for_refund``); SharingStateError,
+    refunding nothing, when it cannot be now. Raises only when nothing was sent: ValidationError for bad input, a
+    sub-order that cannot be refunded,
     more than is left, a 51st refund, or an ``out_refund_no`` already used for another refund; and
     InsideAtomicBlock inside ``transaction.atomic()``. Whatever WeChat Pay answers, the refund comes back
     with its status: PROCESSING (accepted, or unknown: settle it), SUCCEEDED, or FAILED (refused, signed).
@@ -96,6 +99,9 @@ def store_refund(
         existing = in_turn(lambda: _same_refund(out_refund_no, sub_order, amount))
         if existing is not None:
             return existing
+    if not advance:  # 垫付 is the platform's money: nothing shared needs to come back for it
+        # A shared sub-order's shared money comes back first (分账回退), as far as the refund needs it.
+        return_for_refund(sub_order, amount)
     try:
         return in_turn(lambda: _create(sub_order, amount, reason, out_refund_no, advance))
     except IntegrityError:

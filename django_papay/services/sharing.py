@@ -186,11 +186,9 @@ def why_not_shareable(sub_order: SubOrder) -> str:
 
 
 def refunded_before_sharing(sub_order: SubOrder) -> int:
-    """What was refunded of ``sub_order`` before sharing, in fen: it comes out of the frozen funds.
-
-    0 until refunds are recorded (see the refunds service, when installed).
-    """
-    return 0
+    """What is refunded (or being refunded) of ``sub_order``, in fen: it comes out of the frozen funds, so the
+    30 % cap counts from what is left."""
+    return sub_order.amount - sub_order.refundable_amount
 
 
 def sensitive_key() -> tuple[str, rsa.RSAPublicKey]:

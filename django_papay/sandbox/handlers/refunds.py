@@ -89,11 +89,21 @@ def apply(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -
     advanced = data.get("refund_account") == wechatpay.REFUND_SOURCE_PARTNER_ADVANCE
     if state.refunds.not_enough and not advanced and state.refunds.get(data["out_refund_no"]) is None:
         raise ApiError(NOT_ENOUGH_STATUS, wechatpay.NOT_ENOUGH, "余额不足")
+    # After sharing, the shared money is returned first, then refunded [C, FAQ]: what the sub-merchant holds
+    # of a profit-sharing order is all a refund can take from it.
+    held = state.sharing.holds(sub_order["transaction_id"])
+    if held is not None and not advanced and state.refunds.get(data["out_refund_no"]) is None:
+        if amount["refund"] > held:
+            raise ApiError(NOT_ENOUGH_STATUS, wechatpay.NOT_ENOUGH, "余额不足：分账后的退款需先分账回退")
     try:
         # "同一退款单号多次请求只退一笔": a number taken before is answered with the refund taken then.
         refund, new = state.refunds.take(data, sub_order, data.get("notify_url", ""))
     except Refused as refused:
         raise ApiError(400, wechatpay.INVALID_REQUEST, REFUSALS[refused.reason]) from None
+    if new:
+        state.sharing.refunded(
+            sub_order["transaction_id"], amount["refund"], advanced_by=state.mchid if advanced else None
+        )
     if new and refund["status"] != wechatpay.REFUND_PROCESSING:
         RefundNotices(state).notify_refund(refund["out_refund_no"], delay=NOTIFY_AFTER, wait=False)
     return Reply.json(200, _answer(refund, APPLY_ANSWER))

@@ -70,7 +70,8 @@ def share(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -
             raise ApiError(400, wechatpay.PARAM_ERROR, "appid 必填 (a PERSONAL_OPENID receiver needs appid)")
         order = _shareable(state, data["sub_mchid"], data["transaction_id"])
         total = sum(receiver["amount"] for receiver in data["receivers"])
-        if order["shared"] + total > order["amount"] * wechatpay.MAX_SHARE_PERCENT // 100:
+        left = order["amount"] - order.get("refunded", 0)  # a refund before sharing reduces what may be shared
+        if order["shared"] + total > left * wechatpay.MAX_SHARE_PERCENT // 100:
             raise ApiError(400, wechatpay.INVALID_REQUEST, "分账金额超出最大分账比例 (more than 30 % of the order)")
         if total > order["frozen"]:
             raise ApiError(400, NOT_ENOUGH, "分账金额不足 (more than is frozen)")
