@@ -239,3 +239,26 @@ def test_sharing_refuses_inside_an_atomic_block(signed_contract, sandbox):
     with pytest.raises(InsideAtomicBlock), transaction.atomic():
         share(sub_order, [COMMISSION])
     assert not share_posts(sandbox)
+
+
+def test_an_openid_receiver_is_sent_with_the_charges_appid(signed_contract, sandbox):
+    sub_order = charged(signed_contract)
+    receiver = {
+        "type": "PERSONAL_OPENID",
+        "account": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+        "amount": 100,
+        "description": "推广奖励",
+    }
+    share(sub_order, [receiver], finish=False)
+    (sent,) = share_posts(sandbox)
+    assert sent.json()["appid"] == sub_order.deduction.combine_appid
+    assert sent.json()["receivers"][0]["type"] == "PERSONAL_OPENID"
+    assert sandbox.balance(SUB_MCHID) == {"frozen": 1400, "available": 0}
+
+
+@pytest.mark.parametrize("key, value", [("COMMISSION", "no.such.rule"), ("SHARE_AFTER", -1), ("SHARE_AFTER", "soon")])
+def test_a_malformed_sharing_setting_fails_the_system_check(papay, key, value):
+    from django_papay.checks import check_settings
+
+    papay[key] = value
+    assert [message.id for message in check_settings() if key in message.msg] == ["django_papay.E014"]
