@@ -170,3 +170,30 @@ def test_the_check_is_quiet_before_the_tables_exist(db, monkeypatch):
 
     monkeypatch.setattr(sharing_due, "near_the_limit", lambda: type("Q", (), {"count": staticmethod(no_tables)})())
     assert check_frozen_near_limit(databases=["default"]) == []
+
+
+def test_the_commission_is_never_taken_twice_after_a_manual_share(commission, signed_contract, sandbox):
+    from django_papay.services.sharing import settle_share, share
+
+    sub_order = charged(signed_contract)
+    settle_share(share(sub_order, finish=False))  # staff shared the commission, without finishing
+    run("--all")
+    run("--all")
+    kinds = list(ProfitShare.objects.values_list("kind", "status"))
+    assert kinds == [
+        (ProfitShare.Kind.SHARE, ProfitShare.Status.FINISHED),
+        (ProfitShare.Kind.FINISH, ProfitShare.Status.FINISHED),
+    ]
+    assert sandbox.balance(MCHID)["available"] == 150
+    assert sandbox.balance(SUB_MCHID) == {"frozen": 0, "available": 1350}
+
+
+def test_two_racing_rule_shares_make_one_share(commission, signed_contract, sandbox):
+    from django_papay.services import sharing
+
+    sub_order = charged(signed_contract)
+    first = sharing.share(sub_order)
+    # The second caller got past its checks before the first stored its share: the lock finds the first's.
+    cleaned = sharing.commission.clean_receivers(sub_order, platform_commission(sub_order))
+    second = sharing._store(sub_order, cleaned, finish=True, from_rule=True)
+    assert second.pk == first.pk and ProfitShare.objects.count() == 1

@@ -56,7 +56,9 @@ def share(
     """Share ``sub_order`` with ``receivers`` (default: ``PAPAY["COMMISSION"]``'s), finishing it with ``finish``.
 
     An earlier share of it whose outcome is still open is sent again with its own number instead (and
-    returned). With no receivers it only finishes (``finish_sharing``). Raises, having sent nothing for the
+    returned). The commission rule's receivers are paid once per sub-order: once a share of it succeeded,
+    ``share(sub_order)`` without receivers only finishes, so a cron run after a manual share never takes the
+    commission twice. With no receivers it only finishes (``finish_sharing``). Raises, having sent nothing for the
     share: ValidationError for bad or over-cap receivers, SharingStateError when it cannot be shared (its
     subsidy not paid yet too), InsideAtomicBlock. Never raises once the share is sent: the ProfitShare comes
     back PROCESSING, FINISHED or FAILED.
@@ -66,6 +68,13 @@ def share(
     if open_share is not None:
         return settle_share(open_share)
     check_shareable(sub_order)
+    from_rule = receivers is None
+    if from_rule and _shared_before(sub_order):
+        if finish:
+            return finish_sharing(sub_order)
+        raise SharingStateError(
+            _("The commission of %(number)s was shared already.") % {"number": sub_order.out_trade_no}
+        )
     given = commission.receivers_for(sub_order) if receivers is None else receivers
     cleaned = commission.clean_receivers(sub_order, given, refunded=refunded_before_sharing(sub_order))
     if not cleaned:
@@ -79,7 +88,7 @@ def share(
                 _("The subsidy of %(number)s is %(result)s: it must arrive before the sub-order can be shared.")
                 % {"number": sub_order.out_trade_no, "result": subsidy.get_result_display()}
             )
-    return send_share(in_turn(lambda: _store(sub_order, cleaned, finish=finish)))
+    return send_share(in_turn(lambda: _store(sub_order, cleaned, finish=finish, from_rule=from_rule)))
 
 
 def finish_sharing(sub_order: SubOrder, description: str = FINISH_DESCRIPTION) -> ProfitShare:
@@ -263,8 +272,27 @@ def _open(sub_order: SubOrder, kind: str) -> ProfitShare | None:
     )
 
 
-def _store(sub_order: SubOrder, receivers: list[ShareReceiver], *, finish: bool) -> ProfitShare:
+def _shared_before(sub_order: SubOrder) -> bool:
+    return ProfitShare.objects.filter(
+        sub_order=sub_order, kind=ProfitShare.Kind.SHARE, status=ProfitShare.Status.FINISHED
+    ).exists()
+
+
+def _store(sub_order: SubOrder, receivers: list[ShareReceiver], *, finish: bool, from_rule: bool) -> ProfitShare:
+    """Commit the share under the sub-order's row lock. Two callers racing (a task and staff, two cron hosts)
+    make one share: the second finds the first's (open, or — for the commission rule — any not refused) and
+    returns it, to be sent again under its number."""
     with transaction.atomic():
+        SubOrder.objects.select_for_update().filter(pk=sub_order.pk).first()
+        earlier = ProfitShare.objects.filter(sub_order=sub_order, kind=ProfitShare.Kind.SHARE)
+        earlier = (
+            earlier.exclude(status=ProfitShare.Status.FAILED)
+            if from_rule
+            else earlier.filter(status__in=state.OPEN_SHARE_STATES)
+        )
+        found = earlier.order_by("pk").first()
+        if found is not None:
+            return found
         stored = ProfitShare.objects.create(sub_order=sub_order, kind=ProfitShare.Kind.SHARE, finish=finish)
         for receiver in receivers:
             receiver.share = stored
