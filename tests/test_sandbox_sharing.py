@@ -100,3 +100,11 @@ def test_the_sharing_book_survives_a_restart(signed_contract, merchant, sandbox,
     copy = SharingBook(sandbox.deductions.paid)
     copy.load(sandbox.sharing.dump())
     assert copy.balance(SUB_MCHID) == sandbox.balance(SUB_MCHID) == {"frozen": 0, "available": 1350}
+
+
+def test_balances_can_be_read_over_http(signed_contract, sandbox):
+    import requests
+
+    charged(signed_contract)
+    answer = requests.get(f"{sandbox.url}/sandbox/balances/{SUB_MCHID}", timeout=5).json()
+    assert answer == {"mchid": SUB_MCHID, "frozen": 1500, "available": 0}

@@ -30,6 +30,7 @@ CONTROL_CONTRACTS_PATH = "/sandbox/contracts"
 CONTROL_SIGN_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/sign"
 CONTROL_TERMINATE_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/terminate"
 CONTROL_FAULTS_PATH = "/sandbox/faults"
+CONTROL_BALANCE_PATH = "/sandbox/balances/{mchid}"
 CONTROL_REFUNDS_PATH = "/sandbox/refunds"
 CONTROL_FINISH_REFUND_PATH = CONTROL_REFUNDS_PATH + "/{out_refund_no}/finish"
 
@@ -79,6 +80,7 @@ MERCHANT_API_ROUTES: tuple[Route, ...] = (
 
 CONTROL_ROUTES: tuple[Route, ...] = (
     Route("GET", CONTROL_CONTRACTS_PATH, control.list_contracts),
+    Route("GET", CONTROL_BALANCE_PATH, control.balance),
     Route("POST", CONTROL_SIGN_PATH, control.sign),
     Route("POST", CONTROL_TERMINATE_PATH, control.terminate),
     Route("GET", CONTROL_FAULTS_PATH, control.list_faults),

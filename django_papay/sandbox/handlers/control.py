@@ -227,3 +227,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, wechatpay.PARAM_ERROR, "the body must be a JSON object")
     return value
+
+
+def balance(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    """GET /sandbox/balances/{mchid}: a merchant's frozen and available funds, in fen (profit sharing)."""
+    mchid = unquote(match["mchid"])
+    return Reply.json(200, {"mchid": mchid, **state.sharing.balance(mchid)})
