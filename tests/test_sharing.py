@@ -262,3 +262,38 @@ def test_a_malformed_sharing_setting_fails_the_system_check(papay, key, value):
 
     papay[key] = value
     assert [message.id for message in check_settings() if key in message.msg] == ["django_papay.E014"]
+
+
+def test_a_finish_with_an_unknown_outcome_is_sent_again_with_its_number(signed_contract, sandbox):
+    sub_order = charged(signed_contract)
+    sandbox.fail_next("system_error_after")  # unfrozen at WeChat Pay, the answer lost
+    first = finish_sharing(sub_order)
+    assert first.status == ProfitShare.Status.PROCESSING
+    again = finish_sharing(sub_order)
+    assert again.pk == first.pk and again.status == ProfitShare.Status.FINISHED
+    numbers = [r.json()["out_order_no"] for r in share_posts(sandbox, wechatpay.FINISH_ORDER_PATH)]
+    assert numbers == [first.out_order_no] * 2
+    assert sandbox.balance(SUB_MCHID) == {"frozen": 0, "available": 1500}
+
+
+def test_a_receiver_wechat_pay_closed_is_recorded_with_its_reason(signed_contract, sandbox, recorded):
+    sub_order = charged(signed_contract)
+    stored = share(sub_order, [COMMISSION])
+
+    def closed(answer):
+        answer["receivers"][0].update(result="CLOSED", fail_reason="ACCOUNT_ABNORMAL")
+
+    sandbox.alter_next(closed)
+    settle_share(stored)
+    receiver = stored.receivers.get()
+    assert receiver.result == "CLOSED" and receiver.fail_reason == "ACCOUNT_ABNORMAL"
+    assert stored.status == ProfitShare.Status.FINISHED and "ACCOUNT_ABNORMAL" in stored.last_error
+    assert [fired.signal for fired in recorded] == ["finished"]
+
+
+def test_an_answer_about_another_share_is_no_answer(signed_contract, sandbox):
+    sub_order = charged(signed_contract)
+    stored = share(sub_order, [COMMISSION])
+    sandbox.alter_next(lambda answer: answer.update(out_order_no="someone-else"))
+    settle_share(stored)
+    assert stored.status == ProfitShare.Status.PROCESSING and "ANSWER_MISMATCH" in stored.last_error
