@@ -197,3 +197,11 @@ def test_two_racing_rule_shares_make_one_share(commission, signed_contract, sand
     cleaned = sharing.commission.clean_receivers(sub_order, platform_commission(sub_order))
     second = sharing._store(sub_order, cleaned, finish=True, from_rule=True)
     assert second.pk == first.pk and ProfitShare.objects.count() == 1
+
+
+def test_past_the_180_days_a_sub_order_is_neither_warned_about_nor_shared(commission, signed_contract, sandbox):
+    old = charged(signed_contract)
+    SubOrder.objects.filter(pk=old.pk).update(success_time=timezone.now() - timedelta(days=181))
+    out, err = run("--all")
+    assert "WARNING" not in err and "0 sub-orders" in out
+    assert check_frozen_near_limit(databases=["default"]) == [] and not ProfitShare.objects.exists()

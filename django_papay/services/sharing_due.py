@@ -40,12 +40,17 @@ class Shared:
         return self.error is None
 
 
-def frozen_sub_orders() -> QuerySet[SubOrder]:
-    """Paid sub-orders charged with profit_sharing whose sharing is not finished, oldest charge first."""
+def frozen_sub_orders(now: datetime | None = None) -> QuerySet[SubOrder]:
+    """Paid sub-orders charged with profit_sharing whose sharing is not finished, oldest charge first.
+
+    Not those charged more than 180 days ago: WeChat Pay has unfrozen them by itself, and shares no more.
+    """
     finished = ProfitShare.objects.filter(sub_order=OuterRef("pk"), finish=True, status=ProfitShare.Status.FINISHED)
+    now = now or timezone.now()
     return (
         SubOrder.objects.filter(profit_sharing=True, deduction__status=Deduction.Status.SUCCEEDED)
         .exclude(transaction_id="")
+        .exclude(_charged_before(now - wechatpay.SHARING_LIMIT))
         .exclude(Exists(finished))
         .select_related("deduction")
         .order_by("deduction__settled_at", "pk")
@@ -65,13 +70,13 @@ def sub_orders_to_share(share_after: float | None = None, now: datetime | None =
     if delay is None:
         return SubOrder.objects.none()
     now = now or timezone.now()
-    return frozen_sub_orders().filter(_charged_before(now - timedelta(seconds=delay)))
+    return frozen_sub_orders(now).filter(_charged_before(now - timedelta(seconds=delay)))
 
 
 def near_the_limit(now: datetime | None = None) -> QuerySet[SubOrder]:
     """Frozen sub-orders charged more than 170 days ago: WeChat Pay unfreezes them, unshared, at 180."""
     now = now or timezone.now()
-    return frozen_sub_orders().filter(_charged_before(now - (wechatpay.SHARING_LIMIT - WARN_BEFORE)))
+    return frozen_sub_orders(now).filter(_charged_before(now - (wechatpay.SHARING_LIMIT - WARN_BEFORE)))
 
 
 def share_many(sub_orders: Sequence[SubOrder]) -> list[Shared]:
