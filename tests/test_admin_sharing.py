@@ -90,3 +90,17 @@ def test_profit_sharing_reads_in_chinese(shared_deduction, sandbox, staff_client
         assert label in page, label
     (message,) = messages(run_action(staff, DEDUCTIONS, "finish_now", [shared_deduction]))
     assert "已完结" in message and "完结" in message
+
+
+def test_with_tasks_share_and_finish_now_is_queued(shared_deduction, sandbox, staff_client, settings, papay):
+    from django.conf import settings as django_settings
+
+    from django_papay import tasks
+
+    papay["TASKS"] = True
+    settings.TASKS = {"default": {"BACKEND": f"{django_settings.TASKS_MODULE}.backends.dummy.DummyBackend"}}
+    staff = staff_client(*VIEW, "share_profit")
+    (message,) = messages(run_action(staff, DEDUCTIONS, "share_now", [shared_deduction]))
+    assert "1 sub-orders queued" in message and not ProfitShare.objects.exists()
+    (queued,) = [r for r in tasks.share_sub_order.get_backend().results if r.task.func is tasks.share_sub_order.func]
+    assert queued.args == [shared_deduction.sub_orders.get().pk]
