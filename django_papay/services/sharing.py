@@ -113,6 +113,7 @@ def send_share(share_: ProfitShare) -> ProfitShare:
     require_outside_atomic("send_share")
     if share_.status not in (ProfitShare.Status.CREATED, ProfitShare.Status.PROCESSING):
         return share_
+    call = _request(share_)  # before it is marked sent: no key to encrypt a name with raises, nothing sent
     now = timezone.now()
     in_turn(
         lambda: ProfitShare.objects.filter(pk=share_.pk).update(
@@ -120,7 +121,7 @@ def send_share(share_: ProfitShare) -> ProfitShare:
         )
     )
     in_turn(share_.refresh_from_db)
-    (result,) = send_all([_request(share_)])
+    (result,) = send_all([call])
     _outcome(share_, result, finished=share_.kind == ProfitShare.Kind.FINISH)
     return share_
 
