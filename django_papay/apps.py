@@ -10,5 +10,9 @@ class PapayConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks as papay_checks
+        from . import dispatch, signals
+        from .services.sharing_due import check_frozen_near_limit
 
         checks.register(papay_checks.check_settings, "django_papay")
+        checks.register(check_frozen_near_limit, "django_papay", checks.Tags.database)
+        signals.deduction_succeeded.connect(dispatch.schedule_sharing, dispatch_uid="django_papay.schedule_sharing")

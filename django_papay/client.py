@@ -129,16 +129,18 @@ class WeChatPayClient:
         *,
         keys: KeyStore | None = None,
         timeout: tuple[float, float] | None = None,
+        wechatpay_serial: str | None = None,
     ) -> RawAnswer:
         """Sign and send; return a 2xx answer unverified, raise a typed error for anything else.
 
         For callers that verify later or otherwise: the certificate download, whose answer may be signed
         by a certificate it carries (``check_signature`` next), and the bulk runs' sending threads (``accept``
         next, in the calling thread). A signed error answer is verified with ``keys`` (default: the
-        client's key store).
+        client's key store). ``wechatpay_serial`` names, in ``Wechatpay-Serial``, the WeChat Pay key that a
+        sensitive field of ``payload`` is encrypted under (``crypto.encrypt_sensitive``).
         """
         body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = self._headers(method, path, body)
+        headers = self._headers(method, path, body, wechatpay_serial)
         hosts = [self.config.base_url]
         if self.config.backup_base_url:
             hosts.append(self.config.backup_base_url)
@@ -215,7 +217,7 @@ class WeChatPayClient:
                 request_id=answer.request_id,
             ) from exc
 
-    def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
+    def _headers(self, method: str, path: str, body: bytes, wechatpay_serial: str | None = None) -> dict[str, str]:
         headers = {
             "Authorization": crypto.authorization(
                 mchid=self.config.mchid,
@@ -228,7 +230,10 @@ class WeChatPayClient:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
-        if self.config.wechatpay_serial:
+        if wechatpay_serial:
+            # APIv3's rule for sensitive fields: the request names the key they are encrypted under.
+            headers[wechatpay.SERIAL_HEADER] = wechatpay_serial
+        elif self.config.wechatpay_serial:
             # Asks WeChat Pay to sign its answers with the key we trust (its public key id).
             headers[wechatpay.SERIAL_HEADER] = self.config.wechatpay_serial
         if body:

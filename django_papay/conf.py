@@ -133,6 +133,10 @@ notify_url = setting(
     check="E012", required=True,
     doc="The https:// URL WeChat Pay posts notifications to; WeChat Pay refuses plain http and a query string.",
 )
+refund_notify_url = setting(
+    "REFUND_NOTIFY_URL", None, rules.optional(rules.notify_url),
+    check="E012", doc="The https:// URL refunds' REFUND.* notifications go to; None: NOTIFY_URL (the one notify view).",
+)
 wechatpay_public_key_pem = setting(
     "WECHATPAY_PUBLIC_KEY", None, rules.optional(rules.pem_text),
     check="E009", doc="The WeChat Pay public key (微信支付公钥, pub_key.pem) as PEM text; or the _PATH.",
@@ -220,6 +224,14 @@ display_account = setting(
 app_authenticate = setting(
     "APP_AUTHENTICATE", None, rules.optional(rules.function),
     doc="A function (or its dotted path) of a request returning the user its App token names, or None.",
+)
+commission = setting(
+    "COMMISSION", None, rules.optional(rules.function),
+    doc="A function (or its dotted path) of a sub-order giving its share receivers (the commission); None: none.",
+)
+share_after = setting(
+    "SHARE_AFTER", None, rules.optional(rules.seconds(zero=True)),
+    doc="Seconds after a charge that its profit-sharing sub-orders are shared and finished; None: not by itself.",
 )
 # fmt: on
 

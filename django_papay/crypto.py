@@ -32,6 +32,8 @@ GCM_TAG_BYTES = 16
 # SHA256withRSA: PKCS#1 v1.5 padding over SHA-256. Stateless, so made once rather than per signature.
 _PKCS1V15 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
+# Sensitive fields (receiver_name…): RSA-OAEP with SHA-1 and MGF1-SHA-1, WeChat Pay's rule for APIv3.
+_OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
 
 
 class KeyLoadError(ValueError):
@@ -337,3 +339,26 @@ def certificate_validity(certificate: x509.Certificate) -> tuple[datetime, datet
         certificate.not_valid_before.replace(tzinfo=timezone.utc),
         certificate.not_valid_after.replace(tzinfo=timezone.utc),
     )
+
+
+# --- sensitive fields (敏感信息加密) ----------------------------------------------------------------
+
+
+def encrypt_sensitive(public_key: rsa.RSAPublicKey, plaintext: str) -> str:
+    """``plaintext`` encrypted for WeChat Pay (RSA-OAEP, SHA-1, MGF1-SHA-1), base64.
+
+    Randomised: the same name gives another ciphertext each time. The request carrying it names the key
+    (its public key id or certificate serial) in ``Wechatpay-Serial``.
+    """
+    return base64.b64encode(public_key.encrypt(plaintext.encode("utf-8"), _OAEP_SHA1)).decode("ascii")
+
+
+def decrypt_sensitive(private_key: rsa.RSAPrivateKey, ciphertext: str) -> str:
+    """What ``encrypt_sensitive`` sealed, opened with the private key (WeChat Pay's side: the sandbox, tests).
+
+    Raises DecryptionError for anything that is not such a ciphertext for this key.
+    """
+    try:
+        return private_key.decrypt(base64.b64decode(ciphertext, validate=True), _OAEP_SHA1).decode("utf-8")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise DecryptionError("not a sensitive field encrypted for this key") from exc

@@ -96,6 +96,15 @@ class DeductionStateError(PapayError):
     """The deduction is in a state where the operation makes no sense (e.g. reversing a settled charge)."""
 
 
+class SharingStateError(PapayError):
+    """The sub-order cannot be shared, finished or returned now (not charged with profit_sharing, not paid,
+    finished already, its subsidy not paid yet…); nothing was sent."""
+
+
+class RefundStateError(PapayError):
+    """The refund is in a state where the operation makes no sense (e.g. retrying a refund that is not ABNORMAL)."""
+
+
 class InvalidNotification(PapayError):
     """A notification we will never accept: unsigned, forged, stale, unreadable, or not about our contracts.
 

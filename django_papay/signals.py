@@ -1,7 +1,7 @@
 """Signals for business code. The contract signals are sent once per state change, inside the transaction that
 makes it, whoever reported the change: a notification, or ``query``/``terminate``/``papay_sync``. A receiver that
 raises rolls the change back; for a notification, WeChat Pay then delivers it again later. The deduction
-signals are sent after their move is committed (below).
+and refund signals are sent after their move is committed (below).
 
     @receiver(contract_signed)
     def start_membership(sender, contract, notification, **kwargs): ...
@@ -21,3 +21,16 @@ contract_terminated = Signal()
 # (the status it had).
 deduction_succeeded = Signal()
 deduction_failed = Signal()
+
+# sender=ProfitShare; kwargs: share (ProfitShare). Sent after the move is committed, once: finished when WeChat
+# Pay reports the share (or finish) FINISHED — each receiver's result says whether it was paid; failed when
+# WeChat Pay refused it with a signed answer.
+share_finished = Signal()
+share_failed = Signal()
+# sender=Refund; kwargs: refund (Refund), notification (the Notification that reported it, or None when a query
+# or the apply's answer did). Sent after the move is committed, to every receiver (one that raises is logged
+# and undoes nothing), at most once each per refund: succeeded when WeChat Pay refunded it; failed the first
+# time it is ABNORMAL (the user's account cannot take it: staff act), CLOSED, or FAILED (WeChat Pay refused it,
+# nothing refunded) — see refund.status.
+refund_succeeded = Signal()
+refund_failed = Signal()

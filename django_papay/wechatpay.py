@@ -58,6 +58,18 @@ DEDUCT_PATH = f"{COMBINE_PAPAY}/transactions"
 DEDUCTION_PATH = f"{DEDUCT_PATH}/{{combine_out_trade_no}}"
 REVERSE_PATH = f"{DEDUCTION_PATH}/reverse"
 CERTIFICATES_PATH = "/v3/certificates"
+# After the charge: profit sharing (分账), its return (分账回退), subsidies (补差).
+PROFITSHARING = "/v3/ecommerce/profitsharing"
+SHARE_ORDERS_PATH = f"{PROFITSHARING}/orders"  # POST a share; GET ?sub_mchid=&transaction_id=&out_order_no=
+FINISH_ORDER_PATH = f"{PROFITSHARING}/finish-order"
+UNSPLIT_AMOUNT_PATH = f"{PROFITSHARING}/orders/{{transaction_id}}/amounts"
+RETURN_ORDERS_PATH = f"{PROFITSHARING}/returnorders"  # POST a return; GET ?sub_mchid=&out_order_no=&out_return_no=
+SUBSIDY_CREATE_PATH = "/v3/ecommerce/subsidies/create"
+REFUNDS = "/v3/ecommerce/refunds"
+REFUND_APPLY_PATH = f"{REFUNDS}/apply"
+REFUND_BY_NUMBER_PATH = f"{REFUNDS}/out-refund-no/{{out_refund_no}}"
+REFUND_BY_ID_PATH = f"{REFUNDS}/id/{{refund_id}}"
+ABNORMAL_REFUND_PATH = f"{REFUNDS}/{{refund_id}}/apply-abnormal-refund"
 
 
 def path(template: str, **parameters: object) -> str:
@@ -113,6 +125,54 @@ TRADE_SUCCESS = "SUCCESS"
 TRADE_NOT_FINAL = frozenset({"NOTPAY", "USERPAYING", "ACCEPT"})
 TRADE_STATES = ("SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR", "ACCEPT")
 
+# --- profit sharing (分账) and subsidies (补差) -----------------------------------------------------
+
+# The default maximum share of a sub-order: 30 % of its amount [C].
+MAX_SHARE_PERCENT = 30
+MAX_SHARE_RECEIVERS = 50  # receivers per share request [C]
+# Funds not shared unfreeze by themselves after 180 days [C].
+SHARING_LIMIT = timedelta(days=180)
+MERCHANT_ID, PERSONAL_OPENID = "MERCHANT_ID", "PERSONAL_OPENID"
+RECEIVER_TYPES = (MERCHANT_ID, PERSONAL_OPENID)
+# A share's status and each receiver's result; unknown values are stored as they come.
+SHARE_PROCESSING, SHARE_FINISHED = "PROCESSING", "FINISHED"
+RECEIVER_PENDING, RECEIVER_SUCCESS, RECEIVER_CLOSED = "PENDING", "SUCCESS", "CLOSED"
+# A return's result (分账回退); TIME_OUT_CLOSED is final, a new number is needed.
+RETURN_PROCESSING, RETURN_SUCCESS, RETURN_FAILED = "PROCESSING", "SUCCESS", "FAILED"
+RETURN_TIME_OUT_CLOSED = "TIME_OUT_CLOSED"
+# A subsidy's result (补差).
+SUBSIDY_SUCCESS, SUBSIDY_FAIL, SUBSIDY_REFUND = "SUCCESS", "FAIL", "REFUND"
+# --- refunds (平台收付通 退款) ------------------------------------------------------------------------
+
+REFUND_SUCCESS_EVENT = "REFUND.SUCCESS"
+REFUND_ABNORMAL_EVENT = "REFUND.ABNORMAL"
+REFUND_CLOSED_EVENT = "REFUND.CLOSED"
+REFUND_EVENTS = (REFUND_SUCCESS_EVENT, REFUND_ABNORMAL_EVENT, REFUND_CLOSED_EVENT)
+# associated_data and original_type of a sealed REFUND.* resource [C: original_type "refund"; the AAD: I].
+REFUND_ASSOCIATED_DATA = "refund"
+# A refund's status in the query and the notifications. Sources disagree on CLOSED and CLOSE [C both]: both
+# are taken; any other value is stored as it comes.
+REFUND_SUCCESS, REFUND_PROCESSING, REFUND_ABNORMAL, REFUND_CLOSED, REFUND_CLOSE = (
+    "SUCCESS",
+    "PROCESSING",
+    "ABNORMAL",
+    "CLOSED",
+    "CLOSE",
+)
+REFUND_STATES = (REFUND_SUCCESS, REFUND_PROCESSING, REFUND_ABNORMAL, REFUND_CLOSED, REFUND_CLOSE)
+# refund_account: from the sub-merchant's balance (the default), or advanced by the platform (垫付).
+REFUND_SOURCE_SUB_MERCHANT = "REFUND_SOURCE_SUB_MERCHANT"
+REFUND_SOURCE_PARTNER_ADVANCE = "REFUND_SOURCE_PARTNER_ADVANCE"
+# "At most 50 partial refunds per order" [C]; out_refund_no is string(64), reason string(80) [C].
+MAX_REFUNDS = 50
+# "Orders older than one year cannot be refunded" [C]; counted here from the sub-order's success_time.
+REFUNDABLE_FOR = timedelta(days=365)
+MAX_REFUND_NO = 64
+MAX_REFUND_REASON = 80
+# An ABNORMAL refund re-driven to the sub-merchant's bank account (the type that needs no user's card details)
+# [I: the spec does not check this call's fields].
+ABNORMAL_REFUND_TYPE = "MERCHANT_BANK_CARD"
+
 # --- error codes -----------------------------------------------------------------------------------
 
 PARAM_ERROR = "PARAM_ERROR"
@@ -126,6 +186,8 @@ CONTRACT_NOT_EXIST = "CONTRACT_NOT_EXIST"
 RATELIMIT_EXCEEDED = "RATELIMIT_EXCEEDED"
 FREQUENCY_LIMITED = "FREQUENCY_LIMITED"
 SYSTEM_ERROR = "SYSTEM_ERROR"
+# A refund the sub-merchant's balance cannot cover: nothing refunded; send it again later, or as 垫付.
+NOT_ENOUGH = "NOT_ENOUGH"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 # --- formats ---------------------------------------------------------------------------------------

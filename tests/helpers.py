@@ -124,6 +124,10 @@ def presign_payload(code: str) -> dict[str, Any]:
 # new dict to change a field (``{**MEMBERSHIP, "amount": 300}``); never change these in place.
 MEMBERSHIP = {"sub_mchid": "1900000201", "description": "会员月费", "amount": 1500}
 SUB_ORDERS = [MEMBERSHIP]  # a deduction of that one sub-order
+SUB_MCHID = MEMBERSHIP["sub_mchid"]
+# Charged with profit sharing: ¥15.00 frozen in the sub-merchant's account; the platform's ¥1.50 commission.
+SHARED_MEMBERSHIP = {**MEMBERSHIP, "profit_sharing": True}
+COMMISSION = {"type": "MERCHANT_ID", "account": MCHID, "amount": 150, "description": "平台佣金"}
 
 
 def signed_contracts(sandbox: Sandbox, count: int) -> list[Contract]:
@@ -221,8 +225,8 @@ def messages(response: HttpResponse) -> list[str]:
 
 class Fired(NamedTuple):
     """One sending of a watched signal: the name it was watched under, the pk of its contract (contract
-    signals) or deduction (deduction signals), the notification that caused it (None when a query or an API
-    call did, and always for deductions)."""
+    signals), deduction (deduction signals) or refund (refund signals), the notification that caused it (None
+    when a query or an API call did, and always for deductions)."""
 
     signal: str
     pk: int | None
@@ -245,7 +249,7 @@ class SignalRecorder:
 
     def _receiver(self, name: str):
         def receive(sender: Any, **kwargs: Any) -> None:
-            subject = kwargs.get("contract", kwargs.get("deduction"))
+            subject = kwargs.get("contract", kwargs.get("deduction", kwargs.get("refund", kwargs.get("share"))))
             with self._lock:
                 self.received.append(Fired(name, getattr(subject, "pk", None), kwargs.get("notification")))
 

@@ -179,3 +179,36 @@ def test_parse_authorization_accepts_any_field_order_and_rejects_junk():
     }
     assert crypto.parse_authorization('Bearer mchid="1"') == {}
     assert crypto.parse_authorization("WECHATPAY2-SHA256-RSA2048 mchid=1") == {}
+
+
+# --- sensitive fields (RSA-OAEP, SHA-1) ---------------------------------------------------------------
+
+
+def test_a_sensitive_field_is_rsa_oaep_sha1_under_the_public_key():
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = crypto.generate_private_key()
+    ciphertext = crypto.encrypt_sensitive(key.public_key(), "示例平台有限公司")
+    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
+    assert key.decrypt(base64.b64decode(ciphertext), oaep).decode() == "示例平台有限公司"
+    assert crypto.decrypt_sensitive(key, ciphertext) == "示例平台有限公司"
+
+
+def test_a_sensitive_field_is_randomised():
+    key = crypto.generate_private_key().public_key()
+    assert crypto.encrypt_sensitive(key, "张三") != crypto.encrypt_sensitive(key, "张三")
+
+
+@pytest.mark.parametrize("ciphertext", ["not base64!", "aGVsbG8=", ""])
+def test_what_is_not_a_sensitive_field_for_the_key_is_refused(ciphertext):
+    with pytest.raises(crypto.DecryptionError):
+        crypto.decrypt_sensitive(crypto.generate_private_key(), ciphertext)
+
+
+def test_a_sensitive_field_for_another_key_is_refused():
+    ciphertext = crypto.encrypt_sensitive(crypto.generate_private_key().public_key(), "张三")
+    with pytest.raises(crypto.DecryptionError):
+        crypto.decrypt_sensitive(crypto.generate_private_key(), ciphertext)

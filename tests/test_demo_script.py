@@ -1,8 +1,10 @@
-"""The demo's command line as a newcomer meets it: plain help, and a busy admin port refused before anything runs."""
+"""The demo's command line as a newcomer meets it: plain help, a busy admin port refused before anything runs, and
+the whole flow, refund included, as it prints it."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,3 +38,55 @@ def test_demo_serve_refuses_a_busy_admin_port_before_it_starts(tmp_path):
     assert ran.returncode != 0
     assert f"the admin cannot listen on 127.0.0.1:{port}" in ran.stderr and "PAPAY_ADMIN_PORT" in ran.stderr
     assert "[1]" not in ran.stdout  # nothing started
+
+
+def test_the_demo_shares_the_platforms_commission_and_prints_both_balances(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        sandbox_port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(PAPAY_DEMO_DATABASE=str(tmp_path / "demo.sqlite3"), PAPAY_SANDBOX_PORT=str(sandbox_port))
+    manage = [sys.executable, "manage.py"]
+    where = {"cwd": ROOT / "example_project", "env": env, "capture_output": True, "text": True, "timeout": 120}
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, **where)
+    ran = subprocess.run([*manage, "papay_demo"], **where)
+    assert ran.returncode == 0, ran.stderr
+    out = ran.stdout
+    assert "is frozen (charged with profit_sharing)" in out
+    assert "shared ¥1.50 commission to the platform 1900000109 and finished" in out and "receiver SUCCESS" in out
+    assert re.search(r"platform 1900000109: frozen ¥0\.00 → ¥0\.00, available ¥(\d+\.\d\d) → ¥", out)
+    platform = re.search(r"platform 1900000109: .*available ¥([\d.]+) → ¥([\d.]+)", out)
+    shop = re.search(r"sub-merchant 1900000201: frozen ¥([\d.]+) → ¥([\d.]+), available ¥([\d.]+) → ¥([\d.]+)", out)
+    assert platform and shop
+    # The demo's sandbox keeps its state between runs: the balances moved by exactly this charge, to the fen.
+    assert round(float(platform[2]) - float(platform[1]), 2) == 1.50
+    assert round(float(shop[1]) - float(shop[2]), 2) == 15.00
+    assert round(float(shop[4]) - float(shop[3]), 2) == 13.50
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_demo_refunds_three_yuan_of_the_second_sub_order_and_shows_refund_success(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # the example's own
+    environment["PAPAY_SANDBOX_PORT"] = str(_free_port())
+    environment["PAPAY_DEMO_DATABASE"] = str(tmp_path / "demo.sqlite3")  # a throwaway database
+    for command in (["migrate", "--noinput", "--verbosity", "0"], ["papay_demo"]):
+        ran = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT / "example_project",
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    charged = next(index for index, line in enumerate(lines) if "charged ¥18.00" in line)
+    refunded = next(index for index, line in enumerate(lines) if line.split("] ", 1)[-1].startswith("refund ¥3.00"))
+    assert charged < refunded and "processing" in lines[refunded]
+    assert "REFUND.SUCCESS" in lines[refunded + 1] and "HTTP 204" in lines[refunded + 1]
+    assert "succeeded: ¥3.00 refunded, ¥0.00 of ¥3.00 left to refund" in lines[refunded + 2]

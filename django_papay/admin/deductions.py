@@ -27,6 +27,7 @@ from .confirmation import confirmation_page
 from .large_tables import LargeTableAdmin
 from .outcomes import LEVELS, describe
 from .queueing import DeductionQueueFilter, say_settles_queued
+from .sharing import SharingActions, describe_shares
 
 
 @local_times(SubOrder, "success_time")
@@ -42,6 +43,7 @@ class SubOrderInline(admin.TabularInline):
         "bank_type",
         "success_time_local",
         "payer_amount_yuan",
+        "shares",
     )
     readonly_fields = fields
     extra = 0
@@ -54,6 +56,10 @@ class SubOrderInline(admin.TabularInline):
     @admin.display(description=gettext_lazy("payer amount"))
     def payer_amount_yuan(self, sub_order: SubOrder) -> str:
         return yuan(sub_order.payer_amount)
+
+    @admin.display(description=gettext_lazy("profit sharing"))
+    def shares(self, sub_order: SubOrder) -> str:
+        return describe_shares(sub_order)
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -77,7 +83,7 @@ class CorrectedFilter(admin.SimpleListFilter):
 
 
 @local_times(Deduction, "sent_at", "queried_at", "reverse_requested_at", "settled_at", "created_at", "updated_at")
-class DeductionAdmin(ReadOnlyMixin, StatusColumns, LargeTableAdmin):
+class DeductionAdmin(SharingActions, ReadOnlyMixin, StatusColumns, LargeTableAdmin):
     """Sent deductions come from ``services.deduct`` and are never added, edited or deleted here."""
 
     list_display = (
@@ -99,7 +105,7 @@ class DeductionAdmin(ReadOnlyMixin, StatusColumns, LargeTableAdmin):
         "contract__contract_id",
     )
     list_select_related = ("contract",)
-    actions = ["settle", "reverse"]
+    actions = ["settle", "reverse", "share_now", "finish_now"]
     inlines = [SubOrderInline]
     fields = (
         "combine_out_trade_no",
@@ -130,7 +136,7 @@ class DeductionAdmin(ReadOnlyMixin, StatusColumns, LargeTableAdmin):
         return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Deduction]:
-        return super().get_queryset(request).prefetch_related("sub_orders")
+        return super().get_queryset(request).prefetch_related("sub_orders__shares__receivers")
 
     @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
     def contract_link(self, deduction: Deduction) -> str:
@@ -143,10 +149,11 @@ class DeductionAdmin(ReadOnlyMixin, StatusColumns, LargeTableAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, deduction: Deduction) -> str:
+        sharing = self.sharing_badge(deduction)  # frozen / shared / finished, beside the charge's own status
         if not deduction.corrected_from:
-            return badge(deduction)
+            return format_html("{} {}", badge(deduction), sharing)
         was = _("was %(status)s") % {"status": deduction.get_corrected_from_display()}
-        return format_html('{} <span class="papay-corrected">({})</span>', badge(deduction), was)
+        return format_html('{} <span class="papay-corrected">({})</span> {}', badge(deduction), was, sharing)
 
     def has_settle_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("django_papay.settle_deduction")

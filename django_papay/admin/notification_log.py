@@ -75,6 +75,7 @@ class NotificationAdmin(ReadOnlyMixin, LargeTableAdmin):
         "error",
         "note",
         "contract_link",
+        "refund_link",
         "resource_shown",
         "headers_shown",
         "body_shown",
@@ -97,6 +98,13 @@ class NotificationAdmin(ReadOnlyMixin, LargeTableAdmin):
     def body_shown(self, notification: Notification) -> str:
         # As it came (the bytes WeChat Pay signed), wrapped; its sealed resource is above, decrypted.
         return format_html('<pre class="papay-pre">{}</pre>', notification.body) if notification.body else "-"
+
+    @admin.display(description=gettext_lazy("refund"))
+    def refund_link(self, notification: Notification) -> str:
+        if notification.refund_id is None:
+            return "-"
+        url = reverse("admin:django_papay_refund_change", args=[notification.refund_id])
+        return format_html('<a href="{}">{}</a>', url, notification.refund)
 
     @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
     def contract_link(self, notification: Notification) -> str:

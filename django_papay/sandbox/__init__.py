@@ -19,14 +19,20 @@ Shaped like moto, one way down — state ← handlers ← routes ← HTTP — wi
     handlers/contracts.py     pre-sign (APP, mini-program), query, terminate
     handlers/certificates.py  GET /v3/certificates
     handlers/deductions.py    charge a signed contract, query a charge, reverse (撤销) it
+    handlers/sharing.py       profit sharing: share, query, finish, amounts, return (分账回退)
+    handlers/subsidies.py     subsidies/create (补差)
+    handlers/refunds.py       refund a paid sub-order, query a refund, re-drive an ABNORMAL one
     handlers/control.py       the loopback controls under /sandbox/ (play the user by hand)
     user.py                WeChatUser: build SIGN/TERMINATE from the state, record them, deliver them
     delivery.py            POSTing notifications as WeChat Pay's notifier does, into the delivery log
     outgoing.py            OutgoingNotification: sealing, enveloping and signing one notification
+    refund_notices.py      RefundNotices: build REFUND.* from the refund book, deliver them
     faults.py              injected faults, each an object owning its hook (reply, sign, transmit)
     state.py               SandboxState: identity and keys, the stores, the logs, the knobs, the state file
     contract_book.py       ContractBook: the one store of pre-signs and contracts
     deduction_book.py      DeductionBook: the charges, POSTs counted per number, the trade_state switch
+    sharing_book.py        SharingBook: frozen / available balances per merchant, shares, returns, subsidies
+    refund_book.py         RefundBook: the refunds, POSTs counted per number, the outcome and NOT_ENOUGH switches
     platform_certificates.py  the platform certificates issued to the merchant
     records.py             RecordedRequest, Delivery and their logs
     validation.py          the checks WeChat Pay makes: headers, Authorization signature, body rules

@@ -35,6 +35,26 @@ class DeductionBook:
             charge = self._charges.get(combine_out_trade_no)
             return None if charge is None else copy.deepcopy(charge)
 
+    def paid(self, transaction_id: str) -> bool:
+        """Whether the sub-order WeChat Pay numbered ``transaction_id`` is paid (SUCCESS)."""
+        with self._lock:
+            return any(
+                sub["transaction_id"] == transaction_id and sub["trade_state"] == wechatpay.TRADE_SUCCESS
+                for charge in self._charges.values()
+                for sub in charge["sub_orders"]
+            )
+
+    def sub_order(self, *, out_trade_no: str | None = None, transaction_id: str | None = None) -> dict[str, Any] | None:
+        """The sub-order (a copy) with this ``out_trade_no`` or ``transaction_id``, or None (a refund's order)."""
+        with self._lock:
+            for charge in self._charges.values():
+                for sub in charge["sub_orders"]:
+                    if (out_trade_no and sub["out_trade_no"] == out_trade_no) or (
+                        transaction_id and sub["transaction_id"] == transaction_id
+                    ):
+                        return copy.deepcopy(sub)
+        return None
+
     def counted(self, combine_out_trade_no: object) -> None:
         if isinstance(combine_out_trade_no, str):
             with self._lock:

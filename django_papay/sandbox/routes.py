@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django_papay import wechatpay
 
 from . import validation
-from .handlers import Handler, certificates, contracts, control, deductions
+from .handlers import Handler, certificates, contracts, control, deductions, refunds, sharing, subsidies
 from .records import RecordedRequest
 from .replies import ApiError, Reply
 from .state import SandboxState
@@ -30,6 +30,9 @@ CONTROL_CONTRACTS_PATH = "/sandbox/contracts"
 CONTROL_SIGN_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/sign"
 CONTROL_TERMINATE_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/terminate"
 CONTROL_FAULTS_PATH = "/sandbox/faults"
+CONTROL_BALANCE_PATH = "/sandbox/balances/{mchid}"
+CONTROL_REFUNDS_PATH = "/sandbox/refunds"
+CONTROL_FINISH_REFUND_PATH = CONTROL_REFUNDS_PATH + "/{out_refund_no}/finish"
 
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
@@ -62,15 +65,30 @@ MERCHANT_API_ROUTES: tuple[Route, ...] = (
     Route("POST", wechatpay.DEDUCT_PATH, deductions.deduct),
     Route("GET", wechatpay.DEDUCTION_PATH, deductions.query),
     Route("POST", wechatpay.REVERSE_PATH, deductions.reverse),
+    Route("POST", wechatpay.SHARE_ORDERS_PATH, sharing.share),
+    Route("GET", wechatpay.SHARE_ORDERS_PATH, sharing.query),
+    Route("POST", wechatpay.FINISH_ORDER_PATH, sharing.finish),
+    Route("GET", wechatpay.UNSPLIT_AMOUNT_PATH, sharing.unsplit_amount),
+    Route("POST", wechatpay.RETURN_ORDERS_PATH, sharing.return_share),
+    Route("GET", wechatpay.RETURN_ORDERS_PATH, sharing.query_return),
+    Route("POST", wechatpay.SUBSIDY_CREATE_PATH, subsidies.create),
+    Route("POST", wechatpay.REFUND_APPLY_PATH, refunds.apply),
+    Route("GET", wechatpay.REFUND_BY_NUMBER_PATH, refunds.query_by_number),
+    Route("GET", wechatpay.REFUND_BY_ID_PATH, refunds.query_by_id),
+    Route("POST", wechatpay.ABNORMAL_REFUND_PATH, refunds.retry_abnormal),
 )
 
 CONTROL_ROUTES: tuple[Route, ...] = (
     Route("GET", CONTROL_CONTRACTS_PATH, control.list_contracts),
+    Route("GET", CONTROL_BALANCE_PATH, control.balance),
     Route("POST", CONTROL_SIGN_PATH, control.sign),
     Route("POST", CONTROL_TERMINATE_PATH, control.terminate),
     Route("GET", CONTROL_FAULTS_PATH, control.list_faults),
     Route("POST", CONTROL_FAULTS_PATH, control.queue_fault),
     Route("DELETE", CONTROL_FAULTS_PATH, control.clear_faults),
+    Route("GET", CONTROL_REFUNDS_PATH, control.list_refunds),
+    Route("POST", CONTROL_REFUNDS_PATH, control.switch_refunds),
+    Route("POST", CONTROL_FINISH_REFUND_PATH, control.finish_refund),
 )
 
 

@@ -1,10 +1,11 @@
 """The state of the sandbox's WeChat Pay, the bottom layer: who the merchant is, what is known, what happened.
 
 ``SandboxState`` holds the merchant's identity and keys, the stores (``contracts``: pre-signs and
-contracts; ``deductions``: charges; ``certificates``: platform certificates), the request and delivery
-logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``, ``response_delay``,
-``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all work on one of these;
-it imports none of them.
+contracts; ``deductions``: charges; ``refunds``: refunds; ``sharing``: frozen funds and profit sharing;
+``certificates``: platform certificates), the
+request and delivery logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``,
+``response_delay``, ``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all
+work on one of these; it imports none of them.
 
 With a ``state_file`` the persisted stores (``PERSISTED``) are saved there as JSON after every change,
 atomically, and loaded when the state is made, so a restarted sandbox still knows its contracts. Platform
@@ -29,6 +30,8 @@ from .deduction_book import DeductionBook
 from .fault_queue import FaultQueue
 from .platform_certificates import PlatformCertificates
 from .records import DeliveryLog, RequestLog
+from .refund_book import RefundBook
+from .sharing_book import SharingBook
 
 STATE_FILE_VERSION = 1
 FAULT_DELAY = 3.0  # seconds the "timeout" fault holds its answer, unless a test sets another
@@ -50,7 +53,7 @@ class SandboxState:
     """Everything the sandbox's WeChat Pay knows about its one merchant. Thread-safe."""
 
     # The stores saved to ``state_file``, by attribute name; a new endpoint family adds its store here.
-    PERSISTED = ("contracts", "deductions")
+    PERSISTED = ("contracts", "deductions", "refunds", "sharing")
 
     def __init__(
         self,
@@ -71,6 +74,8 @@ class SandboxState:
         self.apiv3_key = apiv3_key  # seals notifications and the certificate list
         self.contracts = ContractBook()
         self.deductions = DeductionBook()
+        self.sharing = SharingBook(self.deductions.paid)  # frozen funds, shares, returns, subsidies
+        self.refunds = RefundBook()
         self.certificates = PlatformCertificates()  # none until issued: a public-key-only merchant
         self.requests = RequestLog()
         self.faults = FaultQueue()  # taken by the next merchant-API requests (see faults.py)

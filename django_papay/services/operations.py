@@ -52,6 +52,7 @@ class Call:
     payload: dict[str, Any] | None = None
     prepared_at: datetime = field(default_factory=timezone.now)
     timeout: tuple[float, float] | None = None  # (connect, read); None: PAPAY["TIMEOUT"]
+    wechatpay_serial: str | None = None  # the key a sensitive field is encrypted under (Wechatpay-Serial)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,14 @@ def _accepted(client: WeChatPayClient, raw: RawAnswer | WeChatPayError) -> Answe
 def _send(client: WeChatPayClient, call: Call, keys: KeyStore | None = None) -> RawAnswer | WeChatPayError:
     """The HTTP call: a 2xx answer not yet verified, or the error (a signed error answer verified with ``keys``)."""
     try:
-        return client.send(call.method, call.path, call.payload, keys=keys, timeout=call.timeout)
+        return client.send(
+            call.method,
+            call.path,
+            call.payload,
+            keys=keys,
+            timeout=call.timeout,
+            wechatpay_serial=call.wechatpay_serial,
+        )
     except WeChatPayError as exc:
         return exc
 

@@ -50,7 +50,13 @@ TEMPLATES = [
     }
 ]
 WSGI_APPLICATION = "example.wsgi.application"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+# PAPAY_DEMO_DATABASE: another SQLite file (the demo's test runs it on a throwaway one).
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("PAPAY_DEMO_DATABASE") or BASE_DIR / "db.sqlite3",
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -78,6 +84,8 @@ PAPAY = {
     "RETURN_APP": True,
     # The plans users may sign from the App (the "App" page at /app/ signs the first).
     "APP_PLAN_IDS": [12535],
+    # The platform's commission on sub-orders charged with profit_sharing (the demo's membership fee).
+    "COMMISSION": "demo.commission.platform_commission",
 }
 
 LOGGING = {

@@ -75,6 +75,8 @@ def deduct(state: SandboxState, request: RecordedRequest, match: re.Match[str]) 
     if charge is None:
         # Each order is charged once [C]; what WeChat Pay answers to a re-sent number is not documented [I].
         raise ApiError(400, wechatpay.INVALID_REQUEST, "商户订单号重复 (received before)")
+    for sent, charged in zip(data["sub_orders"], charge["sub_orders"], strict=True):
+        state.sharing.register({**sent, "transaction_id": charged["transaction_id"]})
     return Reply.json(200, charge)
 
 

@@ -1,14 +1,17 @@
 """The demo: the whole 合单代扣 flow against the bundled sandbox, each step printed.
 
 create a contract → pre-sign it → the sandbox signs as the user → WeChat Pay's notification reaches
-this site's notify view → the contract is signed → charge it (two sub-merchants) → terminate it →
-the next charge is refused with CONTRACT_NOT_EXIST.
+this site's notify view → the contract is signed → charge it (two sub-merchants, the membership fee with
+profit sharing: frozen) → share the platform's ¥1.50 commission and finish (the rest unfrozen) → refund ¥3.00
+of the second sub-order (REFUND.SUCCESS reaches the notify view) → terminate it → the next charge is refused
+with CONTRACT_NOT_EXIST.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -20,15 +23,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 from demo.site_server import SiteServer
+from django_papay import wechatpay
 from django_papay.exceptions import PapayError
-from django_papay.models import Contract, Deduction
-from django_papay.services import deduct, presign
+from django_papay.models import Contract, Deduction, Refund
+from django_papay.services import deduct, presign, refund
+from django_papay.services.sharing import settle_share, share
 
 ADMIN_HOST = "127.0.0.1"
+REFUND_FEN = 300  # the delivery fee, given back
+REFUND_WAIT = 10.0  # seconds to wait for the REFUND.SUCCESS notification
 DEFAULT_ADMIN_PORT = 8000
-# A membership fee to the platform's own shop and a delivery fee to a courier, in fen.
+# A membership fee to a shop (frozen until the platform took its commission) and a delivery fee to a courier,
+# in fen.
 SUB_ORDERS = [
-    {"sub_mchid": "1900000201", "description": "会员月费 membership", "amount": 1500},
+    {"sub_mchid": "1900000201", "description": "会员月费 membership", "amount": 1500, "profit_sharing": True},
     {"sub_mchid": "1900000202", "description": "配送费 delivery", "amount": 300},
 ]
 
@@ -135,6 +143,8 @@ class Command(BaseCommand):
                 f"  sub-merchant {sub_order.sub_mchid}: ¥{sub_order.amount / 100:.2f} {sub_order.trade_state}, "
                 f"transaction_id {sub_order.transaction_id}"
             )
+        self._share(sandbox, deduction.sub_orders.get(profit_sharing=True))
+        self._refund(sandbox, deduction)
         # The user ends the contract in WeChat; its TERMINATE notification is still on its way.
         sandbox.terminate_contract(contract.out_contract_code, drop=True)
         self.step("the user ends the contract in WeChat (the notification has not arrived yet)")
@@ -147,6 +157,57 @@ class Command(BaseCommand):
             f"{refused.last_error}"
         )
         self.step(f"so the contract was queried: status = {contract.status} ({contract.termination_mode})")
+
+    def _share(self, sandbox, sub_order) -> None:
+        """The platform takes its commission (PAPAY["COMMISSION"]: 10 %) and unfreezes the rest (分账, 完结)."""
+        platform, shop = settings.PAPAY["MCHID"], sub_order.sub_mchid
+        before = {mchid: sandbox.balance(mchid) for mchid in (platform, shop)}
+        self.step(
+            f"  {shop}'s ¥{sub_order.amount / 100:.2f} is frozen (charged with profit_sharing) until the platform "
+            "shares and finishes"
+        )
+        try:
+            shared = settle_share(share(sub_order))  # answered PROCESSING; FINISHED on the query
+        except PapayError as exc:
+            raise CommandError(f"sharing failed: {exc}") from exc
+        receiver = shared.receivers.get()
+        self.step(
+            f"shared ¥{receiver.amount / 100:.2f} commission to the platform {receiver.account} and finished: "
+            f"profit share {shared.out_order_no} {shared.status}, receiver {receiver.result}"
+        )
+        for mchid, label in ((platform, "platform"), (shop, "sub-merchant")):
+            was, now = before[mchid], sandbox.balance(mchid)
+            self.step(
+                f"  {label} {mchid}: frozen ¥{was['frozen'] / 100:.2f} → ¥{now['frozen'] / 100:.2f}, "
+                f"available ¥{was['available'] / 100:.2f} → ¥{now['available'] / 100:.2f}"
+            )
+
+    def _refund(self, sandbox, deduction: Deduction) -> None:
+        """Give the delivery fee back: the refund is accepted, and REFUND.SUCCESS reaches the notify view."""
+        delivery_fee = deduction.sub_orders.order_by("pk")[1]
+        made = refund(delivery_fee, REFUND_FEN, reason="配送取消 delivery cancelled")
+        self.step(
+            f"refund ¥{made.amount / 100:.2f} of sub-order {delivery_fee.out_trade_no}: {made.out_refund_no} "
+            f"{made.status} (accepted; the result comes by notification)"
+        )
+        deadline = time.monotonic() + REFUND_WAIT
+        delivered = []
+        while not delivered and time.monotonic() < deadline:
+            delivered = [d for d in sandbox.deliveries if d.event_type == wechatpay.REFUND_SUCCESS_EVENT]
+            time.sleep(0.05)
+        if not delivered:
+            raise CommandError("no REFUND.SUCCESS notification came; see the sandbox's log")
+        made.refresh_from_db()
+        self.step(
+            f"WeChat Pay refunds it: {wechatpay.REFUND_SUCCESS_EVENT} {delivered[0].notification_id} delivered, "
+            f"the site answered HTTP {delivered[0].status}"
+        )
+        if made.status != Refund.Status.SUCCEEDED:
+            raise CommandError(f"the refund is {made.status}: {made.last_error}")
+        self.step(
+            f"refund {made.out_refund_no} {made.status}: ¥{delivery_fee.refunded_amount / 100:.2f} refunded, "
+            f"¥{delivery_fee.refundable_amount / 100:.2f} of ¥{delivery_fee.amount / 100:.2f} left to refund"
+        )
 
     def _serve(self, sandbox, address: str) -> None:
         sandbox.notify_rewrite = {_origin(settings.PAPAY["NOTIFY_URL"]): f"http://{address}"}
@@ -165,6 +226,8 @@ class Command(BaseCommand):
             f"           or:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/terminate\n"
             f'see an error:   curl -X POST {sandbox.url}/sandbox/faults -d \'{{"fault": "system_error"}}\'\n'
             "                (the next call to WeChat Pay fails with it; also ratelimit, unavailable, timeout…)\n"
+            "refund:         Refund… on a deduction; to make the next refunds end abnormal (or PROCESSING, CLOSED):\n"
+            f'                curl -X POST {sandbox.url}/sandbox/refunds -d \'{{"outcome": "ABNORMAL"}}\'\n'
             "Ctrl-C stops both."
         )
         call_command("runserver", address, use_reloader=False)
