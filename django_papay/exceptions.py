@@ -126,3 +126,15 @@ class InsideAtomicBlock(PapayError):
             f"{call} must run outside transaction.atomic(): its row must commit before WeChat Pay is called "
             "(ATOMIC_REQUESTS? decorate the view with transaction.non_atomic_requests)"
         )
+
+
+class BillNotReady(PapayError):
+    """WeChat Pay has no bill for the day yet (NO_STATEMENT_EXIST, STATEMENT_CREATING): ask again later.
+
+    Not an error: a day's bill is made from about 09:00 the next day (Beijing time), and a day without a trade
+    has none. ``code`` is WeChat Pay's.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code

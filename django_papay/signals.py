@@ -21,3 +21,8 @@ contract_terminated = Signal()
 # (the status it had).
 deduction_succeeded = Signal()
 deduction_failed = Signal()
+
+# sender=Reconciliation; kwargs: reconciliation (Reconciliation, status DISCREPANCIES, its discrepancies stored).
+# Once per run that found any difference with WeChat Pay's bill, sent after the report is committed; a receiver
+# that raises is logged.
+reconciliation_discrepancy = Signal()

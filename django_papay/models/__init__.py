@@ -6,6 +6,7 @@
 - ``deductions.py`` — ``Deduction`` and its ``SubOrder``s: the charges of signed contracts.
 - ``app.py`` — ``AppSigning`` and ``PresignAttempt``: users signing from the App, and their pre-sign budget.
 - ``billing.py`` — ``BillingRun`` (deductions sent by tasks) and ``CallWindow`` (the shared call rate).
+- ``reconciliation.py`` — ``Reconciliation`` (one day's bill against our records) and its ``Discrepancy`` rows.
 """
 
 from .app import AppSigning, PresignAttempt
@@ -14,6 +15,7 @@ from .certificates import CertificateRefresh, PlatformCertificate
 from .contracts import Contract, appid_validator, new_out_contract_code, out_contract_code_validator
 from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator
 from .notifications import Notification, storable
+from .reconciliation import Discrepancy, Reconciliation
 
 __all__ = [
     "AppSigning",
@@ -22,9 +24,11 @@ __all__ = [
     "CertificateRefresh",
     "Contract",
     "Deduction",
+    "Discrepancy",
     "Notification",
     "PlatformCertificate",
     "PresignAttempt",
+    "Reconciliation",
     "SubOrder",
     "appid_validator",
     "new_out_contract_code",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django_papay import wechatpay
 
 from . import validation
-from .handlers import Handler, certificates, contracts, control, deductions
+from .handlers import Handler, bills, certificates, contracts, control, deductions
 from .records import RecordedRequest
 from .replies import ApiError, Reply
 from .state import SandboxState
@@ -62,6 +62,8 @@ MERCHANT_API_ROUTES: tuple[Route, ...] = (
     Route("POST", wechatpay.DEDUCT_PATH, deductions.deduct),
     Route("GET", wechatpay.DEDUCTION_PATH, deductions.query),
     Route("POST", wechatpay.REVERSE_PATH, deductions.reverse),
+    Route("GET", wechatpay.TRADE_BILL_PATH, bills.trade_bill),
+    Route("GET", wechatpay.BILL_DOWNLOAD_PATH, bills.download),
 )
 
 CONTROL_ROUTES: tuple[Route, ...] = (

@@ -1,7 +1,7 @@
 """The state of the sandbox's WeChat Pay, the bottom layer: who the merchant is, what is known, what happened.
 
 ``SandboxState`` holds the merchant's identity and keys, the stores (``contracts``: pre-signs and
-contracts; ``deductions``: charges; ``certificates``: platform certificates), the request and delivery
+contracts; ``deductions``: charges; ``certificates``: platform certificates; ``bills``: the day's bills), the request and delivery
 logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``, ``response_delay``,
 ``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all work on one of these;
 it imports none of them.
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from django_papay import crypto
 
+from .bill_desk import BillDesk
 from .contract_book import ContractBook
 from .deduction_book import DeductionBook
 from .fault_queue import FaultQueue
@@ -72,6 +73,8 @@ class SandboxState:
         self.contracts = ContractBook()
         self.deductions = DeductionBook()
         self.certificates = PlatformCertificates()  # none until issued: a public-key-only merchant
+        self.bills = BillDesk()  # bills made from the books on request; not persisted
+        self.base_url = ""  # where it is served (set when started): the bills' download URLs point there
         self.requests = RequestLog()
         self.faults = FaultQueue()  # taken by the next merchant-API requests (see faults.py)
         self.deliveries = DeliveryLog()
@@ -125,6 +128,7 @@ class SandboxState:
         for store in self.stores.values():
             store.clear()
         self.certificates.clear()
+        self.bills.clear()
         self.response_delay = 0.0
         self.fault_delay = FAULT_DELAY
         self.notify_contract_id = False
