@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from . import conf
-from .models import BillingRun, Contract, Deduction
+from .models import BillingRun, Contract, Deduction, Reconciliation
 from .services import PRESIGN_BY_CHANNEL, QUERY, Charge, Outcome, Planned, Settled, run_many, settle_many
 from .services.billing import send_created, store_run
 from .services.outside_atomic import require_outside_atomic
+from .services.reconcile import reconcile
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,16 @@ def send_run(run: BillingRun) -> bool:
         return True
     send_created(run)
     return False
+
+
+def reconcile_day(day: date, sub_mchid: str | None = None) -> Queued | Reconciliation:
+    """Reconcile ``day`` against WeChat Pay's bill: one task (retried while the bill is not ready), or here."""
+    if enqueues():
+        from . import tasks
+
+        tasks.reconcile_day.enqueue(day.isoformat(), sub_mchid or "")
+        return Queued(1)
+    return reconcile(day, sub_mchid=sub_mchid)
 
 
 def _pks(rows: Sequence[Contract]) -> list[int]:

@@ -5,20 +5,23 @@
 - ``deductions.py`` — charges: what was charged, settle and reverse; the contracts' ``deduct`` action.
 - ``certificates.py`` — the stored platform certificates, read-only.
 - ``billing.py`` — billing runs (deductions sent by tasks): their progress per status.
+- ``reconciliation.py`` — each day against WeChat Pay's bill: totals, discrepancies, a CSV export.
 - ``queueing.py`` — with ``PAPAY["TASKS"]``: actions that enqueue, and the queued / in flight filters.
 """
 
 from django.contrib import admin
 
-from ..models import BillingRun, Contract, Deduction, Notification, PlatformCertificate
+from ..models import BillingRun, Contract, Deduction, Notification, PlatformCertificate, Reconciliation
 from .billing import BillingRunAdmin
 from .certificates import PlatformCertificateAdmin
 from .contracts import ContractAdmin
 from .deductions import DeductionAdmin
 from .notification_log import NotificationAdmin
+from .reconciliation import ReconciliationAdmin
 
 admin.site.register(Contract, ContractAdmin)
 admin.site.register(Deduction, DeductionAdmin)
 admin.site.register(Notification, NotificationAdmin)
 admin.site.register(PlatformCertificate, PlatformCertificateAdmin)
 admin.site.register(BillingRun, BillingRunAdmin)
+admin.site.register(Reconciliation, ReconciliationAdmin)

@@ -19,13 +19,14 @@ WeChat Pay and stores as it goes, so this refuses to run inside ``transaction.at
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import wechatpay
 from ..exceptions import BillNotReady, WeChatPayError
 from ..models import Deduction, Discrepancy, Reconciliation
 from ..signals import reconciliation_discrepancy
@@ -36,6 +37,11 @@ from .outside_atomic import require_outside_atomic
 from .settlement import requery_many, settle_many
 
 logger = logging.getLogger("django_papay.reconciliation")
+
+
+def yesterday() -> date:
+    """Yesterday in Beijing time: the newest day whose bill WeChat Pay makes (ready from about 10:00)."""
+    return timezone.now().astimezone(wechatpay.BEIJING).date() - timedelta(days=1)
 
 
 def reconcile(day: date, *, sub_mchid: str | None = None) -> Reconciliation:
