@@ -48,11 +48,11 @@ except ImportError:  # pragma: no cover - depends on the Django version
 from .exceptions import ContractStateError, WeChatPayError
 from .models import BillingRun, Contract, Deduction, Reconciliation
 from .services import PRESIGN_BY_CHANNEL, QUERY, ratelimit, settle
-from .services.reconcile import reconcile, yesterday
 from .services.billing import failed_unsent, mark_queued
 from .services.deductions import send
 from .services.due import contracts_to_sync, deductions_to_settle
 from .services.operations import Operation, run
+from .services.reconcile import reconcile, yesterday
 
 logger = logging.getLogger("django_papay.tasks")
 

@@ -158,7 +158,15 @@ BILL_COLUMNS = (
     "申请退款金额",
     "费率备注",
 )
-BILL_SUMMARY_COLUMNS = ("总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额", "申请退款总金额")
+BILL_SUMMARY_COLUMNS = (
+    "总交易单数",
+    "应结订单总金额",
+    "退款总金额",
+    "充值券退款总金额",
+    "手续费总金额",
+    "订单总金额",
+    "申请退款总金额",
+)
 # 交易状态 of a bill row: a payment, or a refund.
 BILL_PAYMENT = "SUCCESS"
 BILL_REFUND = "REFUND"

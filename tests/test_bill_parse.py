@@ -61,7 +61,9 @@ def test_rows_are_read_by_name_with_their_backtick_stripped():
 
 def test_a_refund_row_has_its_numbers_and_a_negative_fee():
     paid = payment(1500)
-    refund = bill_file.refund_row(paid, refund_id="5030", out_refund_no="R1", amount=500, at=PAID + timedelta(seconds=2))
+    refund = bill_file.refund_row(
+        paid, refund_id="5030", out_refund_no="R1", amount=500, at=PAID + timedelta(seconds=2)
+    )
     (_, row), totals = read(text_of([paid, refund]))
     assert row.is_refund and (row.out_refund_no, row.refund_id, row.refund_amount, row.fee) == ("R1", "5030", 500, -3)
     assert (totals.refunds, totals.refunded, totals.fees) == (1, 500, 9 - 3)

@@ -12,7 +12,7 @@ from django_papay.services import deduct
 from django_papay.services.reconcile import reconcile
 from django_papay.signals import reconciliation_discrepancy
 
-from .helpers import MCHID, MEMBERSHIP, SignalRecorder, signed_contracts
+from .helpers import MCHID, MEMBERSHIP, SignalRecorder
 
 pytestmark = pytest.mark.django_db
 

@@ -38,8 +38,20 @@ CSV_COLUMNS = (
 
 class DiscrepancyInline(admin.TabularInline):
     model = Discrepancy
-    fields = ("kind", "row", "out_trade_no", "transaction_id", "out_refund_no", "sub_mchid", "ours", "theirs")
-    fields += ("state_ours", "state_theirs", "fixed", "note")
+    fields = (
+        "kind",
+        "row",
+        "out_trade_no",
+        "transaction_id",
+        "out_refund_no",
+        "sub_mchid",
+        "ours",
+        "theirs",
+        "state_ours",
+        "state_theirs",
+        "fixed",
+        "note",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -66,13 +78,42 @@ class DiscrepancyInline(admin.TabularInline):
 
 @local_times(Reconciliation, "started_at", "finished_at")
 class ReconciliationAdmin(admin.ModelAdmin):
-    list_display = ("bill_date", "who", "status", "paid_theirs", "paid_ours", "refunded_theirs", "refunded_ours")
-    list_display += ("discrepancy_count", "fixed_count", "finished_at_local")
+    list_display = (
+        "bill_date",
+        "who",
+        "status",
+        "paid_theirs",
+        "paid_ours",
+        "refunded_theirs",
+        "refunded_ours",
+        "discrepancy_count",
+        "fixed_count",
+        "finished_at_local",
+    )
     list_filter = ("status", "bill_date")
     search_fields = ("sub_mchid", "discrepancies__out_trade_no", "discrepancies__out_refund_no")
-    fields = ("bill_date", "sub_mchid", "status", "error", "started_at_local", "finished_at_local", "bill_file")
-    fields += ("hash_value", "bill_rows", "paid_theirs", "paid_ours", "refunded_theirs", "refunded_ours", "fees")
-    fields += ("payments_theirs", "payments_ours", "refunds_theirs", "refunds_ours", "discrepancy_count", "fixed_count")
+    fields = (
+        "bill_date",
+        "sub_mchid",
+        "status",
+        "error",
+        "started_at_local",
+        "finished_at_local",
+        "bill_file",
+        "hash_value",
+        "bill_rows",
+        "paid_theirs",
+        "paid_ours",
+        "refunded_theirs",
+        "refunded_ours",
+        "fees",
+        "payments_theirs",
+        "payments_ours",
+        "refunds_theirs",
+        "refunds_ours",
+        "discrepancy_count",
+        "fixed_count",
+    )
     readonly_fields = fields
     inlines = (DiscrepancyInline,)
     actions = ("export_discrepancies", "reconcile_again")
@@ -142,8 +183,10 @@ class _Echo:
 def _csv_lines(reports: QuerySet[Reconciliation]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow(CSV_COLUMNS)  # the BOM: spreadsheets then read the Chinese as UTF-8
-    rows = Discrepancy.objects.filter(reconciliation__in=reports).select_related("reconciliation").order_by(
-        "reconciliation__bill_date", "pk"
+    rows = (
+        Discrepancy.objects.filter(reconciliation__in=reports)
+        .select_related("reconciliation")
+        .order_by("reconciliation__bill_date", "pk")
     )
     for found in rows.iterator(chunk_size=2000):
         report = found.reconciliation

@@ -57,7 +57,9 @@ def payment_row(charge: dict[str, Any], sub: dict[str, Any], at: datetime) -> di
     }
 
 
-def refund_row(payment: dict[str, str], *, refund_id: str, out_refund_no: str, amount: int, at: datetime) -> dict[str, str]:
+def refund_row(
+    payment: dict[str, str], *, refund_id: str, out_refund_no: str, amount: int, at: datetime
+) -> dict[str, str]:
     """The bill row of a refund of ``payment`` (its payment row): the fee given back is negative."""
     return {
         **payment,
@@ -73,14 +75,16 @@ def refund_row(payment: dict[str, str], *, refund_id: str, out_refund_no: str, a
     }
 
 
-def write_bill(rows: Iterable[dict[str, str]], out: IO[bytes], *, columns: Sequence[str] = wechatpay.BILL_COLUMNS) -> str:
+def write_bill(
+    rows: Iterable[dict[str, str]], out: IO[bytes], *, columns: Sequence[str] = wechatpay.BILL_COLUMNS
+) -> str:
     """Write ``rows`` as a gzip bill to ``out`` (only ``columns``, in that order); the decompressed file's SHA1."""
     digest = hashlib.sha1()  # noqa: S324 - WeChat Pay's hash_type for bills
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     count = settlement = refunded = fees = total = asked = 0
 
-    def emit(gz: IO[bytes]) -> None:
+    def emit(gz: gzip.GzipFile) -> None:
         data = text.getvalue().encode("utf-8")
         text.seek(0)
         text.truncate()

@@ -1,10 +1,10 @@
 """The state of the sandbox's WeChat Pay, the bottom layer: who the merchant is, what is known, what happened.
 
 ``SandboxState`` holds the merchant's identity and keys, the stores (``contracts``: pre-signs and
-contracts; ``deductions``: charges; ``certificates``: platform certificates; ``bills``: the day's bills), the request and delivery
-logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``, ``response_delay``,
-``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all work on one of these;
-it imports none of them.
+contracts; ``deductions``: charges; ``certificates``: platform certificates; ``bills``: the day's bills), the
+request and delivery logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``,
+``response_delay``, ``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all
+work on one of these; it imports none of them.
 
 With a ``state_file`` the persisted stores (``PERSISTED``) are saved there as JSON after every change,
 atomically, and loaded when the state is made, so a restarted sandbox still knows its contracts. Platform

@@ -105,7 +105,9 @@ class Matcher:
 
     def _payments(self, rows: list[BillRow]) -> None:
         numbers = {row.out_trade_no for row in rows if row.out_trade_no}
-        by_number = {values[1]: values for values in SubOrder.objects.filter(out_trade_no__in=numbers).values_list(*_FIELDS)}
+        by_number = {
+            values[1]: values for values in SubOrder.objects.filter(out_trade_no__in=numbers).values_list(*_FIELDS)
+        }
         rest = {row.transaction_id for row in rows if row.out_trade_no not in by_number and row.transaction_id}
         by_transaction = (
             {values[2]: values for values in SubOrder.objects.filter(transaction_id__in=rest).values_list(*_FIELDS)}
@@ -145,7 +147,7 @@ class Matcher:
             self._add(kind=Discrepancy.Kind.SUB_MERCHANT, **theirs, note=f"Ours is for sub-merchant {sub_mchid}.")
 
     def _add(self, **fields: object) -> None:
-        self._pending.append(Discrepancy(reconciliation=self.report, **fields))  # type: ignore[misc]
+        self._pending.append(Discrepancy(reconciliation=self.report, **fields))
 
 
 def _batches(rows: Iterable[BillRow], size: int) -> Iterator[list[BillRow]]:

@@ -209,7 +209,9 @@ class BillReader:
         # 应结订单总金额: the payments' sum [I]; a bill that sums every row's is taken too (the check is for
         # rows lost or altered, and either reading finds those).
         if summary["应结订单总金额"] not in (totals.settlement_paid, totals.settlement_all):
-            problems.append(f"应结订单总金额 {summary['应结订单总金额']} fen but the rows add up to {totals.settlement_paid}")
+            problems.append(
+                f"应结订单总金额 {summary['应结订单总金额']} fen but the rows add up to {totals.settlement_paid}"
+            )
         if summary["退款总金额"] != totals.refunded:
             problems.append(f"退款总金额 {summary['退款总金额']} fen but the rows add up to {totals.refunded}")
         if summary["手续费总金额"] != totals.fees:

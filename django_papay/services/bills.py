@@ -38,7 +38,7 @@ class DownloadedBill:
     def lines(self) -> IO[str]:
         """The decompressed CSV as text lines, read as they are asked for."""
         self.file.seek(0)
-        return gzip.open(self.file, "rt", encoding="utf-8", newline="")  # type: ignore[return-value]
+        return gzip.open(self.file, "rt", encoding="utf-8", newline="")
 
 
 def trade_bill_path(day: date, sub_mchid: str | None = None) -> str:
@@ -77,7 +77,7 @@ def fetch_trade_bill(day: date, sub_mchid: str | None = None) -> DownloadedBill:
             status=answer.status,
             request_id=answer.request_id,
         )
-    file = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
+    file = tempfile.TemporaryFile()
     try:
         size = client.download(url, file)
         digest = decompressed_sha1(file)
