@@ -36,3 +36,18 @@ def test_demo_serve_refuses_a_busy_admin_port_before_it_starts(tmp_path):
     assert ran.returncode != 0
     assert f"the admin cannot listen on 127.0.0.1:{port}" in ran.stderr and "PAPAY_ADMIN_PORT" in ran.stderr
     assert "[1]" not in ran.stdout  # nothing started
+
+
+def test_the_demo_runs_the_whole_flow_and_ends_with_its_day_balanced(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    with socket.socket() as probe:  # a free port for this run's sandbox (another run may hold 8765)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env.update(PAPAY_DEMO_DIR=str(tmp_path), PAPAY_SANDBOX_PORT=str(port))
+    run = {"cwd": ROOT / "example_project", "env": env, "capture_output": True, "text": True, "timeout": 120}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"], check=True, **run)
+    ran = subprocess.run([sys.executable, "manage.py", "papay_demo"], **run)
+    assert ran.returncode == 0, ran.stderr
+    last = ran.stdout.strip().splitlines()[-1]
+    assert "reconciled" in last and "against the sandbox's trade bill: balanced" in last
+    assert "2 payments ¥18.00 in the bill, 2 here ¥18.00" in last

@@ -2,7 +2,7 @@
 
 create a contract → pre-sign it → the sandbox signs as the user → WeChat Pay's notification reaches
 this site's notify view → the contract is signed → charge it (two sub-merchants) → terminate it →
-the next charge is refused with CONTRACT_NOT_EXIST.
+the next charge is refused with CONTRACT_NOT_EXIST → reconcile the day against the sandbox's trade bill.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from django.utils import timezone
 
 from demo.site_server import SiteServer
 from django_papay.exceptions import PapayError
-from django_papay.models import Contract, Deduction
+from django_papay import wechatpay
+from django_papay.models import Contract, Deduction, Reconciliation
 from django_papay.services import deduct, presign
+from django_papay.services.reconcile import reconcile
 
 ADMIN_HOST = "127.0.0.1"
 DEFAULT_ADMIN_PORT = 8000
@@ -62,6 +64,7 @@ class Command(BaseCommand):
             with SiteServer() as site:
                 contract = self._flow(sandbox, site.url, plan_id, account)
                 self._charge(sandbox, contract)
+                self._reconcile()
             if serve:
                 self._serve(sandbox, f"{ADMIN_HOST}:{port}")
         finally:
@@ -147,6 +150,20 @@ class Command(BaseCommand):
             f"{refused.last_error}"
         )
         self.step(f"so the contract was queried: status = {contract.status} ({contract.termination_mode})")
+
+    def _reconcile(self) -> None:
+        """Reconcile today against the sandbox's bill (WeChat Pay's own is ready the next morning)."""
+        today = timezone.now().astimezone(wechatpay.BEIJING).date()
+        report = reconcile(today)
+        if report.status in (Reconciliation.Status.FAILED, Reconciliation.Status.NOT_READY):
+            raise CommandError(f"reconciling {today} {report.get_status_display()}: {report.error}")
+        self.step(
+            f"reconciled {today} against the sandbox's trade bill: {report.get_status_display()} — "
+            f"{report.payments_theirs} payments ¥{report.payments_amount_theirs / 100:.2f} in the bill, "
+            f"{report.payments_ours} here ¥{report.payments_amount_ours / 100:.2f}"
+        )
+        for found in report.discrepancies.all()[:10]:  # an earlier run's database deleted, its sandbox kept
+            self.stdout.write(f"    {found.get_kind_display()}: {found.out_trade_no} {found.note}")
 
     def _serve(self, sandbox, address: str) -> None:
         sandbox.notify_rewrite = {_origin(settings.PAPAY["NOTIFY_URL"]): f"http://{address}"}
