@@ -20,8 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from demo.site_server import SiteServer
-from django_papay.exceptions import PapayError
 from django_papay import wechatpay
+from django_papay.exceptions import PapayError
 from django_papay.models import Contract, Deduction, Reconciliation
 from django_papay.services import deduct, presign
 from django_papay.services.reconcile import reconcile
