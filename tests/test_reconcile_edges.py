@@ -105,3 +105,14 @@ def call_command_quietly():
         call_command("papay_reconcile", "--date", today().isoformat(), stdout=io.StringIO())
     except CommandError:
         pass
+
+
+def test_the_reconciliations_read_in_chinese(charged, sandbox, admin_client, settings):
+    sandbox.bills.add_foreign_charge(mchid=MCHID, sub_mchid="1900000201", amount=42)
+    call_command_quietly()
+    settings.LANGUAGE_CODE = "zh-hans"
+    listing = admin_client.get("/admin/django_papay/reconciliation/").content.decode()
+    for label in ("对账", "账单日期", "差异", "导出差异（CSV）", "支付金额（微信支付）"):
+        assert label in listing, label
+    page = admin_client.get(f"/admin/django_papay/reconciliation/{Reconciliation.objects.get().pk}/change/")
+    assert "长款（账单有，本地无）" in page.content.decode()
