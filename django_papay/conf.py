@@ -133,6 +133,10 @@ notify_url = setting(
     check="E012", required=True,
     doc="The https:// URL WeChat Pay posts notifications to; WeChat Pay refuses plain http and a query string.",
 )
+refund_notify_url = setting(
+    "REFUND_NOTIFY_URL", None, rules.optional(rules.notify_url),
+    check="E012", doc="The https:// URL refunds' REFUND.* notifications go to; None: NOTIFY_URL (the one notify view).",
+)
 wechatpay_public_key_pem = setting(
     "WECHATPAY_PUBLIC_KEY", None, rules.optional(rules.pem_text),
     check="E009", doc="The WeChat Pay public key (微信支付公钥, pub_key.pem) as PEM text; or the _PATH.",

@@ -3,8 +3,9 @@
 The admin's actions, the commands and a site's own code hand bulk work to the functions below. With TASKS on,
 each row becomes one small task (``tasks.py``) and the answer is ``Queued``: how many were enqueued, the
 workers call WeChat Pay. Without it the work runs in this process and the answer is what the services return
-(``Outcome`` per contract, ``Settled`` per deduction). The services never enqueue anything themselves; the
-tasks never decide either (they run one row, or fan out to one task per row).
+(``Outcome`` per contract, ``Settled`` per deduction, a ``Refund`` or ``RefundSettled`` per refund). The
+services never enqueue anything themselves; the tasks never decide either (they run one row, or fan out to
+one task per row).
 
 ``tasks.py`` is imported only with TASKS on: the Tasks framework is an optional extra.
 """
@@ -16,11 +17,24 @@ from dataclasses import dataclass
 from datetime import date
 
 from . import conf
-from .models import BillingRun, Contract, Deduction, Reconciliation
-from .services import PRESIGN_BY_CHANNEL, QUERY, Charge, Outcome, Planned, Settled, run_many, settle_many
+from .models import BillingRun, Contract, Deduction, Reconciliation, Refund, SubOrder
+from .services import (
+    PRESIGN_BY_CHANNEL,
+    QUERY,
+    Charge,
+    Outcome,
+    Planned,
+    RefundSettled,
+    Settled,
+    refund,
+    run_many,
+    settle_many,
+    settle_refunds,
+)
 from .services.billing import send_created, store_run
 from .services.outside_atomic import require_outside_atomic
 from .services.reconcile import reconcile
+from .services.refunds import store_refund
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,35 @@ def reconcile_day(day: date, sub_mchid: str | None = None) -> Queued | Reconcili
         tasks.reconcile_day.enqueue(day.isoformat(), sub_mchid or "")
         return Queued(1)
     return reconcile(day, sub_mchid=sub_mchid)
+
+
+def refund_one(
+    sub_order: SubOrder, amount: int, *, reason: str = "", out_refund_no: str | None = None, advance: bool = False
+) -> Refund:
+    """Refund ``amount`` fen of ``sub_order``: stored (and committed) here either way, then sent by a task
+    with ``PAPAY["TASKS"]`` (the refund comes back CREATED, ``queued``) or here (see ``services.refund``).
+
+    Raises ValidationError, storing nothing, as ``services.refund`` does.
+    """
+    require_outside_atomic("refund_one")
+    if not enqueues():
+        return refund(sub_order, amount, reason=reason, out_refund_no=out_refund_no, advance=advance)
+    from . import tasks
+
+    stored = store_refund(sub_order, amount, reason=reason, out_refund_no=out_refund_no, advance=advance)
+    if stored.status == Refund.Status.CREATED:
+        tasks.send_refund.enqueue(stored.pk)
+    return stored
+
+
+def settle_refunds_each(refunds: Sequence[Refund]) -> Queued | list[RefundSettled]:
+    """Settle each refund (query; not at WeChat Pay: sent again with its number): one task per open one, or here."""
+    if enqueues():
+        from . import tasks
+
+        ids = [r.pk for r in refunds if r.status in (Refund.Status.CREATED, Refund.Status.PROCESSING)]
+        return Queued(tasks.enqueue_refunds(tasks.settle_refund, ids))
+    return settle_refunds(list(refunds))
 
 
 def _pks(rows: Sequence[Contract]) -> list[int]:

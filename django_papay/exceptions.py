@@ -96,6 +96,10 @@ class DeductionStateError(PapayError):
     """The deduction is in a state where the operation makes no sense (e.g. reversing a settled charge)."""
 
 
+class RefundStateError(PapayError):
+    """The refund is in a state where the operation makes no sense (e.g. retrying a refund that is not ABNORMAL)."""
+
+
 class InvalidNotification(PapayError):
     """A notification we will never accept: unsigned, forged, stale, unreadable, or not about our contracts.
 

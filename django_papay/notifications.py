@@ -63,6 +63,24 @@ class ContractEvent:
     attach: str = ""  # the pre-sign's attach, echoed back
 
 
+@dataclass(frozen=True)
+class RefundEvent:
+    """The decrypted resource of a REFUND.SUCCESS, .ABNORMAL or .CLOSED notification, typed."""
+
+    event_type: str
+    sp_mchid: str
+    sub_mchid: str
+    out_refund_no: str
+    refund_id: str
+    refund_status: str  # as the resource says; the event type is what the pipeline goes by
+    amount_refund: int
+    amount_total: int | None = None
+    out_trade_no: str = ""
+    transaction_id: str = ""
+    success_time: datetime | None = None
+    user_received_account: str = ""
+
+
 def peek(body: bytes) -> tuple[str, str]:
     """``(id, event_type)`` from an unverified body, for the log row only; ``("", "")`` when unparseable."""
     try:
@@ -180,6 +198,35 @@ def contract_event(notification: VerifiedNotification) -> ContractEvent:
         attach=_free_text(data, "attach", MAX_ATTACH),
         **text,
     )
+
+
+def refund_event(notification: VerifiedNotification) -> RefundEvent:
+    """Type the resource of a REFUND.* notification; InvalidNotification if a field is missing or wrong."""
+    data = notification.resource
+    amount = data.get("amount")
+    if not isinstance(amount, dict):
+        raise InvalidNotification("malformed", "the resource's amount is not an object")
+    refund, total = amount.get("refund"), amount.get("total")
+    if not _fen(refund) or (total is not None and not _fen(total)):
+        raise InvalidNotification("malformed", "the resource's amount.refund or amount.total is not a positive integer")
+    return RefundEvent(
+        event_type=notification.event_type,
+        sp_mchid=_identifier(data, "sp_mchid", 32, required=True),
+        sub_mchid=_identifier(data, "sub_mchid", 32, required=True),
+        out_refund_no=_identifier(data, "out_refund_no", wechatpay.MAX_REFUND_NO, required=True),
+        refund_id=_identifier(data, "refund_id", 64, required=True),
+        refund_status=_identifier(data, "refund_status", 32, required=False),
+        amount_refund=cast(int, refund),  # checked above
+        amount_total=total,
+        out_trade_no=_identifier(data, "out_trade_no", 32, required=False),
+        transaction_id=_identifier(data, "transaction_id", 64, required=False),
+        success_time=_time(data, "success_time", required=False),
+        user_received_account=_free_text(data, "user_received_account", 128),
+    )
+
+
+def _fen(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_PLAN_ID
 
 
 def _time(data: dict[str, Any], name: str, *, required: bool) -> datetime | None:

@@ -1,7 +1,7 @@
 """Signals for business code. The contract signals are sent once per state change, inside the transaction that
 makes it, whoever reported the change: a notification, or ``query``/``terminate``/``papay_sync``. A receiver that
 raises rolls the change back; for a notification, WeChat Pay then delivers it again later. The deduction
-signals are sent after their move is committed (below).
+and refund signals are sent after their move is committed (below).
 
     @receiver(contract_signed)
     def start_membership(sender, contract, notification, **kwargs): ...
@@ -26,3 +26,10 @@ deduction_failed = Signal()
 # Once per run that found any difference with WeChat Pay's bill, sent after the report is committed; a receiver
 # that raises is logged.
 reconciliation_discrepancy = Signal()
+# sender=Refund; kwargs: refund (Refund), notification (the Notification that reported it, or None when a query
+# or the apply's answer did). Sent after the move is committed, to every receiver (one that raises is logged
+# and undoes nothing), at most once each per refund: succeeded when WeChat Pay refunded it; failed the first
+# time it is ABNORMAL (the user's account cannot take it: staff act), CLOSED, or FAILED (WeChat Pay refused it,
+# nothing refunded) — see refund.status.
+refund_succeeded = Signal()
+refund_failed = Signal()

@@ -18,6 +18,9 @@ Retries go back through the framework, never a sleep in a worker: a task is enqu
 - A deduct call is **never** retried: after a 429, a 5xx or no answer the deduction stays PROCESSING (money
   may have moved) and ``settle_deduction`` runs later, which queries it and, once WeChat Pay's minute has
   passed, reverses it or marks it FAILED (never received).
+- A refund may and should be sent again with the **same** ``out_refund_no`` (WeChat Pay refunds a number once):
+  ``send_refund`` sends a stored one, and ``settle_refund`` queries it, sends it again with that number when
+  WeChat Pay has none, and comes back with backoff while it is open. No task ever makes a new number.
 - ``PAPAY["MAX_CALLS_PER_SECOND"]``: every call takes one place (``services.ratelimit``). A task takes its first
   call's place itself, without waiting, before a deduction is claimed; a task that finds the second full is
   enqueued again for the next second. Its later calls (settle's reverse and the query after it) wait for theirs.
@@ -46,13 +49,14 @@ except ImportError:  # pragma: no cover - depends on the Django version
         ) from exc
 
 from .exceptions import ContractStateError, WeChatPayError
-from .models import BillingRun, Contract, Deduction, Reconciliation
-from .services import PRESIGN_BY_CHANNEL, QUERY, ratelimit, settle
+from .models import BillingRun, Contract, Deduction, Reconciliation, Refund
+from .services import PRESIGN_BY_CHANNEL, QUERY, ratelimit, refund_settlement, settle
 from .services.billing import failed_unsent, mark_queued
 from .services.deductions import send
-from .services.due import contracts_to_sync, deductions_to_settle
+from .services.due import contracts_to_sync, deductions_to_settle, refunds_to_settle
 from .services.operations import Operation, run
 from .services.reconcile import reconcile, yesterday
+from .services.refunds import send_refund as send_stored_refund
 
 logger = logging.getLogger("django_papay.tasks")
 
@@ -182,6 +186,43 @@ def settle_deduction(deduction_id: int, attempt: int = 0) -> str:
     return deduction.status
 
 
+@task
+def send_refund(refund_id: int) -> str:
+    """Send one CREATED refund if this task wins its claim; then settle it later while it is open."""
+    refund = Refund.objects.filter(pk=refund_id).first()
+    if refund is None or refund.status != Refund.Status.CREATED:
+        return refund.status if refund else "gone"
+    send_stored_refund(refund)
+    if refund.status == Refund.Status.PROCESSING:
+        later(settle_refund, SETTLE_FIRST, refund_id)
+    return refund.status
+
+
+@task
+def settle_refund(refund_id: int, attempt: int = 0) -> str:
+    """Query one open refund and act on it (``services.settle_refund``: not at WeChat Pay, it is sent again with
+    its own number); again later, with backoff, while it is open."""
+    refund = Refund.objects.filter(pk=refund_id).first()
+    if refund is None or refund.status not in (Refund.Status.CREATED, Refund.Status.PROCESSING):
+        return refund.status if refund else "gone"
+    try:
+        refund_settlement.settle_refund(refund)
+    except WeChatPayError as exc:  # recorded on the refund by settle_refund()
+        if exc.retryable and attempt < MAX_ATTEMPTS:
+            later(settle_refund, backoff(attempt), refund_id, attempt=attempt + 1)
+        return f"not settled: {exc}"
+    if refund.status == Refund.Status.PROCESSING and attempt < MAX_ATTEMPTS:
+        # Accepted, or refused for now (NOT_ENOUGH, FREQUENCY_LIMITED): WeChat Pay takes one request per order a
+        # minute, so never sooner than that.
+        later(
+            settle_refund,
+            max(60.0, min(BACKOFF_MAX, SETTLE_FIRST * 2 ** (attempt + 1))),
+            refund_id,
+            attempt=attempt + 1,
+        )
+    return refund.status
+
+
 # --- fan-out: one small task per row ---------------------------------------------------------
 
 
@@ -202,6 +243,13 @@ def enqueue_deductions(task_: Any, deduction_ids: Sequence[int]) -> int:
     return len(deduction_ids)
 
 
+def enqueue_refunds(task_: Any, refund_ids: Sequence[int]) -> int:
+    """Enqueue ``task_`` for each refund; returns how many."""
+    for refund_id in refund_ids:
+        task_.enqueue(refund_id)
+    return len(refund_ids)
+
+
 @task
 def sync_contracts(older_than_minutes: int = 10, limit: int = FAN_OUT_LIMIT) -> int:
     """``papay_sync`` as tasks: one ``query_contract`` per contract whose notification may have been lost."""
@@ -214,6 +262,13 @@ def settle_deductions(older_than_seconds: int = 60, limit: int = FAN_OUT_LIMIT) 
     """``papay_settle`` as tasks: one ``settle_deduction`` per deduction sent that long ago and still open."""
     ids = list(deductions_to_settle(older_than_seconds).values_list("pk", flat=True)[:limit])
     return enqueue_deductions(settle_deduction, ids)
+
+
+@task
+def settle_open_refunds(older_than_seconds: int = 60, limit: int = FAN_OUT_LIMIT) -> int:
+    """``papay_settle``'s refunds as tasks: one ``settle_refund`` per refund sent that long ago and still open."""
+    ids = list(refunds_to_settle(older_than_seconds).values_list("pk", flat=True)[:limit])
+    return enqueue_refunds(settle_refund, ids)
 
 
 @task

@@ -61,6 +61,11 @@ CERTIFICATES_PATH = "/v3/certificates"
 TRADE_BILL_PATH = "/v3/bill/tradebill"
 # Where a bill's download_url points [I: the path WeChat Pay's answers show; the client takes the URL as given].
 BILL_DOWNLOAD_PATH = "/v3/billdownload/file"
+REFUNDS = "/v3/ecommerce/refunds"
+REFUND_APPLY_PATH = f"{REFUNDS}/apply"
+REFUND_BY_NUMBER_PATH = f"{REFUNDS}/out-refund-no/{{out_refund_no}}"
+REFUND_BY_ID_PATH = f"{REFUNDS}/id/{{refund_id}}"
+ABNORMAL_REFUND_PATH = f"{REFUNDS}/{{refund_id}}/apply-abnormal-refund"
 
 
 def path(template: str, **parameters: object) -> str:
@@ -173,6 +178,35 @@ BILL_REFUND = "REFUND"
 # The bill's time format (交易时间), Beijing time.
 BILL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+# --- refunds (平台收付通 退款) ------------------------------------------------------------------------
+
+REFUND_SUCCESS_EVENT = "REFUND.SUCCESS"
+REFUND_ABNORMAL_EVENT = "REFUND.ABNORMAL"
+REFUND_CLOSED_EVENT = "REFUND.CLOSED"
+REFUND_EVENTS = (REFUND_SUCCESS_EVENT, REFUND_ABNORMAL_EVENT, REFUND_CLOSED_EVENT)
+# associated_data and original_type of a sealed REFUND.* resource [C: original_type "refund"; the AAD: I].
+REFUND_ASSOCIATED_DATA = "refund"
+# A refund's status in the query and the notifications. Sources disagree on CLOSED and CLOSE [C both]: both
+# are taken; any other value is stored as it comes.
+REFUND_SUCCESS, REFUND_PROCESSING, REFUND_ABNORMAL, REFUND_CLOSED, REFUND_CLOSE = (
+    "SUCCESS",
+    "PROCESSING",
+    "ABNORMAL",
+    "CLOSED",
+    "CLOSE",
+)
+REFUND_STATES = (REFUND_SUCCESS, REFUND_PROCESSING, REFUND_ABNORMAL, REFUND_CLOSED, REFUND_CLOSE)
+# refund_account: from the sub-merchant's balance (the default), or advanced by the platform (垫付).
+REFUND_SOURCE_SUB_MERCHANT = "REFUND_SOURCE_SUB_MERCHANT"
+REFUND_SOURCE_PARTNER_ADVANCE = "REFUND_SOURCE_PARTNER_ADVANCE"
+# "At most 50 partial refunds per order" [C]; out_refund_no is string(64), reason string(80) [C].
+MAX_REFUNDS = 50
+MAX_REFUND_NO = 64
+MAX_REFUND_REASON = 80
+# An ABNORMAL refund re-driven to the sub-merchant's bank account (the type that needs no user's card details)
+# [I: the spec does not check this call's fields].
+ABNORMAL_REFUND_TYPE = "MERCHANT_BANK_CARD"
+
 # --- error codes -----------------------------------------------------------------------------------
 
 PARAM_ERROR = "PARAM_ERROR"
@@ -186,6 +220,8 @@ CONTRACT_NOT_EXIST = "CONTRACT_NOT_EXIST"
 RATELIMIT_EXCEEDED = "RATELIMIT_EXCEEDED"
 FREQUENCY_LIMITED = "FREQUENCY_LIMITED"
 SYSTEM_ERROR = "SYSTEM_ERROR"
+# A refund the sub-merchant's balance cannot cover: nothing refunded; send it again later, or as 垫付.
+NOT_ENOUGH = "NOT_ENOUGH"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 # --- formats ---------------------------------------------------------------------------------------

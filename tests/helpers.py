@@ -221,8 +221,8 @@ def messages(response: HttpResponse) -> list[str]:
 
 class Fired(NamedTuple):
     """One sending of a watched signal: the name it was watched under, the pk of its contract (contract
-    signals) or deduction (deduction signals), the notification that caused it (None when a query or an API
-    call did, and always for deductions)."""
+    signals), deduction (deduction signals) or refund (refund signals), the notification that caused it (None
+    when a query or an API call did, and always for deductions)."""
 
     signal: str
     pk: int | None
@@ -245,7 +245,7 @@ class SignalRecorder:
 
     def _receiver(self, name: str):
         def receive(sender: Any, **kwargs: Any) -> None:
-            subject = kwargs.get("contract", kwargs.get("deduction"))
+            subject = kwargs.get("contract", kwargs.get("deduction", kwargs.get("refund")))
             with self._lock:
                 self.received.append(Fired(name, getattr(subject, "pk", None), kwargs.get("notification")))
 

@@ -218,8 +218,10 @@ def test_unknown_contract_is_created_from_a_verified_notification(papay, sandbox
     assert [kind for kind, _, _ in signals] == ["signed"]
 
 
-# A type of a family we handle, and one of a family not handled yet (refunds: no row in FAMILIES).
-@pytest.mark.parametrize("event_type", ["ECOMMERCE_ENTRUST.SOMETHING_NEW", "REFUND.SUCCESS"])
+# A type of a family we handle, another of the refund family, and one of a family not handled at all.
+@pytest.mark.parametrize(
+    "event_type", ["ECOMMERCE_ENTRUST.SOMETHING_NEW", "REFUND.SOMETHING_NEW", "TRANSACTION.SUCCESS"]
+)
 def test_unknown_event_type_is_stored_and_acknowledged(presigned_contract, sandbox, signals, event_type):
     notification = sandbox.notification(event_type, {"mchid": MCHID, "hello": "world"})
     before = _snapshot()

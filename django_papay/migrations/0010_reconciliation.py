@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_papay', '0008_notify_attach_and_sub_risk_info'),
+        ('django_papay', '0009_refunds'),
     ]
 
     operations = [

@@ -4,6 +4,7 @@
 - ``notifications.py`` — ``Notification``: every delivery to the notify view, stored before it is trusted.
 - ``certificates.py`` — ``PlatformCertificate`` and ``CertificateRefresh``.
 - ``deductions.py`` — ``Deduction`` and its ``SubOrder``s: the charges of signed contracts.
+- ``refunds.py`` — ``Refund``: money given back on one sub-order.
 - ``app.py`` — ``AppSigning`` and ``PresignAttempt``: users signing from the App, and their pre-sign budget.
 - ``billing.py`` — ``BillingRun`` (deductions sent by tasks) and ``CallWindow`` (the shared call rate).
 - ``reconciliation.py`` — ``Reconciliation`` (one day's bill against our records) and its ``Discrepancy`` rows.
@@ -16,8 +17,10 @@ from .contracts import Contract, appid_validator, new_out_contract_code, out_con
 from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator
 from .notifications import Notification, storable
 from .reconciliation import Discrepancy, Reconciliation
+from .refunds import NOT_REFUNDED, Refund, new_refund_no, refund_no_validator
 
 __all__ = [
+    "NOT_REFUNDED",
     "AppSigning",
     "BillingRun",
     "CallWindow",
@@ -29,11 +32,14 @@ __all__ = [
     "PlatformCertificate",
     "PresignAttempt",
     "Reconciliation",
+    "Refund",
     "SubOrder",
     "appid_validator",
     "new_out_contract_code",
+    "new_refund_no",
     "new_trade_no",
     "out_contract_code_validator",
+    "refund_no_validator",
     "storable",
     "trade_no_validator",
 ]

@@ -158,3 +158,15 @@ class SubOrder(models.Model):
 
     def __str__(self) -> str:
         return self.out_trade_no
+
+    @property
+    def refunded_amount(self) -> int:
+        """Fen WeChat Pay has refunded on this sub-order (its SUCCEEDED refunds)."""
+        return sum(refund.amount for refund in self.refunds.all() if refund.status == "succeeded")
+
+    @property
+    def refundable_amount(self) -> int:
+        """Fen that may still be refunded: the amount less every refund not FAILED or CLOSED (sent or not)."""
+        return self.amount - sum(
+            refund.amount for refund in self.refunds.all() if refund.status not in ("failed", "closed")
+        )

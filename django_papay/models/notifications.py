@@ -68,6 +68,14 @@ class Notification(models.Model):
         on_delete=models.SET_NULL,
         related_name="notifications",
     )
+    refund = models.ForeignKey(
+        "django_papay.Refund",
+        verbose_name=_("refund"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notifications",
+    )
 
     class Meta:
         verbose_name = _("notification")

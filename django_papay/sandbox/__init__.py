@@ -20,16 +20,19 @@ Shaped like moto, one way down — state ← handlers ← routes ← HTTP — wi
     handlers/certificates.py  GET /v3/certificates
     handlers/deductions.py    charge a signed contract, query a charge, reverse (撤销) it
     handlers/bills.py         a day's trade bill (GET /v3/bill/tradebill) and its download, unsigned
+    handlers/refunds.py       refund a paid sub-order, query a refund, re-drive an ABNORMAL one
     handlers/control.py       the loopback controls under /sandbox/ (play the user by hand)
     user.py                WeChatUser: build SIGN/TERMINATE from the state, record them, deliver them
     delivery.py            POSTing notifications as WeChat Pay's notifier does, into the delivery log
     outgoing.py            OutgoingNotification: sealing, enveloping and signing one notification
+    refund_notices.py      RefundNotices: build REFUND.* from the refund book, deliver them
     faults.py              injected faults, each an object owning its hook (reply, sign, transmit)
     state.py               SandboxState: identity and keys, the stores, the logs, the knobs, the state file
     contract_book.py       ContractBook: the one store of pre-signs and contracts
     deduction_book.py      DeductionBook: the charges, POSTs counted per number, the trade_state switch
     bill_desk.py           BillDesk: bills made from the books on request, download tokens, the bills' switches
     bill_file.py           a bill file as WeChat Pay writes it: backticks, summary, gzip, SHA1
+    refund_book.py         RefundBook: the refunds, POSTs counted per number, the outcome and NOT_ENOUGH switches
     platform_certificates.py  the platform certificates issued to the merchant
     records.py             RecordedRequest, Delivery and their logs
     validation.py          the checks WeChat Pay makes: headers, Authorization signature, body rules

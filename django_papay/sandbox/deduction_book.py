@@ -43,6 +43,17 @@ class DeductionBook:
         with self._lock:
             return copy.deepcopy(list(self._charges.values()))
 
+    def sub_order(self, *, out_trade_no: str | None = None, transaction_id: str | None = None) -> dict[str, Any] | None:
+        """The sub-order (a copy) with this ``out_trade_no`` or ``transaction_id``, or None (a refund's order)."""
+        with self._lock:
+            for charge in self._charges.values():
+                for sub in charge["sub_orders"]:
+                    if (out_trade_no and sub["out_trade_no"] == out_trade_no) or (
+                        transaction_id and sub["transaction_id"] == transaction_id
+                    ):
+                        return copy.deepcopy(sub)
+        return None
+
     def counted(self, combine_out_trade_no: object) -> None:
         if isinstance(combine_out_trade_no, str):
             with self._lock:

@@ -24,6 +24,8 @@ from .deduction_book import DeductionBook
 from .httpd import LoopbackServer
 from .platform_certificates import PlatformCertificates
 from .records import Delivery, RecordedRequest
+from .refund_book import RefundBook
+from .refund_notices import RefundNotices
 from .state import SandboxState
 from .tls import TLSFiles, server_context
 from .user import WeChatUser
@@ -184,6 +186,23 @@ class Sandbox:
     def deductions(self) -> DeductionBook:
         """The charges WeChat Pay took, ``posts`` per number, and the ``trade_state`` switch for the next ones."""
         return self.state.deductions
+
+    @property
+    def refunds(self) -> RefundBook:
+        """The refunds WeChat Pay took, ``posts`` per number, and the ``outcome`` / ``not_enough`` switches."""
+        return self.state.refunds
+
+    def refund_notification(self, out_refund_no: str, /, **kwargs: Any) -> Any:
+        """REFUND.<status> for a refund the sandbox took (nothing sent); see ``RefundNotices.refund_notification``."""
+        return RefundNotices(self.state).refund_notification(out_refund_no, **kwargs)
+
+    def notify_refund(self, out_refund_no: str, **kwargs: Any) -> list[Delivery]:
+        """Deliver a refund's REFUND.<status> to its notify_url (again); see ``RefundNotices.notify_refund``."""
+        return RefundNotices(self.state).notify_refund(out_refund_no, **kwargs)
+
+    def finish_refund(self, out_refund_no: str, status: str = "SUCCESS", **kwargs: Any) -> list[Delivery]:
+        """A refund WeChat Pay ends later (``status``), its REFUND.* delivered; see ``RefundNotices.finish_refund``."""
+        return RefundNotices(self.state).finish_refund(out_refund_no, status, **kwargs)
 
     # --- test controls ------------------------------------------------------------------------
 

@@ -25,7 +25,13 @@ from django_papay import crypto, wechatpay
 
 from .replies import new_request_id
 
-SUMMARIES = {wechatpay.SIGN_EVENT: "签约成功", wechatpay.TERMINATE_EVENT: "解约成功"}
+SUMMARIES = {
+    wechatpay.SIGN_EVENT: "签约成功",
+    wechatpay.TERMINATE_EVENT: "解约成功",
+    wechatpay.REFUND_SUCCESS_EVENT: "退款成功",
+    wechatpay.REFUND_ABNORMAL_EVENT: "退款异常",
+    wechatpay.REFUND_CLOSED_EVENT: "退款关闭",
+}
 DEFAULT_SUMMARY = "通知"
 RESOURCE_TYPE = "encrypt-resource"
 ORIGINAL_TYPE = "entrust"
@@ -97,6 +103,7 @@ def build(
     signature: str | None = None,
     body: bytes | None = None,
     associated_data: str | None = wechatpay.ENTRUST_ASSOCIATED_DATA,
+    original_type: str = ORIGINAL_TYPE,
 ) -> OutgoingNotification:
     """Seal ``resource``, wrap it in an envelope and sign the body.
 
@@ -109,7 +116,7 @@ def build(
         "resource_type": RESOURCE_TYPE,
         "event_type": event_type,
         "summary": SUMMARIES.get(event_type, DEFAULT_SUMMARY),
-        "resource": seal(resource, apiv3_key, associated_data),
+        "resource": seal(resource, apiv3_key, associated_data, original_type),
     }
     if body is None:
         body = compact_json(envelope)
@@ -119,11 +126,13 @@ def build(
     return OutgoingNotification(event_type, dict(resource), envelope, body, headers, url, private_key)
 
 
-def seal(resource: dict[str, Any], apiv3_key: str | bytes, associated_data: str | None) -> dict[str, str]:
+def seal(
+    resource: dict[str, Any], apiv3_key: str | bytes, associated_data: str | None, original_type: str = ORIGINAL_TYPE
+) -> dict[str, str]:
     """The envelope's ``resource``: the plaintext JSON encrypted with a fresh 12-character nonce."""
     nonce = wechatpay.nonce(crypto.GCM_NONCE_BYTES)
     sealed = {
-        "original_type": ORIGINAL_TYPE,
+        "original_type": original_type,
         "algorithm": wechatpay.AEAD_ALGORITHM,
         "ciphertext": crypto.encrypt(apiv3_key, nonce, compact_json(resource), associated_data),
     }

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django_papay import wechatpay
 
 from . import validation
-from .handlers import Handler, bills, certificates, contracts, control, deductions
+from .handlers import Handler, bills, certificates, contracts, control, deductions, refunds
 from .records import RecordedRequest
 from .replies import ApiError, Reply
 from .state import SandboxState
@@ -64,6 +64,10 @@ MERCHANT_API_ROUTES: tuple[Route, ...] = (
     Route("POST", wechatpay.REVERSE_PATH, deductions.reverse),
     Route("GET", wechatpay.TRADE_BILL_PATH, bills.trade_bill),
     Route("GET", wechatpay.BILL_DOWNLOAD_PATH, bills.download),
+    Route("POST", wechatpay.REFUND_APPLY_PATH, refunds.apply),
+    Route("GET", wechatpay.REFUND_BY_NUMBER_PATH, refunds.query_by_number),
+    Route("GET", wechatpay.REFUND_BY_ID_PATH, refunds.query_by_id),
+    Route("POST", wechatpay.ABNORMAL_REFUND_PATH, refunds.retry_abnormal),
 )
 
 CONTROL_ROUTES: tuple[Route, ...] = (

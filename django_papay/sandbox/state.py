@@ -1,7 +1,8 @@
 """The state of the sandbox's WeChat Pay, the bottom layer: who the merchant is, what is known, what happened.
 
 ``SandboxState`` holds the merchant's identity and keys, the stores (``contracts``: pre-signs and
-contracts; ``deductions``: charges; ``certificates``: platform certificates; ``bills``: the day's bills), the
+contracts; ``deductions``: charges; ``refunds``: refunds; ``certificates``: platform certificates; ``bills``:
+the day's bills), the
 request and delivery logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``,
 ``response_delay``, ``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all
 work on one of these; it imports none of them.
@@ -30,6 +31,7 @@ from .deduction_book import DeductionBook
 from .fault_queue import FaultQueue
 from .platform_certificates import PlatformCertificates
 from .records import DeliveryLog, RequestLog
+from .refund_book import RefundBook
 
 STATE_FILE_VERSION = 1
 FAULT_DELAY = 3.0  # seconds the "timeout" fault holds its answer, unless a test sets another
@@ -51,7 +53,7 @@ class SandboxState:
     """Everything the sandbox's WeChat Pay knows about its one merchant. Thread-safe."""
 
     # The stores saved to ``state_file``, by attribute name; a new endpoint family adds its store here.
-    PERSISTED = ("contracts", "deductions")
+    PERSISTED = ("contracts", "deductions", "refunds")
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class SandboxState:
         self.apiv3_key = apiv3_key  # seals notifications and the certificate list
         self.contracts = ContractBook()
         self.deductions = DeductionBook()
+        self.refunds = RefundBook()
         self.certificates = PlatformCertificates()  # none until issued: a public-key-only merchant
         self.bills = BillDesk()  # bills made from the books on request; not persisted
         self.base_url = ""  # where it is served (set when started): the bills' download URLs point there

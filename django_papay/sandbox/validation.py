@@ -136,6 +136,14 @@ def trade_no(value: Any) -> str:
     return "" if set(value) <= _TRADE_NO_CHARACTERS else "may contain only digits, letters and _-|*@"
 
 
+def refund_no(value: Any) -> str:
+    """A refund number: 1 to 64 of digits, letters and ``_-|*@``."""
+    problem = string(1, 64)(value)
+    if problem:
+        return problem
+    return "" if set(value) <= _TRADE_NO_CHARACTERS else "may contain only digits, letters and _-|*@"
+
+
 def one_of(*allowed: Any) -> Rule:
     def check(value: Any) -> str:
         return "" if value in allowed else f"must be one of {', '.join(map(str, allowed))}"

@@ -6,6 +6,9 @@
   it through its family's handler exactly once (``services/notifications.py``; SIGN and TERMINATE today).
 - ``deduct`` — charge a signed contract, exactly once (``services/deductions.py``); ``settle`` /
   ``settle_many`` / ``reverse_deduction`` — resolve what a charge left open (``services/settlement.py``).
+- ``refund`` — give money back on one sub-order, exactly once (``services/refunds.py``); ``settle_refund`` /
+  ``settle_refunds`` / ``retry_abnormal_refund`` / ``advance_refund`` — resolve what a refund left open
+  (``services/refund_settlement.py``); REFUND.* notifications are the refund family (``notify_refunds.py``).
 - ``Charge`` / ``Planned`` — a billing run's charges and what became of them (``services/billing.py``: every
   charge stored first, then each sent once); ``dispatch.deduct_many`` is the entry point, since whether the
   workers send the run (``PAPAY["TASKS"]``) is decided above the services. ``services/ratelimit.py`` shares
@@ -40,6 +43,8 @@ from .contracts import (
 from .deductions import deduct
 from .notifications import receive_notification, reprocess_notification
 from .operations import Outcome, record_failure, run_many
+from .refund_settlement import RefundSettled, advance_refund, retry_abnormal_refund, settle_refund, settle_refunds
+from .refunds import refund
 from .settlement import Settled, reverse_deduction, settle, settle_many
 
 __all__ = [
@@ -50,7 +55,9 @@ __all__ = [
     "Charge",
     "Outcome",
     "Planned",
+    "RefundSettled",
     "Settled",
+    "advance_refund",
     "check_can_presign",
     "deduct",
     "expire_presigns",
@@ -62,11 +69,15 @@ __all__ = [
     "receive_notification",
     "record_failure",
     "refresh_certificates",
+    "refund",
     "reprocess_notification",
+    "retry_abnormal_refund",
     "reverse_deduction",
     "run_many",
     "settle",
     "settle_many",
+    "settle_refund",
+    "settle_refunds",
     "terminate",
     "terminate_operation",
 ]

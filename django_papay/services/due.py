@@ -1,4 +1,4 @@
-"""What reconciliation looks at: the contracts and deductions WeChat Pay should be asked about now.
+"""What reconciliation looks at: the contracts, deductions and refunds WeChat Pay should be asked about now.
 
 Shared by the commands (``papay_sync``, ``papay_settle``) and the fan-out tasks (``tasks.py``).
 """
@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from ..models import Contract, Deduction
+from ..models import Contract, Deduction, Refund
 from ..wechatpay import PRESIGN_SESSION
 
 
@@ -29,3 +29,15 @@ def deductions_to_settle(older_than_seconds: int = 60) -> QuerySet[Deduction]:
     """Processing deductions sent at least that long ago, oldest first."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return Deduction.objects.filter(status=Deduction.Status.PROCESSING, sent_at__lte=cutoff).order_by("sent_at")
+
+
+def refunds_to_settle(older_than_seconds: int = 60) -> QuerySet[Refund]:
+    """Processing refunds sent at least that long ago (and created ones never sent), oldest first.
+
+    A minute by default: WeChat Pay takes one refund request per order a minute [C], so a re-send sooner
+    would only be refused FREQUENCY_LIMITED.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    sent = Q(status=Refund.Status.PROCESSING, sent_at__lte=cutoff)
+    unsent = Q(status=Refund.Status.CREATED, created_at__lte=cutoff)  # its sender died before claiming it
+    return Refund.objects.filter(sent | unsent).order_by("created_at")

@@ -13,11 +13,13 @@ delivery's row with its outcome, send the signal. A store beneath it decides how
 ``notify_store.Store`` by the ORM (every database), or on PostgreSQL ``notify_postgresql.PostgreSQLStore``,
 the same in two round trips, which hands anything it cannot do alike back to the ORM store.
 
-To add a family (the refunds issue: REFUND.SUCCESS, .ABNORMAL, .CLOSED on the same view), write its handler
-— a ``notify_family.Family``: ``model``, ``subject``, ``signals``, ``event``, ``key``, ``create``, ``check``,
-``move`` (its moves in ``state.py``) — in ``services/notify_<family>.py``, give ``Notification`` a foreign
-key named ``subject``, and add one row to ``FAMILIES`` (``"REFUND": REFUNDS``). The sequence and the stores
-stay as they are.
+To add a family (as refunds did: REFUND.SUCCESS, .ABNORMAL, .CLOSED on the same view), write its handler
+— a ``notify_family.Family``: ``model``, ``subject``, ``signals``, ``after_commit``, ``event``, ``key``,
+``create``, ``check``, ``move`` (its moves in ``state.py``) — in ``services/notify_<family>.py``, give
+``Notification`` a foreign key named ``subject``, and add one row to ``FAMILIES`` (``"REFUND": REFUNDS``).
+The sequence and the stores stay as they are. A family whose ``after_commit`` is set has its signal sent
+once the transaction committed, to every receiver (``send_robust``: one that raises is logged and undoes
+nothing), as refunds' are; the contracts' go out inside it, where a receiver that raises rolls it back.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from . import notify_postgresql
 from .certificates import notification_keys
 from .notify_contracts import CONTRACTS
 from .notify_family import Family
+from .notify_refunds import REFUNDS
 from .notify_store import Fallback, Store
 
 logger = logging.getLogger("django_papay.notifications")
@@ -88,7 +91,7 @@ def reprocess_notification(delivery: Notification) -> Notification:
 
 
 # The families, by the part of ``event_type`` before its first dot; each handles the types in its ``signals``.
-FAMILIES: dict[str, Family] = {"ECOMMERCE_ENTRUST": CONTRACTS}
+FAMILIES: dict[str, Family] = {"ECOMMERCE_ENTRUST": CONTRACTS, "REFUND": REFUNDS}
 
 
 def family_of(event_type: str) -> Family | None:
@@ -107,9 +110,9 @@ def _process(delivery: Notification, verified: notifications.VerifiedNotificatio
             return delivery
         event, signal = family.event(verified), family.signals[verified.event_type]
         try:
-            _sequence(delivery, family, event, signal, _store_for(delivery, family))
+            committed = _sequence(delivery, family, event, signal, _store_for(delivery, family))
         except Fallback:  # raised before anything was written
-            _sequence(delivery, family, event, signal, Store())
+            committed = _sequence(delivery, family, event, signal, Store())
     except InvalidNotification as exc:
         _store_after_rollback(delivery, family, stored, Result.REJECTED, error=f"{exc.reason}: {exc}")
         logger.warning("notification %s rejected: %s", delivery.notification_id, exc)
@@ -119,28 +122,50 @@ def _process(delivery: Notification, verified: notifications.VerifiedNotificatio
         logger.exception("notification %s failed; WeChat Pay will deliver it again", delivery.notification_id)
         raise
     logger.info("notification %s %s: %s", delivery.notification_id, delivery.event_type, delivery.result)
+    if committed is not None:
+        _announce(committed, family, delivery)
     return delivery
 
 
-def _sequence(delivery: Notification, family: Family, event: Any, signal: Signal, store: Store) -> None:
+def _sequence(delivery: Notification, family: Family, event: Any, signal: Signal, store: Store) -> Signal | None:
     """One transaction: lock the subject, skip repeats, apply the event if it is the newest, store the row.
 
     The one notify sequence, for every family and every store (``signal``: the one the move may send).
-    Whatever raises in here rolls all of it back, the row included.
+    Whatever raises in here rolls all of it back, the row included. Returns the signal to send once it has
+    committed (an ``after_commit`` family's), else None.
     """
-    with store.atomic(listened=signal.has_listeners(family.model)):
+    with store.atomic(listened=not family.after_commit and signal.has_listeners(family.model)):
         subject, earlier = store.lock(family, event, delivery)
         setattr(delivery, family.subject, subject)
         if earlier is not None:
             outcome(delivery, Result.DUPLICATE, note=duplicate_note(earlier))
             store.write(delivery)
-            return
+            return None
         family.check(subject, event)
         move = family.move(subject, event)  # in memory: the store writes what it changed
         outcome(delivery, Result.IGNORED if move.note else Result.APPLIED, note=move.note)
         store.write(delivery, subject, move.fields)
+        if move.signal is not None and family.after_commit:
+            return move.signal  # sent by the caller, once the block has committed
         if move.signal is not None:  # inside the transaction: a receiver that raises undoes the change
             move.signal.send(sender=family.model, notification=delivery, **{family.subject: subject})
+    return None
+
+
+def _announce(signal: Signal, family: Family, delivery: Notification) -> None:
+    """An ``after_commit`` family's signal, to every receiver: one that raises is logged and undoes nothing."""
+    subject = getattr(delivery, family.subject)
+    for receiver, result in signal.send_robust(sender=family.model, notification=delivery, **{family.subject: subject}):
+        if isinstance(result, Exception):
+            logger.error(
+                "notification %s moved %s %s; a receiver of its signal (%s) raised: %r",
+                delivery.notification_id,
+                family.subject,
+                subject,
+                getattr(receiver, "__qualname__", receiver),
+                result,
+                exc_info=(type(result), result, result.__traceback__),
+            )
 
 
 def duplicate_note(earlier: int) -> str:

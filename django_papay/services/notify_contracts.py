@@ -26,6 +26,7 @@ class Contracts:
     model = Contract
     subject = "contract"
     signals = {SIGN_EVENT: contract_signed, TERMINATE_EVENT: contract_terminated}
+    after_commit = False  # a receiver that raises rolls the move back; WeChat Pay delivers again
 
     def event(self, notification: VerifiedNotification) -> ContractEvent:
         event = notifications.contract_event(notification)

@@ -20,7 +20,7 @@ from .state import Move
 
 
 class Family(Protocol):
-    """One family of notifications: ECOMMERCE_ENTRUST.* (contracts) today, REFUND.* next."""
+    """One family of notifications: ECOMMERCE_ENTRUST.* (contracts), REFUND.* (refunds)."""
 
     @property
     def model(self) -> type[Model]:
@@ -33,6 +33,11 @@ class Family(Protocol):
     @property
     def signals(self) -> Mapping[str, Signal]:
         """The event types the family handles, and the signal each one's move may send."""
+
+    @property
+    def after_commit(self) -> bool:
+        """True: the move's signal is sent once the transaction committed, to every receiver (``send_robust``);
+        False: inside it, where a receiver that raises rolls the move back (and WeChat Pay delivers again)."""
 
     def event(self, notification: VerifiedNotification) -> Any:
         """The resource, typed and checked as ours (merchant); InvalidNotification when it is not."""

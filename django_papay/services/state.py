@@ -1,4 +1,4 @@
-"""The one place a contract's or a deduction's WeChat Pay state moves, whoever reports it.
+"""The one place a contract's, a deduction's or a refund's WeChat Pay state moves, whoever reports it.
 
 WeChat Pay's reports can arrive late, twice, or out of order, so every move follows the same rule:
 an older event never overrides a newer one, and a terminated contract stays terminated. Callers hold
@@ -6,7 +6,8 @@ the contract row lock. A contract's move sets the new values on the instance and
 fields to write, the signal to send (None: the status did not change) and, when the report changed
 nothing, why. It writes nothing itself: the caller writes the fields its own way (``save(update_fields=…)``,
 or the notify path's PostgreSQL store, which sends the UPDATE together with the delivery's row).
-A deduction's move saves and returns the signal to send.
+A deduction's move saves and returns the signal to send. A refund's move is a contract's kind (a ``Move``,
+nothing written), since the notify pipeline writes it too; its signal is sent after the commit.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from django.utils.translation import gettext as _
 
 from .. import wechatpay
 from ..display import local_time
-from ..models import Contract, Deduction
-from ..signals import contract_signed, contract_terminated, deduction_failed, deduction_succeeded
+from ..models import Contract, Deduction, Refund
+from ..signals import (
+    contract_signed,
+    contract_terminated,
+    deduction_failed,
+    deduction_succeeded,
+    refund_failed,
+    refund_succeeded,
+)
 
 
 class Move(NamedTuple):
@@ -192,3 +200,89 @@ def correct_deduction(deduction: Deduction, outcome: str, *, at: datetime) -> Si
         }
         deduction.save(update_fields=["last_error", "updated_at"])
     return None
+
+
+# --- refunds ---------------------------------------------------------------------------------------
+
+# WeChat Pay's refund status → ours; PROCESSING and unknown values are no outcome (stored as they come).
+REFUND_OUTCOMES = {
+    wechatpay.REFUND_SUCCESS: Refund.Status.SUCCEEDED,
+    wechatpay.REFUND_ABNORMAL: Refund.Status.ABNORMAL,
+    wechatpay.REFUND_CLOSED: Refund.Status.CLOSED,
+    wechatpay.REFUND_CLOSE: Refund.Status.CLOSED,
+}
+# Final: nothing moves them but a signed report of money refunded after all (FAILED → SUCCEEDED).
+FINAL_REFUND_STATUSES = (Refund.Status.SUCCEEDED, Refund.Status.CLOSED, Refund.Status.FAILED)
+REFUND_FIELDS = (
+    "status",
+    "refund_status",
+    "refund_id",
+    "channel",
+    "user_received_account",
+    "success_time",
+    "abnormal_at",
+    "error_code",
+    "last_error",
+    "updated_at",
+)
+
+
+def move_refund(
+    refund: Refund,
+    refund_status: str,
+    *,
+    at: datetime,
+    refund_id: str = "",
+    channel: str = "",
+    user_received_account: str = "",
+    success_time: datetime | None = None,
+) -> Move:
+    """What WeChat Pay's report (a query, a REFUND.* notification) does to a locked refund, in memory.
+
+    Reports come late, twice and in any order: a final refund stays final, except that money refunded is
+    never left recorded as not refunded (a FAILED one reported SUCCESS becomes SUCCEEDED). ``refund_succeeded``
+    goes out once (SUCCEEDED is final); ``refund_failed`` once, the first time the refund is ABNORMAL, CLOSED
+    or FAILED (``abnormal_at`` remembers an ABNORMAL one, so a CLOSED after it, or ABNORMAL again after a
+    retry, sends nothing more).
+    """
+    refund.refund_id = refund.refund_id or refund_id
+    refund.channel = channel or refund.channel
+    refund.user_received_account = user_received_account or refund.user_received_account
+    outcome = REFUND_OUTCOMES.get(refund_status)
+    if refund.status in FINAL_REFUND_STATUSES:
+        if outcome == Refund.Status.SUCCEEDED and refund.status == Refund.Status.FAILED:
+            refund.status, refund.refund_status = Refund.Status.SUCCEEDED, refund_status
+            refund.success_time = success_time or at
+            refund.last_error = _(
+                "WeChat Pay refunded this refund after it was recorded failed (%(error)s); it is succeeded now."
+            ) % {"error": refund.last_error or "-"}
+            return Move(REFUND_FIELDS, refund_succeeded)
+        note = _("The refund is %(status)s already; WeChat Pay's report of %(reported)s changes nothing.") % {
+            "status": refund.get_status_display(),
+            "reported": refund_status or "-",
+        }
+        return Move(("refund_id", "channel", "user_received_account", "updated_at"), None, note)
+    refund.refund_status = refund_status
+    if outcome is None or outcome == refund.status:
+        note = _("Not final yet: WeChat Pay reports %(reported)s.") % {"reported": refund_status or "-"}
+        return Move(REFUND_FIELDS, None, note)
+    refund.status, refund.error_code, refund.last_error = outcome, "", ""
+    if outcome == Refund.Status.SUCCEEDED:
+        refund.success_time = success_time or at
+        return Move(REFUND_FIELDS, refund_succeeded)
+    announced = refund.abnormal_at is not None  # refund_failed went out when it first became ABNORMAL
+    if outcome == Refund.Status.ABNORMAL:
+        refund.abnormal_at = refund.abnormal_at or at
+        refund.last_error = _(
+            "WeChat Pay could not pay it into the user's account (ABNORMAL): retry it to the sub-merchant's bank "
+            "account, or settle it with the user."
+        )
+    return Move(REFUND_FIELDS, None if announced else refund_failed)
+
+
+def fail_refund(refund: Refund, *, error: str, code: str) -> Move:
+    """WeChat Pay signed a refusal of a locked, open refund: FAILED, nothing refunded; in memory."""
+    if refund.status not in (Refund.Status.CREATED, Refund.Status.PROCESSING):
+        return Move((), None, _("The refund is %(status)s already.") % {"status": refund.get_status_display()})
+    refund.status, refund.last_error, refund.error_code = Refund.Status.FAILED, error, code
+    return Move(REFUND_FIELDS, refund_failed if refund.abnormal_at is None else None)

@@ -1,0 +1,129 @@
+"""The store of what the sandbox's WeChat Pay knows about refunds (平台收付通 退款): every refund, by number.
+
+Refunds by ``out_refund_no``, as the query answers them (plus the ``notify_url`` their REFUND.* go to).
+``posts`` counts every apply POST per number, accepted or not, so a test can prove a number was sent again
+and refunded once. The switches say what the next refunds do:
+
+- ``outcome``: ``SUCCESS`` (the default: refunded at once, REFUND.SUCCESS follows the answer), ``PROCESSING``
+  (a success that arrives later: ``finish`` ends it), ``ABNORMAL`` (the user's card cannot take it), ``CLOSED``;
+- ``not_enough``: the sub-merchant's balance is short, so an apply not advanced by the platform (垫付) is
+  refused with NOT_ENOUGH and nothing is taken.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from django_papay import wechatpay
+
+REFUND_ID_PREFIX = "5030"  # WeChat Pay's refund ids are long digit strings
+CHANNEL = "ORIGINAL"
+USER_RECEIVED_ACCOUNT = "支付用户零钱"
+
+
+class RefundBook:
+    """Refunds by ``out_refund_no``; thread-safe. ``on_change`` (set by the state) persists changes."""
+
+    def __init__(self) -> None:
+        self.on_change: Callable[[], None] = lambda: None
+        self.outcome = wechatpay.REFUND_SUCCESS
+        self.not_enough = False
+        self.posts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._refunds: dict[str, dict[str, Any]] = {}
+
+    def get(self, out_refund_no: str) -> dict[str, Any] | None:
+        """The refund as the query answers it (a copy, ``notify_url`` included), or None."""
+        with self._lock:
+            found = self._refunds.get(out_refund_no)
+            return None if found is None else copy.deepcopy(found)
+
+    def by_id(self, refund_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            for found in self._refunds.values():
+                if found["refund_id"] == refund_id:
+                    return copy.deepcopy(found)
+        return None
+
+    def counted(self, out_refund_no: object) -> None:
+        if isinstance(out_refund_no, str):
+            with self._lock:
+                self.posts[out_refund_no] += 1
+            self.on_change()
+
+    def of_order(self, out_trade_no: str) -> list[dict[str, Any]]:
+        """Every refund of one sub-order (copies), oldest first."""
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._refunds.values() if r["out_trade_no"] == out_trade_no]
+
+    def take(self, data: dict[str, Any], sub_order: dict[str, Any], notify_url: str) -> dict[str, Any]:
+        """Record a checked, new refund of ``sub_order`` in the switched ``outcome``; the stored refund."""
+        advance = data.get("refund_account") == wechatpay.REFUND_SOURCE_PARTNER_ADVANCE
+        refund = {
+            "refund_id": REFUND_ID_PREFIX + wechatpay.nonce(28, "0123456789"),
+            "out_refund_no": data["out_refund_no"],
+            "transaction_id": sub_order["transaction_id"],
+            "out_trade_no": sub_order["out_trade_no"],
+            "sub_mchid": sub_order["sub_mchid"],
+            "channel": CHANNEL,
+            "user_received_account": USER_RECEIVED_ACCOUNT,
+            "create_time": wechatpay.format_rfc3339(),
+            "status": wechatpay.REFUND_PROCESSING,
+            "amount": {
+                "refund": data["amount"]["refund"],
+                "total": data["amount"]["total"],
+                "payer_refund": data["amount"]["refund"],
+                "payer_total": data["amount"]["total"],
+                "discount_refund": 0,
+                "currency": wechatpay.CURRENCY,
+                **({"advance": data["amount"]["refund"]} if advance else {}),
+            },
+            "refund_account": wechatpay.REFUND_SOURCE_PARTNER_ADVANCE
+            if advance
+            else wechatpay.REFUND_SOURCE_SUB_MERCHANT,
+            "notify_url": notify_url,
+        }
+        _set_status(refund, self.outcome)
+        with self._lock:
+            self._refunds[refund["out_refund_no"]] = refund
+        self.on_change()
+        return copy.deepcopy(refund)
+
+    def finish(self, out_refund_no: str, status: str = wechatpay.REFUND_SUCCESS) -> dict[str, Any]:
+        """WeChat Pay ends a refund in ``status`` in the background (a success that arrives later, or a retried
+        ABNORMAL one); the refund as it now is. KeyError for a number never taken."""
+        with self._lock:
+            refund = self._refunds[out_refund_no]
+            _set_status(refund, status)
+            answer = copy.deepcopy(refund)
+        self.on_change()
+        return answer
+
+    def clear(self) -> None:
+        with self._lock:
+            self._refunds.clear()
+            self.posts.clear()
+        self.outcome = wechatpay.REFUND_SUCCESS
+        self.not_enough = False
+        self.on_change()
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        with self._lock:
+            return {"refunds": copy.deepcopy(self._refunds), "posts": dict(self.posts)}
+
+    def load(self, data: dict[str, Any]) -> None:
+        with self._lock:
+            self._refunds = copy.deepcopy(data.get("refunds", {}))
+            self.posts = Counter(data.get("posts", {}))
+
+
+def _set_status(refund: dict[str, Any], status: str) -> None:
+    refund["status"] = status
+    if status == wechatpay.REFUND_SUCCESS:
+        refund["success_time"] = wechatpay.format_rfc3339()
