@@ -1,8 +1,8 @@
 """The sandbox's bills: made from its own books on request, handed out behind download URLs that expire.
 
-A day's trade bill holds every sub-order paid that Beijing day (by its success time) and every charge that
-exists only at WeChat Pay (``add_foreign_charge``, to show "missing here"); a refund row follows the book's
-refunds when it has them. The switches a test turns:
+A day's trade bill holds every sub-order paid that Beijing day (by its success time), every refund accepted
+that day (by its acceptance time, with its status then), and every charge that exists only at WeChat Pay
+(``add_foreign_charge``, to show "missing here"). The switches a test turns:
 
 - ``not_ready``: a code (NO_STATEMENT_EXIST, STATEMENT_CREATING) the next bill requests get, ``not_ready_times``
   of them (then bills are ready again);
@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -106,15 +106,35 @@ class BillDesk:
             issued = self._downloads.get(token)
         return issued if issued is not None and issued.expires > time.monotonic() else None
 
-    def rows(self, charges: list[dict[str, Any]], day: date, sub_mchid: str | None) -> list[dict[str, str]]:
-        """The day's rows: paid sub-orders by success time (Beijing day), then the foreign charges."""
+    def rows(
+        self, charges: list[dict[str, Any]], day: date, sub_mchid: str | None, refunds: Iterable[dict[str, Any]] = ()
+    ) -> list[dict[str, str]]:
+        """The day's rows: paid sub-orders by success time, refunds by acceptance time (the Beijing day), then
+        the foreign charges."""
         start = datetime(day.year, day.month, day.day, tzinfo=wechatpay.BEIJING)
         end = start + timedelta(days=1)
-        rows = [
-            bill_file.payment_row(charge, sub, paid)
-            for charge, sub, paid in _paid(charges)
-            if start <= paid < end and sub_mchid in (None, sub["sub_mchid"])
-        ]
+        paid_rows = {}
+        rows = []
+        for charge, sub, paid in _paid(charges):
+            row = paid_rows[sub["out_trade_no"]] = bill_file.payment_row(charge, sub, paid)
+            if start <= paid < end and sub_mchid in (None, sub["sub_mchid"]):
+                rows.append(row)
+        for refund in refunds:
+            accepted = wechatpay.parse_rfc3339(refund.get("create_time"))
+            payment = paid_rows.get(refund.get("out_trade_no", ""))
+            if accepted is None or payment is None or not start <= accepted < end:
+                continue
+            if sub_mchid in (None, payment["特约商户号"]):
+                rows.append(
+                    bill_file.refund_row(
+                        payment,
+                        refund_id=refund["refund_id"],
+                        out_refund_no=refund["out_refund_no"],
+                        amount=refund["amount"]["refund"],
+                        at=accepted,
+                        status=refund.get("status", ""),
+                    )
+                )
         with self._lock:
             foreign = list(self._foreign)
         for row in foreign:

@@ -58,7 +58,7 @@ def payment_row(charge: dict[str, Any], sub: dict[str, Any], at: datetime) -> di
 
 
 def refund_row(
-    payment: dict[str, str], *, refund_id: str, out_refund_no: str, amount: int, at: datetime
+    payment: dict[str, str], *, refund_id: str, out_refund_no: str, amount: int, at: datetime, status: str = "SUCCESS"
 ) -> dict[str, str]:
     """The bill row of a refund of ``payment`` (its payment row): the fee given back is negative."""
     return {
@@ -70,7 +70,7 @@ def refund_row(
         "退款金额": yuan(amount),
         "申请退款金额": yuan(amount),
         "退款类型": "ORIGINAL",
-        "退款状态": "SUCCESS",
+        "退款状态": status,
         "手续费": yuan(-fee(amount)),
     }
 

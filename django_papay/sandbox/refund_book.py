@@ -7,7 +7,9 @@ and refunded once. The switches say what the next refunds do:
 - ``outcome``: ``SUCCESS`` (the default: refunded at once, REFUND.SUCCESS follows the answer), ``PROCESSING``
   (a success that arrives later: ``finish`` ends it), ``ABNORMAL`` (the user's card cannot take it), ``CLOSED``;
 - ``not_enough``: the sub-merchant's balance is short, so an apply not advanced by the platform (垫付) is
-  refused with NOT_ENOUGH and nothing is taken.
+  refused with NOT_ENOUGH and nothing is taken;
+- ``accepted_at``: when the next refunds are accepted (and, succeeding at once, refunded); None: now. The day's
+  bill places a refund by its acceptance time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import copy
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django_papay import wechatpay
@@ -32,6 +35,7 @@ class RefundBook:
         self.on_change: Callable[[], None] = lambda: None
         self.outcome = wechatpay.REFUND_SUCCESS
         self.not_enough = False
+        self.accepted_at: datetime | None = None
         self.posts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._refunds: dict[str, dict[str, Any]] = {}
@@ -71,7 +75,7 @@ class RefundBook:
             "sub_mchid": sub_order["sub_mchid"],
             "channel": CHANNEL,
             "user_received_account": USER_RECEIVED_ACCOUNT,
-            "create_time": wechatpay.format_rfc3339(),
+            "create_time": wechatpay.format_rfc3339(self.accepted_at),
             "status": wechatpay.REFUND_PROCESSING,
             "amount": {
                 "refund": data["amount"]["refund"],
@@ -87,7 +91,7 @@ class RefundBook:
             else wechatpay.REFUND_SOURCE_SUB_MERCHANT,
             "notify_url": notify_url,
         }
-        _set_status(refund, self.outcome)
+        _set_status(refund, self.outcome, self.accepted_at)
         with self._lock:
             self._refunds[refund["out_refund_no"]] = refund
         self.on_change()
@@ -109,6 +113,7 @@ class RefundBook:
             self.posts.clear()
         self.outcome = wechatpay.REFUND_SUCCESS
         self.not_enough = False
+        self.accepted_at = None
         self.on_change()
 
     # --- persistence ----------------------------------------------------------------------------
@@ -123,7 +128,7 @@ class RefundBook:
             self.posts = Counter(data.get("posts", {}))
 
 
-def _set_status(refund: dict[str, Any], status: str) -> None:
+def _set_status(refund: dict[str, Any], status: str, at: datetime | None = None) -> None:
     refund["status"] = status
     if status == wechatpay.REFUND_SUCCESS:
-        refund["success_time"] = wechatpay.format_rfc3339()
+        refund["success_time"] = wechatpay.format_rfc3339(at)

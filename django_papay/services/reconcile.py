@@ -7,8 +7,8 @@
 2. the file is kept as it came (gzip, in the site's storage), then read as a stream (``bill_parse``) and matched
    in batches (``bill_match``); a malformed file → FAILED, naming the row;
 3. what a query can settle is settled: a processing charge the bill shows paid (``settle_many``), a failed or
-   reversed one (``requery_many``, which corrects it to succeeded). Its discrepancy stays in the report,
-   marked fixed — never hidden;
+   reversed one (``requery_many``, which corrects it to succeeded), a processing refund the bill shows
+   refunded (``settle_refunds``). Its discrepancy stays in the report, marked fixed — never hidden;
 4. the totals, ours and theirs; BALANCED when nothing differs, else DISCREPANCIES and the
    ``reconciliation_discrepancy`` signal, after the report is committed.
 
@@ -28,12 +28,13 @@ from django.utils.translation import gettext as _
 
 from .. import wechatpay
 from ..exceptions import BillNotReady, WeChatPayError
-from ..models import Deduction, Discrepancy, Reconciliation
+from ..models import Deduction, Discrepancy, Reconciliation, Refund
 from ..signals import reconciliation_discrepancy
 from .bill_match import Matcher
 from .bill_parse import BillFormatError, BillReader
 from .bills import DownloadedBill, fetch_trade_bill
 from .outside_atomic import require_outside_atomic
+from .refund_settlement import settle_refunds
 from .settlement import requery_many, settle_many
 
 logger = logging.getLogger("django_papay.reconciliation")
@@ -72,13 +73,14 @@ def reconcile_bill(report: Reconciliation, bill: DownloadedBill) -> Reconciliati
         Discrepancy.objects.filter(reconciliation=report).delete()
         logger.warning("reconciliation %s: the bill cannot be read: %s", report, exc)
         return _end(report, Reconciliation.Status.FAILED, str(exc))
-    fixed = _settle(report, found.to_settle)
+    fixed = _settle(report, found.to_settle) + _settle_refunds(report, found.refunds_to_settle)
     totals = reader.totals
     report.bill_rows = totals.rows
     report.payments_theirs, report.refunds_theirs = totals.payments, totals.refunds
     report.refunds_amount_theirs, report.fees_theirs = totals.refunded, totals.fees
     report.payments_ours, report.payments_amount_ours = matcher.missing_there(report.bill_date, report.sub_mchid)
     report.payments_amount_theirs = found.paid_theirs
+    report.refunds_ours, report.refunds_amount_ours = matcher.refunds_missing_there(report.bill_date, report.sub_mchid)
     report.discrepancy_count = matcher.found.discrepancies
     report.fixed_count = fixed
     status = Reconciliation.Status.DISCREPANCIES if report.discrepancy_count else Reconciliation.Status.BALANCED
@@ -136,7 +138,7 @@ def _settle(report: Reconciliation, to_settle: dict[int, list[str]]) -> int:
     for settled in results:
         deduction = settled.deduction
         numbers = to_settle[deduction.pk]
-        mine = Discrepancy.objects.filter(reconciliation=report, out_trade_no__in=numbers)
+        mine = Discrepancy.objects.filter(reconciliation=report, row=Discrepancy.Row.PAYMENT, out_trade_no__in=numbers)
         if settled.error is None and deduction.status == Deduction.Status.SUCCEEDED:
             note = _("Settled by a query to WeChat Pay: the deduction is succeeded now.")
             fixed += mine.update(fixed=True, note=note)
@@ -145,6 +147,24 @@ def _settle(report: Reconciliation, to_settle: dict[int, list[str]]) -> int:
                 "result": settled.error or deduction.get_status_display()
             }
             mine.update(note=note)
+    return fixed
+
+
+def _settle_refunds(report: Reconciliation, to_settle: dict[int, str]) -> int:
+    """Settle each processing refund the bill shows refunded; mark what became succeeded fixed."""
+    if not to_settle:
+        return 0
+    fixed = 0
+    for settled in settle_refunds(list(Refund.objects.filter(pk__in=to_settle))):
+        refund = settled.refund
+        mine = Discrepancy.objects.filter(
+            reconciliation=report, row=Discrepancy.Row.REFUND, out_refund_no=to_settle[refund.pk]
+        )
+        if settled.error is None and refund.status == Refund.Status.SUCCEEDED:
+            fixed += mine.update(fixed=True, note=_("Settled by a query to WeChat Pay: the refund is succeeded now."))
+        else:
+            result = settled.error or refund.get_status_display()
+            mine.update(note=_("A query did not settle it: %(result)s") % {"result": result})
     return fixed
 
 

@@ -38,7 +38,8 @@ def trade_bill(state: SandboxState, request: RecordedRequest, match: re.Match[st
     if sub_mchid is not None and not sub_mchid.isdigit():
         raise ApiError(400, wechatpay.PARAM_ERROR, "sub_mchid must be digits")
     code = state.bills.take_not_ready()
-    rows = state.bills.rows(state.deductions.charges(), day, sub_mchid)
+    refunds = state.refunds.dump()["refunds"].values()  # copies of every refund the sandbox took
+    rows = state.bills.rows(state.deductions.charges(), day, sub_mchid, refunds)
     if code is None and not rows:
         code = wechatpay.NO_STATEMENT_EXIST  # no trade that day [C]
     if code is not None:
