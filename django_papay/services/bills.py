@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from .. import wechatpay
 from ..exceptions import BillNotReady, InvalidResponseError, WeChatPayError
+from . import ratelimit
 from .client import get_client
 
 _SHA1 = re.compile(r"[0-9A-Fa-f]{40}")
@@ -57,6 +58,7 @@ def fetch_trade_bill(day: date, sub_mchid: str | None = None) -> DownloadedBill:
     (a SHA1 that differs, not gzip), and WeChatPayError (or its network error) for anything else.
     """
     client = get_client()
+    ratelimit.take_places(1)  # each of the two calls takes its place under MAX_CALLS_PER_SECOND
     try:
         answer = client.get(trade_bill_path(day, sub_mchid))
     except WeChatPayError as exc:
@@ -79,6 +81,7 @@ def fetch_trade_bill(day: date, sub_mchid: str | None = None) -> DownloadedBill:
         )
     file = tempfile.TemporaryFile()
     try:
+        ratelimit.take_places(1)
         size = client.download(url, file)
         digest = decompressed_sha1(file)
         if digest != hash_value.lower():

@@ -57,7 +57,11 @@ def reconcile(day: date, *, sub_mchid: str | None = None) -> Reconciliation:
         logger.warning("reconciliation %s: the bill was not fetched: %s", report, exc)
         return _end(report, Reconciliation.Status.FAILED, str(exc))
     with bill.file:
-        return reconcile_bill(report, bill)
+        try:
+            return reconcile_bill(report, bill)
+        except Exception as exc:  # storage, database: the report must not stay pending
+            logger.exception("reconciliation %s failed", report)
+            return _end(report, Reconciliation.Status.FAILED, f"{type(exc).__name__}: {exc}")
 
 
 def reconcile_bill(report: Reconciliation, bill: DownloadedBill) -> Reconciliation:
