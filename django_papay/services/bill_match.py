@@ -40,7 +40,6 @@ from .bill_parse import BillRow, beijing_day
 
 BATCH = 2000
 SETTLEABLE = (Deduction.Status.PROCESSING, Deduction.Status.FAILED, Deduction.Status.REVERSED)
-NOT_CHARGED_HERE = (Deduction.Status.CREATED, Deduction.Status.FAILED, Deduction.Status.REVERSED)
 _FIELDS = ("pk", "out_trade_no", "transaction_id", "amount", "sub_mchid", "deduction_id", "deduction__status")
 _REFUND_FIELDS = ("pk", "out_refund_no", "refund_id", "amount", "status", "sub_order__sub_mchid")
 REFUND_IN_FLIGHT = (Refund.Status.CREATED, Refund.Status.PROCESSING, Refund.Status.ABNORMAL)
