@@ -5,11 +5,12 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from django_papay import tasks, wechatpay
+from django_papay import dispatch, tasks, wechatpay
 from django_papay.models import Reconciliation
 from django_papay.services import deduct
 
@@ -78,6 +79,24 @@ def test_a_malformed_date_is_refused(papay, capsys):
 def test_the_daily_task_reconciles_the_day(charged, papay):
     papay["TASKS"] = True
     assert tasks.reconcile_day.call(today().isoformat()) == Reconciliation.Status.BALANCED
+
+
+def test_the_daily_task_asks_again_in_an_hour_while_the_bill_is_not_ready(charged, papay, settings, sandbox):
+    papay["TASKS"] = True
+    settings.TASKS = {"default": {"BACKEND": f"{django_settings.TASKS_MODULE}.backends.dummy.DummyBackend"}}
+    sandbox.bills.not_ready = wechatpay.STATEMENT_CREATING
+    assert tasks.reconcile_day.call(today().isoformat()) == Reconciliation.Status.NOT_READY
+    (again,) = [r for r in tasks.reconcile_day.get_backend().results if r.task.func is tasks.reconcile_day.func]
+    assert again.args == [today().isoformat(), ""] and again.kwargs == {"attempt": 1}
+    assert again.task.run_after > timezone.now() + timedelta(minutes=59)
+
+
+def test_dispatch_enqueues_the_day_with_tasks_on(papay, settings):
+    papay["TASKS"] = True
+    settings.TASKS = {"default": {"BACKEND": f"{django_settings.TASKS_MODULE}.backends.dummy.DummyBackend"}}
+    assert dispatch.reconcile_day(today(), "1900000201") == dispatch.Queued(1)
+    (queued,) = tasks.reconcile_day.get_backend().results
+    assert queued.args == [today().isoformat(), "1900000201"]
 
 
 def test_the_admin_lists_days_with_totals_and_exports_the_discrepancies(charged, sandbox, admin_client):
