@@ -179,3 +179,12 @@ def test_a_rerun_replaces_the_days_report(charged, sandbox):
     second = reconcile(today())
     assert first.pk == second.pk and Reconciliation.objects.count() == 1
     assert Discrepancy.objects.count() == 1 == second.discrepancy_count
+
+
+def test_a_finished_report_is_kept_when_the_bill_cannot_be_fetched_again(charged, sandbox):
+    first = reconcile(today())
+    sandbox.bills.not_ready = wechatpay.NO_STATEMENT_EXIST  # past WeChat Pay's three months, say
+    again = reconcile(today())
+    assert again.status == Reconciliation.Status.NOT_READY and "is kept" in again.error and again.pk is None
+    first.refresh_from_db()
+    assert first.status == Reconciliation.Status.BALANCED and first.bill_file

@@ -3,7 +3,8 @@
 ``reconcile(day, sub_mchid=None)`` makes (or replaces) the day's ``Reconciliation``:
 
 1. the bill is fetched and proven (``bills``): none yet → NOT_READY (ask again later, not an error); refused
-   (a SHA1 that differs) or unreachable → FAILED, with the error;
+   (a SHA1 that differs) or unreachable → FAILED, with the error. A report an earlier run finished is kept
+   then, not replaced;
 2. the file is kept as it came (gzip, in the site's storage), then read as a stream (``bill_parse``) and matched
    in batches (``bill_match``); a malformed file → FAILED, naming the row;
 3. what a query can settle is settled: a processing charge the bill shows paid (``settle_many``), a failed or
@@ -27,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import wechatpay
+from ..display import local_time
 from ..exceptions import BillNotReady, WeChatPayError
 from ..models import Deduction, Discrepancy, Reconciliation, Refund
 from ..signals import reconciliation_discrepancy
@@ -48,14 +50,14 @@ def yesterday() -> date:
 def reconcile(day: date, *, sub_mchid: str | None = None) -> Reconciliation:
     """The day's report against WeChat Pay's bill (all sub-merchants, or one); see the module docstring."""
     require_outside_atomic("reconcile")
-    report = _start(day, sub_mchid or "")
     try:
         bill = fetch_trade_bill(day, sub_mchid or None)
     except BillNotReady as exc:
-        return _end(report, Reconciliation.Status.NOT_READY, str(exc))
+        return _not_fetched(day, sub_mchid or "", Reconciliation.Status.NOT_READY, str(exc))
     except WeChatPayError as exc:
-        logger.warning("reconciliation %s: the bill was not fetched: %s", report, exc)
-        return _end(report, Reconciliation.Status.FAILED, str(exc))
+        logger.warning("reconciliation %s: the bill was not fetched: %s", day, exc)
+        return _not_fetched(day, sub_mchid or "", Reconciliation.Status.FAILED, str(exc))
+    report = _start(day, sub_mchid or "")
     with bill.file:
         try:
             return reconcile_bill(report, bill)
@@ -92,6 +94,18 @@ def reconcile_bill(report: Reconciliation, bill: DownloadedBill) -> Reconciliati
     if status == Reconciliation.Status.DISCREPANCIES:
         _announce(report)
     return report
+
+
+def _not_fetched(day: date, sub_mchid: str, status: str, error: str) -> Reconciliation:
+    """No bill this time: the day's report says so — unless an earlier run finished it, which stays as it was (a
+    bill past WeChat Pay's three months, or WeChat Pay unreachable, replaces nothing); then an unsaved report
+    with this run's status is returned."""
+    report, _created = Reconciliation.objects.get_or_create(bill_date=day, sub_mchid=sub_mchid)
+    if report.status in (Reconciliation.Status.BALANCED, Reconciliation.Status.DISCREPANCIES):
+        kept = _("the report of %(time)s is kept") % {"time": local_time(report.finished_at)}
+        return Reconciliation(bill_date=day, sub_mchid=sub_mchid, status=status, error=f"{error} ({kept})")
+    report.started_at = report.started_at or timezone.now()
+    return _end(report, status, error)
 
 
 def _start(day: date, sub_mchid: str) -> Reconciliation:
