@@ -33,6 +33,7 @@ from datetime import date
 
 from django.db import connection
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from .. import wechatpay
 from ..models import Deduction, Discrepancy, Reconciliation, Refund, SubOrder
@@ -182,7 +183,7 @@ class Matcher:
             "state_theirs": row.trade_state,
         }
         if values is None:
-            self._add(kind=Discrepancy.Kind.MISSING_HERE, **theirs, note="No sub-order of ours has these numbers.")
+            self._add(kind=Discrepancy.Kind.MISSING_HERE, **theirs, note=_("No sub-order of ours has these numbers."))
             return
         pk, out_trade_no, _transaction_id, amount, sub_mchid, deduction_id, status = values
         self.found.matched.append(pk)
@@ -196,7 +197,11 @@ class Matcher:
         if amount != row.total_amount:
             self._add(kind=Discrepancy.Kind.AMOUNT, **theirs)
         if sub_mchid != row.sub_mchid:
-            self._add(kind=Discrepancy.Kind.SUB_MERCHANT, **theirs, note=f"Ours is for sub-merchant {sub_mchid}.")
+            self._add(
+                kind=Discrepancy.Kind.SUB_MERCHANT,
+                **theirs,
+                note=_("Ours is for sub-merchant %(sub_mchid)s.") % {"sub_mchid": sub_mchid},
+            )
 
     # --- refunds ----------------------------------------------------------------------------------
 
@@ -229,7 +234,7 @@ class Matcher:
             "state_theirs": row.refund_status,
         }
         if values is None:
-            self._add(kind=Discrepancy.Kind.MISSING_HERE, **theirs, note="No refund of ours has these numbers.")
+            self._add(kind=Discrepancy.Kind.MISSING_HERE, **theirs, note=_("No refund of ours has these numbers."))
             return
         pk, out_refund_no, _refund_id, amount, status, sub_mchid = values
         self.found.matched_refunds.append(pk)
@@ -245,7 +250,11 @@ class Matcher:
         if amount != row.refund_amount:
             self._add(kind=Discrepancy.Kind.AMOUNT, **theirs)
         if sub_mchid != row.sub_mchid:
-            self._add(kind=Discrepancy.Kind.SUB_MERCHANT, **theirs, note=f"Ours is for sub-merchant {sub_mchid}.")
+            self._add(
+                kind=Discrepancy.Kind.SUB_MERCHANT,
+                **theirs,
+                note=_("Ours is for sub-merchant %(sub_mchid)s.") % {"sub_mchid": sub_mchid},
+            )
 
     def _add(self, **fields: object) -> None:
         self._pending.append(Discrepancy(reconciliation=self.report, **fields))
