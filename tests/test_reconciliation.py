@@ -188,3 +188,15 @@ def test_a_finished_report_is_kept_when_the_bill_cannot_be_fetched_again(charged
     assert again.status == Reconciliation.Status.NOT_READY and "is kept" in again.error and again.pk is None
     first.refresh_from_db()
     assert first.status == Reconciliation.Status.BALANCED and first.bill_file
+
+
+def test_a_bill_paying_another_sub_merchant_is_reported(charged):
+    sub_order = charged[1].sub_orders.get()
+    SubOrder.objects.filter(pk=sub_order.pk).update(sub_mchid="1900000299")
+    (found,) = reconcile(today()).discrepancies.all()
+    assert (found.kind, found.out_trade_no, found.sub_mchid) == (
+        Discrepancy.Kind.SUB_MERCHANT,
+        sub_order.out_trade_no,
+        "1900000201",
+    )
+    assert found.note == "Ours is for sub-merchant 1900000299."
