@@ -155,9 +155,9 @@ def child(bill_path: str, hash_value: str) -> None:
     django.setup()
     from django_papay.models import Reconciliation
     from django_papay.services.bills import DownloadedBill
-    from django_papay.services.reconcile import _start, reconcile_bill
+    from django_papay.services.reconcile import reconcile_bill, start_report
 
-    report = _start(DAY.date(), "")
+    report = start_report(DAY.date(), "")
     with open(bill_path, "rb") as file:
         bill = DownloadedBill(file, hash_value, os.path.getsize(bill_path))
         started = time.perf_counter()

@@ -57,7 +57,7 @@ def reconcile(day: date, *, sub_mchid: str | None = None) -> Reconciliation:
     except WeChatPayError as exc:
         logger.warning("reconciliation %s: the bill was not fetched: %s", day, exc)
         return _not_fetched(day, sub_mchid or "", Reconciliation.Status.FAILED, str(exc))
-    report = _start(day, sub_mchid or "")
+    report = start_report(day, sub_mchid or "")
     with bill.file:
         try:
             return reconcile_bill(report, bill)
@@ -108,7 +108,7 @@ def _not_fetched(day: date, sub_mchid: str, status: str, error: str) -> Reconcil
     return _end(report, status, error)
 
 
-def _start(day: date, sub_mchid: str) -> Reconciliation:
+def start_report(day: date, sub_mchid: str) -> Reconciliation:
     """The day's report, emptied and PENDING: a re-run replaces what an earlier run found."""
     with transaction.atomic():
         report, _created = Reconciliation.objects.select_for_update().get_or_create(bill_date=day, sub_mchid=sub_mchid)
