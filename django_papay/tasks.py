@@ -192,7 +192,10 @@ def send_refund(refund_id: int) -> str:
     refund = Refund.objects.filter(pk=refund_id).first()
     if refund is None or refund.status != Refund.Status.CREATED:
         return refund.status if refund else "gone"
-    send_stored_refund(refund)
+    with _first_call(send_refund, refund_id) as placed:
+        if not placed:
+            return "rate limited: again next second"
+        send_stored_refund(refund)
     if refund.status == Refund.Status.PROCESSING:
         later(settle_refund, SETTLE_FIRST, refund_id)
     return refund.status
@@ -206,7 +209,10 @@ def settle_refund(refund_id: int, attempt: int = 0) -> str:
     if refund is None or refund.status not in (Refund.Status.CREATED, Refund.Status.PROCESSING):
         return refund.status if refund else "gone"
     try:
-        refund_settlement.settle_refund(refund)
+        with _first_call(settle_refund, refund_id, attempt=attempt) as placed:
+            if not placed:
+                return "rate limited: again next second"
+            refund_settlement.settle_refund(refund)  # its query uses the place taken; a re-send waits for its own
     except WeChatPayError as exc:  # recorded on the refund by settle_refund()
         if exc.retryable and attempt < MAX_ATTEMPTS:
             later(settle_refund, backoff(attempt), refund_id, attempt=attempt + 1)

@@ -201,6 +201,8 @@ REFUND_SOURCE_SUB_MERCHANT = "REFUND_SOURCE_SUB_MERCHANT"
 REFUND_SOURCE_PARTNER_ADVANCE = "REFUND_SOURCE_PARTNER_ADVANCE"
 # "At most 50 partial refunds per order" [C]; out_refund_no is string(64), reason string(80) [C].
 MAX_REFUNDS = 50
+# "Orders older than one year cannot be refunded" [C]; counted here from the sub-order's success_time.
+REFUNDABLE_FOR = timedelta(days=365)
 MAX_REFUND_NO = 64
 MAX_REFUND_REASON = 80
 # An ABNORMAL refund re-driven to the sub-merchant's bank account (the type that needs no user's card details)

@@ -17,12 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 
-from django_papay.models import Contract, Deduction, Notification, SubOrder
+from django_papay.models import Contract, Deduction, Notification, Refund, SubOrder
 from django_papay.services import presign
 
 from .helpers import APPID, PLAN_ID, deliver, evidence_on_failure
 
-LISTS = ("contract", "notification", "deduction")
+LISTS = ("contract", "notification", "deduction", "refund")
 LAPTOP = (1366, 900)
 SCREENSHOTS = os.environ.get("PAPAY_SCREENSHOTS")
 
@@ -53,8 +53,17 @@ def full_lists(papay, sandbox) -> None:
             sent_at=timezone.now(),
             last_error="CONTRACT_NOT_EXIST: 签约协议不存在或已解约 (HTTP 400, Request-ID 08F8A1B7D5061006)",
         )
-        SubOrder.objects.create(
+        sub_order = SubOrder.objects.create(
             deduction=deduction, mchid="1900000109", sub_mchid="1900000201", amount=123456, description="会员月费"
+        )
+    for status in Refund.Status.values:
+        Refund.objects.create(
+            sub_order=sub_order,
+            amount=12345,
+            status=status,
+            sent_at=timezone.now(),
+            success_time=timezone.now(),
+            last_error="NOT_ENOUGH: 基本账户余额不足，请充值后原单号重新发起 (HTTP 403, Request-ID 08F8A1B7D5061006)",
         )
 
 

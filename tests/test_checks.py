@@ -105,6 +105,7 @@ def _rsa_1024_pem() -> str:
         ({"WECHATPAY_PUBLIC_KEY": None, "PLATFORM_CERTIFICATES": True}, "E011"),
         ({"NOTIFY_URL": "http://merchant.example/papay/notify/"}, "E012"),
         ({"NOTIFY_URL": "https://merchant.example/papay/notify/?shop=1"}, "E012"),
+        ({"REFUND_NOTIFY_URL": "http://merchant.example/papay/refunds/"}, "E012"),
         ({"MCHID": "1900-0001"}, "E013"),
         ({"BACKUP_BASE_URL": "api2.mch.weixin.qq.com"}, "E014"),
         ({"TIMEOUT": 0}, "E014"),

@@ -1,4 +1,5 @@
-"""The demo's command line as a newcomer meets it: plain help, and a busy admin port refused before anything runs."""
+"""The demo's command line as a newcomer meets it: plain help, a busy admin port refused before anything runs, and
+the whole flow, refund included, as it prints it."""
 
 from __future__ import annotations
 
@@ -38,16 +39,31 @@ def test_demo_serve_refuses_a_busy_admin_port_before_it_starts(tmp_path):
     assert "[1]" not in ran.stdout  # nothing started
 
 
-def test_the_demo_runs_the_whole_flow_and_ends_with_its_day_balanced(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+def _free_port() -> int:
     with socket.socket() as probe:  # a free port for this run's sandbox (another run may hold 8765)
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env.update(PAPAY_DEMO_DIR=str(tmp_path), PAPAY_SANDBOX_PORT=str(port))
-    run = {"cwd": ROOT / "example_project", "env": env, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"], check=True, **run)
-    ran = subprocess.run([sys.executable, "manage.py", "papay_demo"], **run)
-    assert ran.returncode == 0, ran.stderr
-    last = ran.stdout.strip().splitlines()[-1]
+        return probe.getsockname()[1]
+
+
+def test_the_demo_refunds_three_yuan_and_ends_with_its_day_reconciled_balanced(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # the example's own
+    environment.update(PAPAY_SANDBOX_PORT=str(_free_port()), PAPAY_DEMO_DIR=str(tmp_path))  # a database of its own
+    for command in (["migrate", "--noinput", "--verbosity", "0"], ["papay_demo"]):
+        ran = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT / "example_project",
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    charged = next(index for index, line in enumerate(lines) if "charged ¥18.00" in line)
+    refunded = next(index for index, line in enumerate(lines) if line.split("] ", 1)[-1].startswith("refund ¥3.00"))
+    assert charged < refunded and "processing" in lines[refunded]
+    assert "REFUND.SUCCESS" in lines[refunded + 1] and "HTTP 204" in lines[refunded + 1]
+    assert "succeeded: ¥3.00 refunded, ¥0.00 of ¥3.00 left to refund" in lines[refunded + 2]
+    last = lines[-1]
     assert "reconciled" in last and "against the sandbox's trade bill: balanced" in last
-    assert "2 payments ¥18.00 in the bill, 2 here ¥18.00" in last
+    assert "2 payments ¥18.00 in the bill, 2 here ¥18.00; 1 refunds ¥3.00 in the bill, 1 here ¥3.00" in last

@@ -141,3 +141,11 @@ def test_the_fan_out_task_enqueues_one_settle_per_open_refund(membership, sandbo
     made = _sent_ago(refund(membership, 500), 120)
     assert tasks.settle_open_refunds.call() == 1
     assert [result.args for result in enqueued(queued, tasks.settle_refund)] == [[made.pk]]
+
+
+def test_refund_one_refuses_bad_input_with_nothing_stored_or_enqueued(membership, sandbox, queued):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        dispatch.refund_one(membership, 1501)
+    assert not Refund.objects.exists() and enqueued(queued, tasks.send_refund) == []

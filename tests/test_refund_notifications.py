@@ -119,10 +119,11 @@ def test_a_refund_we_never_asked_for_is_rejected_and_stored_nothing_created(made
         {"sp_mchid": "1900000999"},
         {"out_trade_no": "SOMEONE-ELSES-ORDER"},
         {"refund_id": "50300000000000000000000000000000"},
+        {"transaction_id": "4200000000000000000000000000"},
         {"amount": {"refund": "500"}},
         {"out_refund_no": None},
     ],
-    ids=["amount", "sub_mchid", "sp_mchid", "out_trade_no", "refund_id", "amount type", "no number"],
+    ids=["amount", "sub_mchid", "sp_mchid", "out_trade_no", "refund_id", "transaction_id", "amount type", "no number"],
 )
 def test_a_notification_that_does_not_match_our_refund_is_rejected(made, sandbox, refunds, overrides):
     assert deliver(sandbox.refund_notification(made.out_refund_no, **overrides)).status_code == 400

@@ -232,3 +232,31 @@ def test_an_unknown_status_is_stored_as_it_comes_and_stays_processing(membership
     sandbox.alter_next(lambda answer: answer.update(status="SOMETHING_NEW"))
     settle_refund(made)
     assert made.status == Refund.Status.PROCESSING and made.refund_status == "SOMETHING_NEW"
+
+
+def test_abnormal_again_after_a_retry_or_closed_after_it_sends_no_second_failed(membership, sandbox, refunds):
+    from .helpers import deliver
+
+    sandbox.refunds.outcome = wechatpay.REFUND_ABNORMAL
+    made = settled(refund(membership, 500))
+    assert made.status == Refund.Status.ABNORMAL
+    sandbox.refunds.outcome = wechatpay.REFUND_PROCESSING  # the retry is taken, its result comes later
+    retry_abnormal_refund(made)
+    sandbox.finish_refund(made.out_refund_no, wechatpay.REFUND_ABNORMAL, notify=False)
+    settle_refund(made)
+    assert made.status == Refund.Status.ABNORMAL
+    sandbox.finish_refund(made.out_refund_no, wechatpay.REFUND_CLOSED, notify=False)  # WeChat Pay gives up
+    assert deliver(sandbox.refund_notification(made.out_refund_no)).status_code == 204
+    made.refresh_from_db()
+    assert made.status == Refund.Status.CLOSED
+    assert refunds == [("failed", made.pk, None)]
+
+
+def test_a_receiver_that_raises_undoes_nothing(membership, sandbox):
+    from .helpers import failing_receiver
+
+    made = refund(membership, 500)
+    with failing_receiver(refund_succeeded, RuntimeError("the CRM is down")):
+        settle_refund(made)
+    made.refresh_from_db()
+    assert made.status == Refund.Status.SUCCEEDED

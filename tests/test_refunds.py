@@ -176,6 +176,19 @@ def test_a_51st_refund_is_refused(membership, sandbox):
     assert Refund.objects.count() == wechatpay.MAX_REFUNDS and len(sandbox.requests) == sent_before
 
 
+def test_a_sub_order_paid_over_a_year_ago_is_refused(membership, sandbox):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_papay.models import SubOrder
+
+    SubOrder.objects.filter(pk=membership.pk).update(success_time=timezone.now() - timedelta(days=366))
+    with pytest.raises(ValidationError, match="over a year ago"):
+        refund(membership, 100)
+    assert not Refund.objects.exists() and not applies(sandbox)
+
+
 def test_failed_and_closed_refunds_do_not_count_against_the_amount(membership, sandbox):
     Refund.objects.create(sub_order=membership, amount=1500, status=Refund.Status.FAILED)
     Refund.objects.create(sub_order=membership, amount=1500, status=Refund.Status.CLOSED)

@@ -3,6 +3,8 @@
 - ``contracts.py`` — contracts: WeChat Pay's state at a glance, and the calls staff may make.
 - ``notification_log.py`` — every delivery to the notify view, read-only, with reprocess for failed ones.
 - ``deductions.py`` — charges: what was charged, settle and reverse; the contracts' ``deduct`` action.
+- ``refunds.py`` — refunds: what was given back, settle, 垫付, retry abnormal; the deductions' ``refund`` action
+  (its ``DeductionAdmin`` is the deductions' admin with their refunds: the one registered).
 - ``certificates.py`` — the stored platform certificates, read-only.
 - ``billing.py`` — billing runs (deductions sent by tasks): their progress per status.
 - ``reconciliation.py`` — each day against WeChat Pay's bill: totals, discrepancies, a CSV export.
@@ -11,16 +13,17 @@
 
 from django.contrib import admin
 
-from ..models import BillingRun, Contract, Deduction, Notification, PlatformCertificate, Reconciliation
+from ..models import BillingRun, Contract, Deduction, Notification, PlatformCertificate, Reconciliation, Refund
 from .billing import BillingRunAdmin
 from .certificates import PlatformCertificateAdmin
 from .contracts import ContractAdmin
-from .deductions import DeductionAdmin
 from .notification_log import NotificationAdmin
 from .reconciliation import ReconciliationAdmin
+from .refunds import DeductionAdmin, RefundAdmin
 
 admin.site.register(Contract, ContractAdmin)
 admin.site.register(Deduction, DeductionAdmin)
+admin.site.register(Refund, RefundAdmin)
 admin.site.register(Notification, NotificationAdmin)
 admin.site.register(PlatformCertificate, PlatformCertificateAdmin)
 admin.site.register(BillingRun, BillingRunAdmin)

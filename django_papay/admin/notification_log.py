@@ -55,7 +55,7 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "notification_id",
     )
     list_filter = ("event_type", "verified", "processed", "result", "received_at")
-    search_fields = ("notification_id", "contract__out_contract_code", "remote_addr")
+    search_fields = ("notification_id", "contract__out_contract_code", "refund__out_refund_no", "remote_addr")
     date_hierarchy = "received_at"
     list_select_related = ("contract",)
     actions = ["reprocess"]
@@ -71,6 +71,7 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "error",
         "note",
         "contract_link",
+        "refund_link",
         "resource_shown",
         "headers_shown",
         "body_shown",
@@ -93,6 +94,13 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def body_shown(self, notification: Notification) -> str:
         # As it came (the bytes WeChat Pay signed), wrapped; its sealed resource is above, decrypted.
         return format_html('<pre class="papay-pre">{}</pre>', notification.body) if notification.body else "-"
+
+    @admin.display(description=gettext_lazy("refund"))
+    def refund_link(self, notification: Notification) -> str:
+        if notification.refund_id is None:
+            return "-"
+        url = reverse("admin:django_papay_refund_change", args=[notification.refund_id])
+        return format_html('<a href="{}">{}</a>', url, notification.refund)
 
     @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
     def contract_link(self, notification: Notification) -> str:

@@ -1,8 +1,9 @@
 """The store of what the sandbox's WeChat Pay knows about refunds (平台收付通 退款): every refund, by number.
 
 Refunds by ``out_refund_no``, as the query answers them (plus the ``notify_url`` their REFUND.* go to).
-``posts`` counts every apply POST per number, accepted or not, so a test can prove a number was sent again
-and refunded once. The switches say what the next refunds do:
+``posts`` counts every apply the endpoint processed per number, taken or refused (one a queued fault answered
+instead is not counted: ``Sandbox.requests`` has it), so a test can prove a number was sent again and refunded
+once. The switches say what the next refunds do:
 
 - ``outcome``: ``SUCCESS`` (the default: refunded at once, REFUND.SUCCESS follows the answer), ``PROCESSING``
   (a success that arrives later: ``finish`` ends it), ``ABNORMAL`` (the user's card cannot take it), ``CLOSED``;
@@ -26,6 +27,17 @@ from django_papay import wechatpay
 REFUND_ID_PREFIX = "5030"  # WeChat Pay's refund ids are long digit strings
 CHANNEL = "ORIGINAL"
 USER_RECEIVED_ACCOUNT = "支付用户零钱"
+
+
+CLOSED = (wechatpay.REFUND_CLOSED, wechatpay.REFUND_CLOSE)  # what gives its amount back
+
+
+class Refused(Exception):
+    """A refund the book will not take; ``reason`` says why (``used``, ``too_many``, ``over``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class RefundBook:
@@ -59,43 +71,35 @@ class RefundBook:
                 self.posts[out_refund_no] += 1
             self.on_change()
 
-    def of_order(self, out_trade_no: str) -> list[dict[str, Any]]:
-        """Every refund of one sub-order (copies), oldest first."""
-        with self._lock:
-            return [copy.deepcopy(r) for r in self._refunds.values() if r["out_trade_no"] == out_trade_no]
+    def take(self, data: dict[str, Any], sub_order: dict[str, Any], notify_url: str) -> tuple[dict[str, Any], bool]:
+        """Take a checked refund of ``sub_order`` in the switched ``outcome``, all under the book's lock: the
+        stored refund, and True when it is new. A number taken before gives the refund taken then (False).
 
-    def take(self, data: dict[str, Any], sub_order: dict[str, Any], notify_url: str) -> dict[str, Any]:
-        """Record a checked, new refund of ``sub_order`` in the switched ``outcome``; the stored refund."""
-        advance = data.get("refund_account") == wechatpay.REFUND_SOURCE_PARTNER_ADVANCE
-        refund = {
-            "refund_id": REFUND_ID_PREFIX + wechatpay.nonce(28, "0123456789"),
-            "out_refund_no": data["out_refund_no"],
-            "transaction_id": sub_order["transaction_id"],
-            "out_trade_no": sub_order["out_trade_no"],
-            "sub_mchid": sub_order["sub_mchid"],
-            "channel": CHANNEL,
-            "user_received_account": USER_RECEIVED_ACCOUNT,
-            "create_time": wechatpay.format_rfc3339(self.accepted_at),
-            "status": wechatpay.REFUND_PROCESSING,
-            "amount": {
-                "refund": data["amount"]["refund"],
-                "total": data["amount"]["total"],
-                "payer_refund": data["amount"]["refund"],
-                "payer_total": data["amount"]["total"],
-                "discount_refund": 0,
-                "currency": wechatpay.CURRENCY,
-                **({"advance": data["amount"]["refund"]} if advance else {}),
-            },
-            "refund_account": wechatpay.REFUND_SOURCE_PARTNER_ADVANCE
-            if advance
-            else wechatpay.REFUND_SOURCE_SUB_MERCHANT,
-            "notify_url": notify_url,
-        }
-        _set_status(refund, self.outcome, self.accepted_at)
+        Raises ``Refused`` naming why not: ``used`` (the number is another refund's), ``too_many`` (a 51st),
+        ``over`` (more than is left of the order).
+        """
+        number = data["out_refund_no"]
         with self._lock:
-            self._refunds[refund["out_refund_no"]] = refund
+            earlier = self._refunds.get(number)
+            if earlier is not None:
+                if (
+                    earlier["out_trade_no"] != sub_order["out_trade_no"]
+                    or earlier["amount"]["refund"] != data["amount"]["refund"]
+                ):
+                    raise Refused("used")
+                return copy.deepcopy(earlier), False
+            of_order = [r for r in self._refunds.values() if r["out_trade_no"] == sub_order["out_trade_no"]]
+            if len(of_order) >= wechatpay.MAX_REFUNDS:
+                raise Refused("too_many")
+            held = sum(r["amount"]["refund"] for r in of_order if r["status"] not in CLOSED)
+            if held + data["amount"]["refund"] > data["amount"]["total"]:
+                raise Refused("over")
+            refund = _new_refund(data, sub_order, notify_url, self.accepted_at)
+            _set_status(refund, self.outcome, self.accepted_at)
+            self._refunds[number] = refund
+            answer = copy.deepcopy(refund)
         self.on_change()
-        return copy.deepcopy(refund)
+        return answer, True
 
     def finish(self, out_refund_no: str, status: str = wechatpay.REFUND_SUCCESS) -> dict[str, Any]:
         """WeChat Pay ends a refund in ``status`` in the background (a success that arrives later, or a retried
@@ -126,6 +130,34 @@ class RefundBook:
         with self._lock:
             self._refunds = copy.deepcopy(data.get("refunds", {}))
             self.posts = Counter(data.get("posts", {}))
+
+
+def _new_refund(
+    data: dict[str, Any], sub_order: dict[str, Any], notify_url: str, accepted_at: datetime | None = None
+) -> dict[str, Any]:
+    advance = data.get("refund_account") == wechatpay.REFUND_SOURCE_PARTNER_ADVANCE
+    return {
+        "refund_id": REFUND_ID_PREFIX + wechatpay.nonce(28, "0123456789"),
+        "out_refund_no": data["out_refund_no"],
+        "transaction_id": sub_order["transaction_id"],
+        "out_trade_no": sub_order["out_trade_no"],
+        "sub_mchid": sub_order["sub_mchid"],
+        "channel": CHANNEL,
+        "user_received_account": USER_RECEIVED_ACCOUNT,
+        "create_time": wechatpay.format_rfc3339(accepted_at),
+        "status": wechatpay.REFUND_PROCESSING,
+        "amount": {
+            "refund": data["amount"]["refund"],
+            "total": data["amount"]["total"],
+            "payer_refund": data["amount"]["refund"],
+            "payer_total": data["amount"]["total"],
+            "discount_refund": 0,
+            "currency": wechatpay.CURRENCY,
+            **({"advance": data["amount"]["refund"]} if advance else {}),
+        },
+        "refund_account": wechatpay.REFUND_SOURCE_PARTNER_ADVANCE if advance else wechatpay.REFUND_SOURCE_SUB_MERCHANT,
+        "notify_url": notify_url,
+    }
 
 
 def _set_status(refund: dict[str, Any], status: str, at: datetime | None = None) -> None:

@@ -30,6 +30,8 @@ CONTROL_CONTRACTS_PATH = "/sandbox/contracts"
 CONTROL_SIGN_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/sign"
 CONTROL_TERMINATE_PATH = CONTROL_CONTRACTS_PATH + "/{out_contract_code}/terminate"
 CONTROL_FAULTS_PATH = "/sandbox/faults"
+CONTROL_REFUNDS_PATH = "/sandbox/refunds"
+CONTROL_FINISH_REFUND_PATH = CONTROL_REFUNDS_PATH + "/{out_refund_no}/finish"
 
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
@@ -77,6 +79,9 @@ CONTROL_ROUTES: tuple[Route, ...] = (
     Route("GET", CONTROL_FAULTS_PATH, control.list_faults),
     Route("POST", CONTROL_FAULTS_PATH, control.queue_fault),
     Route("DELETE", CONTROL_FAULTS_PATH, control.clear_faults),
+    Route("GET", CONTROL_REFUNDS_PATH, control.list_refunds),
+    Route("POST", CONTROL_REFUNDS_PATH, control.switch_refunds),
+    Route("POST", CONTROL_FINISH_REFUND_PATH, control.finish_refund),
 )
 
 

@@ -4,7 +4,7 @@ The notify pipeline runs the sequence (lock, duplicate, check, move, outcome) an
 signal after the commit (``after_commit``), as every refund signal goes out. This module says what is the
 refunds' own: the typed event, the row it is about (``out_refund_no``), that a refund we never asked for is
 rejected (stored, nothing created), the checks against our record (merchant, sub-merchant, number, amount,
-order, refund id) and the move (``state.move_refund``, which writes nothing: the store does).
+order, transaction, refund id) and the move (``state.move_refund``, which writes nothing: the store does).
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ class Refunds:
             "amount.refund": (event.amount_refund, refund.amount),
             "amount.total": (event.amount_total, sub_order.amount if event.amount_total is not None else None),
             "out_trade_no": (event.out_trade_no, sub_order.out_trade_no if event.out_trade_no else ""),
+            "transaction_id": (
+                event.transaction_id,
+                sub_order.transaction_id if event.transaction_id and sub_order.transaction_id else event.transaction_id,
+            ),
             "refund_id": (event.refund_id, refund.refund_id or event.refund_id),
         }
         wrong = [name for name, (got, want) in expected.items() if got != want]

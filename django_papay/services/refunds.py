@@ -177,11 +177,22 @@ def _create(sub_order: SubOrder, amount: int, reason: str, number: str | None, a
             # SQLite has no row locks: writing first takes its one write lock, so a second refunder waits.
             SubOrder.objects.filter(pk=sub_order.pk).update(amount=F("amount"))
         locked = SubOrder.objects.select_for_update().select_related("deduction").get(pk=sub_order.pk)
+        existing = _same_refund(number, locked, amount) if number else None
+        if existing is not None:  # stored by a racing caller while we waited for the lock: this very refund
+            return existing
         if locked.deduction.status != Deduction.Status.SUCCEEDED:
             raise ValidationError(
                 {
                     "sub_order": _("Deduction %(number)s is %(status)s; only a succeeded charge can be refunded.")
                     % {"number": locked.deduction, "status": locked.deduction.get_status_display()}
+                }
+            )
+        paid_at = locked.success_time or locked.deduction.settled_at
+        if paid_at is not None and timezone.now() - paid_at > wechatpay.REFUNDABLE_FOR:
+            raise ValidationError(
+                {
+                    "sub_order": _("Sub-order %(number)s was paid over a year ago; WeChat Pay refunds no older order.")
+                    % {"number": locked}
                 }
             )
         counted = locked.refunds.exclude(status__in=NOT_REFUNDED)

@@ -8,6 +8,10 @@
                                                              error answer {"status": 400, "code": "PARAM_ERROR",
                                                              "message": "…", "detail": {"field": "plan_id"}}
     DELETE /sandbox/faults                                   drop the queued faults
+    GET  /sandbox/refunds                                    the refunds taken, and the switches for new ones
+    POST /sandbox/refunds                                    switch: {"outcome": "ABNORMAL", "not_enough": true}
+    POST /sandbox/refunds/{out_refund_no}/finish             WeChat Pay ends it later: {"status": "SUCCESS"} (the
+                                                             default; or ABNORMAL, CLOSED), REFUND.* delivered
 
 The POSTs take an optional JSON body ``{"repeat": 1, "delay": 0, "mode": "USER_TERMINATE"}`` and answer
 ``{"notification_id": …, "url": …, "deliveries": [{"status": …, "error": …}, …]}``; with a ``delay`` the
@@ -35,6 +39,7 @@ from django_papay import wechatpay
 from .. import faults
 from ..outgoing import OutgoingNotification
 from ..records import RecordedRequest
+from ..refund_notices import RefundNotices
 from ..replies import ApiError, Reply
 from ..state import SandboxState
 from ..user import WeChatUser
@@ -121,6 +126,58 @@ def _options(body: bytes) -> dict[str, Any]:
     if mode is not None:
         checked["mode"] = mode
     return checked
+
+
+# --- refunds ---------------------------------------------------------------------------------------
+
+REFUND_OUTCOMES = (
+    wechatpay.REFUND_SUCCESS,
+    wechatpay.REFUND_PROCESSING,
+    wechatpay.REFUND_ABNORMAL,
+    wechatpay.REFUND_CLOSED,
+)
+
+
+def list_refunds(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    refunds = [
+        {name: refund[name] for name in ("out_refund_no", "refund_id", "out_trade_no", "status", "notify_url")}
+        for refund in state.refunds.dump()["refunds"].values()
+    ]
+    return Reply.json(
+        200, {"outcome": state.refunds.outcome, "not_enough": state.refunds.not_enough, "refunds": refunds}
+    )
+
+
+def switch_refunds(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    """How the next refunds end (``outcome``) and whether the sub-merchants' balance is short (``not_enough``)."""
+    options = _json_object(request.body)
+    outcome, not_enough = (
+        options.get("outcome", state.refunds.outcome),
+        options.get("not_enough", state.refunds.not_enough),
+    )
+    if outcome not in REFUND_OUTCOMES or not isinstance(not_enough, bool):
+        raise ApiError(
+            400, wechatpay.PARAM_ERROR, f"outcome must be one of {', '.join(REFUND_OUTCOMES)}; not_enough true or false"
+        )
+    state.refunds.outcome, state.refunds.not_enough = outcome, not_enough
+    return list_refunds(state, request, match)
+
+
+def finish_refund(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    number = unquote(match["out_refund_no"])
+    status = (
+        _json_object(request.body).get("status", wechatpay.REFUND_SUCCESS)
+        if request.body.strip()
+        else wechatpay.REFUND_SUCCESS
+    )
+    if status not in REFUND_OUTCOMES or status == wechatpay.REFUND_PROCESSING:
+        raise ApiError(400, wechatpay.PARAM_ERROR, "status must be SUCCESS, ABNORMAL or CLOSED")
+    if state.refunds.get(number) is None:
+        raise ApiError(404, wechatpay.RESOURCE_NOT_EXISTS, f"the sandbox never took refund {number}")
+    deliveries = RefundNotices(state).finish_refund(number, status)
+    return Reply.json(
+        200, {"deliveries": [{"status": delivery.status, "error": delivery.error} for delivery in deliveries]}
+    )
 
 
 # --- faults ----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django_papay import wechatpay
 
 from .. import validation
 from ..records import RecordedRequest
+from ..refund_book import Refused
 from ..refund_notices import NOTIFY_AFTER, RefundNotices
 from ..replies import ApiError, Reply
 from ..state import SandboxState
@@ -48,6 +49,11 @@ APPLY_FIELDS = (
         required=False,
     ),
 )
+REFUSALS = {
+    "used": "退款单号已用于其他退款 (out_refund_no used before)",
+    "too_many": "退款次数超过限制 (at most 50 refunds per order)",
+    "over": "申请退款金额超过订单可退金额",
+}
 # What the apply answers: the refund accepted, not its result.
 APPLY_ANSWER = ("refund_id", "out_refund_no", "create_time", "refund_account")
 # What the query answers (``notify_url`` and ``sub_mchid`` are the book's own).
@@ -80,20 +86,15 @@ def apply(state: SandboxState, request: RecordedRequest, match: re.Match[str]) -
     amount = data["amount"]
     if amount["total"] != sub_order["amount"]["total_amount"]:
         raise ApiError(400, wechatpay.PARAM_ERROR, "订单金额与原订单不一致 (amount.total)")
-    earlier = state.refunds.get(data["out_refund_no"])
-    if earlier is not None:  # "同一退款单号多次请求只退一笔": answered with the refund taken before
-        if earlier["out_trade_no"] != sub_order["out_trade_no"] or earlier["amount"]["refund"] != amount["refund"]:
-            raise ApiError(400, wechatpay.INVALID_REQUEST, "退款单号已用于其他退款 (out_refund_no used before)")
-        return Reply.json(200, _answer(earlier, APPLY_ANSWER))
-    if state.refunds.not_enough and data.get("refund_account") != wechatpay.REFUND_SOURCE_PARTNER_ADVANCE:
+    advanced = data.get("refund_account") == wechatpay.REFUND_SOURCE_PARTNER_ADVANCE
+    if state.refunds.not_enough and not advanced and state.refunds.get(data["out_refund_no"]) is None:
         raise ApiError(NOT_ENOUGH_STATUS, wechatpay.NOT_ENOUGH, "余额不足")
-    others = [r for r in state.refunds.of_order(sub_order["out_trade_no"]) if r["status"] not in _CLOSED]
-    if len(state.refunds.of_order(sub_order["out_trade_no"])) >= wechatpay.MAX_REFUNDS:
-        raise ApiError(400, wechatpay.INVALID_REQUEST, "退款次数超过限制 (at most 50 refunds per order)")
-    if sum(r["amount"]["refund"] for r in others) + amount["refund"] > amount["total"]:
-        raise ApiError(400, wechatpay.INVALID_REQUEST, "申请退款金额超过订单可退金额")
-    refund = state.refunds.take(data, sub_order, data.get("notify_url", ""))
-    if refund["status"] != wechatpay.REFUND_PROCESSING:
+    try:
+        # "同一退款单号多次请求只退一笔": a number taken before is answered with the refund taken then.
+        refund, new = state.refunds.take(data, sub_order, data.get("notify_url", ""))
+    except Refused as refused:
+        raise ApiError(400, wechatpay.INVALID_REQUEST, REFUSALS[refused.reason]) from None
+    if new and refund["status"] != wechatpay.REFUND_PROCESSING:
         RefundNotices(state).notify_refund(refund["out_refund_no"], delay=NOTIFY_AFTER, wait=False)
     return Reply.json(200, _answer(refund, APPLY_ANSWER))
 
@@ -129,9 +130,6 @@ def retry_abnormal(state: SandboxState, request: RecordedRequest, match: re.Matc
         state.refunds.finish(number, outcome)
         RefundNotices(state).notify_refund(number, delay=NOTIFY_AFTER, wait=False)
     return Reply.json(200, answer)
-
-
-_CLOSED = (wechatpay.REFUND_CLOSED, wechatpay.REFUND_CLOSE)
 
 
 def _known(state: SandboxState, request: RecordedRequest, refund: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,14 +1,16 @@
 """The demo: the whole 合单代扣 flow against the bundled sandbox, each step printed.
 
 create a contract → pre-sign it → the sandbox signs as the user → WeChat Pay's notification reaches
-this site's notify view → the contract is signed → charge it (two sub-merchants) → terminate it →
-the next charge is refused with CONTRACT_NOT_EXIST → reconcile the day against the sandbox's trade bill.
+this site's notify view → the contract is signed → charge it (two sub-merchants) → refund ¥3.00 of the
+second sub-order (REFUND.SUCCESS reaches the notify view) → terminate it → the next charge is refused with
+CONTRACT_NOT_EXIST → reconcile the day against the sandbox's trade bill.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -22,11 +24,13 @@ from django.utils import timezone
 from demo.site_server import SiteServer
 from django_papay import wechatpay
 from django_papay.exceptions import PapayError
-from django_papay.models import Contract, Deduction, Reconciliation
-from django_papay.services import deduct, presign
+from django_papay.models import Contract, Deduction, Reconciliation, Refund
+from django_papay.services import deduct, presign, refund
 from django_papay.services.reconcile import reconcile
 
 ADMIN_HOST = "127.0.0.1"
+REFUND_FEN = 300  # the delivery fee, given back
+REFUND_WAIT = 10.0  # seconds to wait for the REFUND.SUCCESS notification
 DEFAULT_ADMIN_PORT = 8000
 # A membership fee to the platform's own shop and a delivery fee to a courier, in fen.
 SUB_ORDERS = [
@@ -138,6 +142,7 @@ class Command(BaseCommand):
                 f"  sub-merchant {sub_order.sub_mchid}: ¥{sub_order.amount / 100:.2f} {sub_order.trade_state}, "
                 f"transaction_id {sub_order.transaction_id}"
             )
+        self._refund(sandbox, deduction)
         # The user ends the contract in WeChat; its TERMINATE notification is still on its way.
         sandbox.terminate_contract(contract.out_contract_code, drop=True)
         self.step("the user ends the contract in WeChat (the notification has not arrived yet)")
@@ -151,6 +156,32 @@ class Command(BaseCommand):
         )
         self.step(f"so the contract was queried: status = {contract.status} ({contract.termination_mode})")
 
+    def _refund(self, sandbox, deduction: Deduction) -> None:
+        """Give the delivery fee back: the refund is accepted, and REFUND.SUCCESS reaches the notify view."""
+        delivery_fee = deduction.sub_orders.order_by("pk")[1]
+        made = refund(delivery_fee, REFUND_FEN, reason="配送取消 delivery cancelled")
+        self.step(
+            f"refund ¥{made.amount / 100:.2f} of sub-order {delivery_fee.out_trade_no}: {made.out_refund_no} "
+            f"{made.status} (accepted; the result comes by notification)"
+        )
+        deadline = time.monotonic() + REFUND_WAIT
+        delivered = []
+        while not delivered and time.monotonic() < deadline:
+            delivered = [d for d in sandbox.deliveries if d.event_type == wechatpay.REFUND_SUCCESS_EVENT]
+            time.sleep(0.05)
+        if not delivered:
+            raise CommandError("no REFUND.SUCCESS notification came; see the sandbox's log")
+        made.refresh_from_db()
+        self.step(
+            f"WeChat Pay refunds it: {wechatpay.REFUND_SUCCESS_EVENT} {delivered[0].notification_id} delivered, "
+            f"the site answered HTTP {delivered[0].status}"
+        )
+        if made.status != Refund.Status.SUCCEEDED:
+            raise CommandError(f"the refund is {made.status}: {made.last_error}")
+        self.step(
+            f"refund {made.out_refund_no} {made.status}: ¥{delivery_fee.refunded_amount / 100:.2f} refunded, "
+            f"¥{delivery_fee.refundable_amount / 100:.2f} of ¥{delivery_fee.amount / 100:.2f} left to refund"
+        )
     def _reconcile(self) -> None:
         """Reconcile today against the sandbox's bill (WeChat Pay's own is ready the next morning)."""
         today = timezone.now().astimezone(wechatpay.BEIJING).date()
@@ -160,7 +191,9 @@ class Command(BaseCommand):
         self.step(
             f"reconciled {today} against the sandbox's trade bill: {report.get_status_display()} — "
             f"{report.payments_theirs} payments ¥{report.payments_amount_theirs / 100:.2f} in the bill, "
-            f"{report.payments_ours} here ¥{report.payments_amount_ours / 100:.2f}"
+            f"{report.payments_ours} here ¥{report.payments_amount_ours / 100:.2f}; "
+            f"{report.refunds_theirs} refunds ¥{report.refunds_amount_theirs / 100:.2f} in the bill, "
+            f"{report.refunds_ours} here ¥{report.refunds_amount_ours / 100:.2f}"
         )
         for found in report.discrepancies.all()[:10]:  # an earlier run's database deleted, its sandbox kept
             self.stdout.write(f"    {found.get_kind_display()}: {found.out_trade_no} {found.note}")
@@ -182,6 +215,8 @@ class Command(BaseCommand):
             f"           or:  curl -X POST {sandbox.url}/sandbox/contracts/<out_contract_code>/terminate\n"
             f'see an error:   curl -X POST {sandbox.url}/sandbox/faults -d \'{{"fault": "system_error"}}\'\n'
             "                (the next call to WeChat Pay fails with it; also ratelimit, unavailable, timeout…)\n"
+            "refund:         Refund… on a deduction; to make the next refunds end abnormal (or PROCESSING, CLOSED):\n"
+            f'                curl -X POST {sandbox.url}/sandbox/refunds -d \'{{"outcome": "ABNORMAL"}}\'\n'
             "Ctrl-C stops both."
         )
         call_command("runserver", address, use_reloader=False)
