@@ -182,6 +182,7 @@ class Command(BaseCommand):
             f"refund {made.out_refund_no} {made.status}: ¥{delivery_fee.refunded_amount / 100:.2f} refunded, "
             f"¥{delivery_fee.refundable_amount / 100:.2f} of ¥{delivery_fee.amount / 100:.2f} left to refund"
         )
+
     def _reconcile(self) -> None:
         """Reconcile today against the sandbox's bill (WeChat Pay's own is ready the next morning)."""
         today = timezone.now().astimezone(wechatpay.BEIJING).date()
