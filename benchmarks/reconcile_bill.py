@@ -8,7 +8,7 @@ signed contract, a succeeded deduction per 20 sub-orders and the sub-orders, all
 dropped at the end. The bill is written by the sandbox's own bill writer (gzip, backticks, the summary row),
 every row one of those sub-orders, plus 10 rows only WeChat Pay has (so "missing here" is exercised too).
 
-Each round runs in a fresh process: ``services.reconcile.reconcile_bill`` on the downloaded file (keep the
+Each round runs in a fresh process: ``services.reconciliation.reconcile_bill`` on the downloaded file (keep the
 file in storage, read it as a stream, match it in batches, write the discrepancies, walk our side of the day
 for "missing there", count). The clock runs around that call; the peak memory is the process's maximum
 resident set (``ru_maxrss``, Python and Django included). The figures are the median rows/s of the rounds and
@@ -155,7 +155,7 @@ def child(bill_path: str, hash_value: str) -> None:
     django.setup()
     from django_papay.models import Reconciliation
     from django_papay.services.bills import DownloadedBill
-    from django_papay.services.reconcile import reconcile_bill, start_report
+    from django_papay.services.reconciliation import reconcile_bill, start_report
 
     report = start_report(DAY.date(), "")
     with open(bill_path, "rb") as file:

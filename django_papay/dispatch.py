@@ -33,7 +33,7 @@ from .services import (
 )
 from .services.billing import send_created, store_run
 from .services.outside_atomic import require_outside_atomic
-from .services.reconcile import reconcile
+from .services.reconciliation import reconcile
 from .services.refunds import store_refund
 
 

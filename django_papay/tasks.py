@@ -55,7 +55,7 @@ from .services.billing import failed_unsent, mark_queued
 from .services.deductions import send
 from .services.due import contracts_to_sync, deductions_to_settle, refunds_to_settle
 from .services.operations import Operation, run
-from .services.reconcile import reconcile, yesterday
+from .services.reconciliation import reconcile, yesterday
 from .services.refunds import send_refund as send_stored_refund
 
 logger = logging.getLogger("django_papay.tasks")

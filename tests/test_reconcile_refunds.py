@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from django_papay import wechatpay
 from django_papay.models import Discrepancy, Reconciliation, Refund
-from django_papay.services import deduct, refund, settle_refund
-from django_papay.services.reconcile import reconcile
+from django_papay.services import deduct, reconcile, refund, settle_refund
 
 from .helpers import MEMBERSHIP
 

@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from django_papay import wechatpay
 from django_papay.models import Deduction, Discrepancy, Reconciliation, SubOrder
-from django_papay.services import deduct
-from django_papay.services.reconcile import reconcile
+from django_papay.services import deduct, reconcile
 from django_papay.signals import reconciliation_discrepancy
 
 from .helpers import MCHID, MEMBERSHIP, SignalRecorder

@@ -11,9 +11,8 @@ from django.utils import timezone
 
 from django_papay import wechatpay
 from django_papay.models import Reconciliation
-from django_papay.services import deduct
+from django_papay.services import deduct, reconcile
 from django_papay.services.bills import trade_bill_path
-from django_papay.services.reconcile import reconcile
 
 from .helpers import MCHID, MEMBERSHIP
 from .sandbox_merchant import assert_error

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError
 
 from ...models import Reconciliation
-from ...services.reconcile import reconcile, yesterday
+from ...services.reconciliation import reconcile, yesterday
 
 EXIT_DISCREPANCIES = 1
 EXIT_FAILED = 2

@@ -25,8 +25,7 @@ from demo.site_server import SiteServer
 from django_papay import wechatpay
 from django_papay.exceptions import PapayError
 from django_papay.models import Contract, Deduction, Reconciliation, Refund
-from django_papay.services import deduct, presign, refund
-from django_papay.services.reconcile import reconcile
+from django_papay.services import deduct, presign, reconcile, refund
 
 ADMIN_HOST = "127.0.0.1"
 REFUND_FEN = 300  # the delivery fee, given back
