@@ -174,3 +174,56 @@ def test_parallel_deliveries_of_one_refund_success_apply_it_once(made, sandbox, 
     results = sorted(Notification.objects.values_list("result", flat=True))
     assert results == ["applied"] + ["duplicate"] * 9
     assert [kind for kind, _, _ in refunds] == ["succeeded"]
+
+
+# --- the protocol's typing of a REFUND.* resource (pure) ------------------------------------------------------
+
+RESOURCE = {
+    "sp_mchid": MCHID,
+    "sub_mchid": "1900000201",
+    "transaction_id": "4200000000000000000000000001",
+    "out_trade_no": "T1",
+    "refund_id": "50300000000000000000000000000001",
+    "out_refund_no": "R1",
+    "refund_status": "SUCCESS",
+    "success_time": "2026-12-02T18:00:00+08:00",
+    "user_received_account": "支付用户零钱",
+    "amount": {"total": 1500, "refund": 500, "payer_total": 1500, "payer_refund": 500},
+}
+
+
+def _event(**changes):
+    from django_papay.notifications import VerifiedNotification, refund_event
+
+    resource = {key: value for key, value in {**RESOURCE, **changes}.items() if value is not None}
+    return refund_event(VerifiedNotification("id", wechatpay.REFUND_SUCCESS_EVENT, {}, resource))
+
+
+def test_a_refund_resource_is_typed():
+    event = _event()
+    assert (event.out_refund_no, event.amount_refund, event.amount_total) == ("R1", 500, 1500)
+    assert event.success_time is not None and event.success_time.utcoffset().total_seconds() == 8 * 3600
+    assert event.user_received_account == "支付用户零钱"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"amount": None},
+        {"amount": {"refund": True}},
+        {"amount": {"refund": 0}},
+        {"amount": {"refund": 1, "total": "1500"}},
+        {"out_refund_no": "R" * 65},
+        {"out_refund_no": None},
+        {"refund_id": None},
+        {"sub_mchid": "19 00"},
+        {"success_time": "yesterday"},
+        {"user_received_account": "bad\x00"},
+    ],
+    ids=repr,
+)
+def test_a_refund_resource_that_is_not_wechat_pays_is_refused(changes):
+    from django_papay.exceptions import InvalidNotification
+
+    with pytest.raises(InvalidNotification):
+        _event(**changes)
