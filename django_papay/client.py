@@ -15,7 +15,8 @@ import platform
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -180,6 +181,50 @@ class WeChatPayClient:
         if 200 <= response.status_code < 300:
             return answer
         raise self._error(answer, response.reason, keys or self.keys)
+
+    def download(self, url: str, into: IO[bytes], *, chunk_size: int = 1 << 16) -> int:
+        """GET a bill's ``download_url``, signed like any request, and write the body to ``into``; the bytes written.
+
+        The one answer whose signature is not checked: WeChat Pay sends a file download without
+        ``Wechatpay-Signature`` [C]. The caller proves the file instead (a bill: the SHA1 its signed
+        ``GET /v3/bill/tradebill`` answer named). So the URL must be on one of the client's own hosts: the
+        request is signed, and an answer we cannot verify is taken from nowhere else. Streamed, so a large
+        bill is never held in memory; no backup host (the URL names its host, and it lives minutes).
+        Error answers raise as for ``send``; a cut body raises WeChatPayNetworkError.
+        """
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in {self.config.base_url, self.config.backup_base_url} or not parts.path.startswith("/"):
+            raise InvalidResponseError(
+                "the download_url is not on WeChat Pay's API host", code="INVALID_DOWNLOAD_URL", status=None
+            )
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = self._headers("GET", path, b"")
+        headers["Accept"] = "*/*"
+        started = time.monotonic()
+        try:
+            with self.session.get(
+                url, headers=headers, timeout=self.config.timeout, verify=self.config.ca_bundle, stream=True
+            ) as response:
+                request_id = response.headers.get(wechatpay.REQUEST_ID_HEADER, "")
+                if not 200 <= response.status_code < 300:
+                    raw = RawAnswer(response.status_code, response.content, response.headers, request_id, url)
+                    raise self._error(raw, response.reason, self.keys)
+                written = 0
+                for chunk in response.iter_content(chunk_size):
+                    into.write(chunk)
+                    written += len(chunk)
+        except requests.RequestException as exc:
+            raise _network_error("GET", parts.path, exc, time.monotonic() - started) from exc
+        logger.info(
+            "GET %s -> %s (Request-ID %s, %d bytes, %d ms)",
+            parts.path,
+            response.status_code,
+            request_id or "-",
+            written,
+            (time.monotonic() - started) * 1000,
+        )
+        return written
 
     def check_signature(self, answer: RawAnswer, keys: KeyStore | None = None) -> None:
         """Raise InvalidResponseError unless ``answer`` carries a valid signature by a key in ``keys``."""

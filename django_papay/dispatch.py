@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from . import conf
-from .models import BillingRun, Contract, Deduction, Refund, SubOrder
+from .models import BillingRun, Contract, Deduction, Reconciliation, Refund, SubOrder
 from .services import (
     PRESIGN_BY_CHANNEL,
     QUERY,
@@ -32,6 +33,7 @@ from .services import (
 )
 from .services.billing import send_created, store_run
 from .services.outside_atomic import require_outside_atomic
+from .services.reconciliation import reconcile
 from .services.refunds import store_refund
 from .services.sharing_due import Shared, share_many
 
@@ -135,6 +137,16 @@ def schedule_sharing(sender: object, deduction: Deduction, **kwargs: object) -> 
     for sub_order in deduction.sub_orders.filter(profit_sharing=True):
         if not tasks.later(tasks.share_sub_order, delay, sub_order.pk):
             break
+
+
+def reconcile_day(day: date, sub_mchid: str | None = None) -> Queued | Reconciliation:
+    """Reconcile ``day`` against WeChat Pay's bill: one task (retried while the bill is not ready), or here."""
+    if enqueues():
+        from . import tasks
+
+        tasks.reconcile_day.enqueue(day.isoformat(), sub_mchid or "")
+        return Queued(1)
+    return reconcile(day, sub_mchid=sub_mchid)
 
 
 def refund_one(

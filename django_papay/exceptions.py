@@ -146,3 +146,15 @@ def describe_error(error: BaseException) -> str:
     if isinstance(messages, list) and messages:
         return "; ".join(str(message) for message in messages)
     return str(error)
+
+
+class BillNotReady(PapayError):
+    """WeChat Pay has no bill for the day yet (NO_STATEMENT_EXIST, STATEMENT_CREATING): ask again later.
+
+    Not an error: a day's bill is made from about 09:00 the next day (Beijing time), and a day without a trade
+    has none. ``code`` is WeChat Pay's.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code

@@ -27,6 +27,10 @@ deduction_failed = Signal()
 # WeChat Pay refused it with a signed answer.
 share_finished = Signal()
 share_failed = Signal()
+# sender=Reconciliation; kwargs: reconciliation (Reconciliation, status DISCREPANCIES, its discrepancies stored).
+# Once per run that found any difference with WeChat Pay's bill, sent after the report is committed; a receiver
+# that raises is logged.
+reconciliation_discrepancy = Signal()
 # sender=Refund; kwargs: refund (Refund), notification (the Notification that reported it, or None when a query
 # or the apply's answer did). Sent after the move is committed, to every receiver (one that raises is logged
 # and undoes nothing), at most once each per refund: succeeded when WeChat Pay refunded it; failed the first

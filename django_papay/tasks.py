@@ -34,7 +34,7 @@ import logging
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -51,12 +51,13 @@ except ImportError:  # pragma: no cover - depends on the Django version
         ) from exc
 
 from .exceptions import ContractStateError, SharingStateError, WeChatPayError, describe_error
-from .models import BillingRun, Contract, Deduction, ProfitShare, Refund, SubOrder
+from .models import BillingRun, Contract, Deduction, ProfitShare, Reconciliation, Refund, SubOrder
 from .services import PRESIGN_BY_CHANNEL, QUERY, ratelimit, refund_settlement, settle
 from .services.billing import created_ids, failed_unsent, mark_queued
 from .services.deductions import send
 from .services.due import contracts_to_sync, deductions_to_settle, refunds_to_settle
 from .services.operations import Operation, run
+from .services.reconciliation import reconcile, yesterday
 from .services.refunds import send_refund as send_stored_refund
 from .services.sharing import share
 from .services.sharing_due import sub_orders_to_share
@@ -68,6 +69,8 @@ BACKOFF_BASE = 2.0  # seconds: 2, 4, 8, … (±50 %), at most BACKOFF_MAX
 BACKOFF_MAX = 300.0
 SETTLE_FIRST = 10.0  # seconds after an unknown deduct outcome before the first query: 10, 20, 40, 80, …
 FAN_OUT_LIMIT = 100_000
+BILL_RETRY = 3600.0  # seconds before asking again for a bill not ready, or after a failed run
+BILL_ATTEMPTS = 12
 
 
 def backoff(attempt: int) -> float:
@@ -321,3 +324,21 @@ def share_due(limit: int = FAN_OUT_LIMIT) -> int:
     for sub_order_id in ids:
         share_sub_order.enqueue(sub_order_id)
     return len(ids)
+
+
+# --- reconciliation --------------------------------------------------------------------------
+
+
+@task
+def reconcile_day(bill_date: str = "", sub_mchid: str = "", attempt: int = 0) -> str:
+    """Reconcile one Beijing day (default: yesterday) against WeChat Pay's bill; schedule it daily after 10:00.
+
+    A bill not ready yet (or a run that failed: unreachable, a refused file) is asked for again in an hour, up
+    to ``BILL_ATTEMPTS`` times, on a backend that can defer; otherwise cron's ``papay_reconcile`` picks it up.
+    """
+    day = date.fromisoformat(bill_date) if bill_date else yesterday()
+    report = reconcile(day, sub_mchid=sub_mchid or None)
+    retry = report.status in (Reconciliation.Status.NOT_READY, Reconciliation.Status.FAILED)
+    if retry and attempt < BILL_ATTEMPTS:
+        later(reconcile_day, BILL_RETRY, day.isoformat(), sub_mchid, attempt=attempt + 1)
+    return report.status

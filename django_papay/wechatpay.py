@@ -65,6 +65,9 @@ FINISH_ORDER_PATH = f"{PROFITSHARING}/finish-order"
 UNSPLIT_AMOUNT_PATH = f"{PROFITSHARING}/orders/{{transaction_id}}/amounts"
 RETURN_ORDERS_PATH = f"{PROFITSHARING}/returnorders"  # POST a return; GET ?sub_mchid=&out_order_no=&out_return_no=
 SUBSIDY_CREATE_PATH = "/v3/ecommerce/subsidies/create"
+TRADE_BILL_PATH = "/v3/bill/tradebill"
+# Where a bill's download_url points [I: the path WeChat Pay's answers show; the client takes the URL as given].
+BILL_DOWNLOAD_PATH = "/v3/billdownload/file"
 REFUNDS = "/v3/ecommerce/refunds"
 REFUND_APPLY_PATH = f"{REFUNDS}/apply"
 REFUND_BY_NUMBER_PATH = f"{REFUNDS}/out-refund-no/{{out_refund_no}}"
@@ -142,6 +145,63 @@ RETURN_PROCESSING, RETURN_SUCCESS, RETURN_FAILED = "PROCESSING", "SUCCESS", "FAI
 RETURN_TIME_OUT_CLOSED = "TIME_OUT_CLOSED"
 # A subsidy's result (补差).
 SUBSIDY_SUCCESS, SUBSIDY_FAIL, SUBSIDY_REFUND = "SUCCESS", "FAIL", "REFUND"
+# --- bills (账单) ------------------------------------------------------------------------------------
+
+# A day's trade bill: every payment and refund of the day, by its data time, cut at 00:00 Beijing time.
+BILL_TYPE_ALL = "ALL"
+TAR_TYPE_GZIP = "GZIP"
+BILL_HASH_TYPE = "SHA1"
+# No bill for the day: no trade that day, or not made yet (ready from about 10:00 the next day).
+NO_STATEMENT_EXIST = "NO_STATEMENT_EXIST"
+STATEMENT_CREATING = "STATEMENT_CREATING"
+BILL_NOT_READY_CODES = frozenset({NO_STATEMENT_EXIST, STATEMENT_CREATING})
+# Every value of a detail or summary row starts with this, so that spreadsheets keep long numbers.
+BILL_VALUE_PREFIX = "`"
+# The columns of a service provider's ALL bill, as the header row names them (read by name, never position).
+BILL_COLUMNS = (
+    "交易时间",
+    "公众账号ID",
+    "商户号",
+    "特约商户号",
+    "设备号",
+    "微信订单号",
+    "商户订单号",
+    "用户标识",
+    "交易类型",
+    "交易状态",
+    "付款银行",
+    "货币种类",
+    "应结订单金额",
+    "代金券金额",
+    "微信退款单号",
+    "商户退款单号",
+    "退款金额",
+    "充值券退款金额",
+    "退款类型",
+    "退款状态",
+    "商品名称",
+    "商户数据包",
+    "手续费",
+    "费率",
+    "订单金额",
+    "申请退款金额",
+    "费率备注",
+)
+BILL_SUMMARY_COLUMNS = (
+    "总交易单数",
+    "应结订单总金额",
+    "退款总金额",
+    "充值券退款总金额",
+    "手续费总金额",
+    "订单总金额",
+    "申请退款总金额",
+)
+# 交易状态 of a bill row: a payment, or a refund.
+BILL_PAYMENT = "SUCCESS"
+BILL_REFUND = "REFUND"
+# The bill's time format (交易时间), Beijing time.
+BILL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
 # --- refunds (平台收付通 退款) ------------------------------------------------------------------------
 
 REFUND_SUCCESS_EVENT = "REFUND.SUCCESS"

@@ -14,7 +14,7 @@ Usage: bash scripts/demo.sh [--serve] [--port PORT] [--plan-id ID] [--account TE
 
 Runs django-papay's whole flow against the bundled WeChat Pay sandbox (SQLite, made-up keys in
 example_project/.demo-keys/, nothing leaves this machine): create a contract, pre-sign it, the sandbox
-signs as the user, the notification marks it signed, charge it, refund part of it, terminate it.
+signs as the user, the notification marks it signed, charge it, refund part of it, terminate it, reconcile the day.
 
   --serve          afterwards keep the sandbox running and serve the admin at http://127.0.0.1:PORT/admin/
                    (user demo, password demo); Ctrl-C stops both

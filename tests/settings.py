@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import tempfile
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -52,6 +53,8 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "/static/"
+# The reconciliations keep each bill file in the default storage: a folder of the run's own.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="papay-test-media-")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 
 if os.environ.get("PAPAY_TEST_DATABASE") == "postgres":

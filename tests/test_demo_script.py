@@ -45,7 +45,7 @@ def test_the_demo_shares_the_platforms_commission_and_prints_both_balances(tmp_p
         probe.bind(("127.0.0.1", 0))
         sandbox_port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(PAPAY_DEMO_DATABASE=str(tmp_path / "demo.sqlite3"), PAPAY_SANDBOX_PORT=str(sandbox_port))
+    env.update(PAPAY_DEMO_DIR=str(tmp_path), PAPAY_SANDBOX_PORT=str(sandbox_port))
     manage = [sys.executable, "manage.py"]
     where = {"cwd": ROOT / "example_project", "env": env, "capture_output": True, "text": True, "timeout": 120}
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, **where)
@@ -65,15 +65,14 @@ def test_the_demo_shares_the_platforms_commission_and_prints_both_balances(tmp_p
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
+    with socket.socket() as probe:  # a free port for this run's sandbox (another run may hold 8765)
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def test_the_demo_refunds_three_yuan_of_the_second_sub_order_and_shows_refund_success(tmp_path):
+def test_the_demo_shares_refunds_three_yuan_and_ends_with_its_day_reconciled_balanced(tmp_path):
     environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # the example's own
-    environment["PAPAY_SANDBOX_PORT"] = str(_free_port())
-    environment["PAPAY_DEMO_DATABASE"] = str(tmp_path / "demo.sqlite3")  # a throwaway database
+    environment.update(PAPAY_SANDBOX_PORT=str(_free_port()), PAPAY_DEMO_DIR=str(tmp_path))  # a database of its own
     for command in (["migrate", "--noinput", "--verbosity", "0"], ["papay_demo"]):
         ran = subprocess.run(
             [sys.executable, "manage.py", *command],
@@ -90,3 +89,6 @@ def test_the_demo_refunds_three_yuan_of_the_second_sub_order_and_shows_refund_su
     assert charged < refunded and "processing" in lines[refunded]
     assert "REFUND.SUCCESS" in lines[refunded + 1] and "HTTP 204" in lines[refunded + 1]
     assert "succeeded: ¥3.00 refunded, ¥0.00 of ¥3.00 left to refund" in lines[refunded + 2]
+    last = lines[-1]
+    assert "reconciled" in last and "against the sandbox's trade bill: balanced" in last
+    assert "2 payments ¥18.00 in the bill, 2 here ¥18.00; 1 refunds ¥3.00 in the bill, 1 here ¥3.00" in last

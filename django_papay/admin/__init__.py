@@ -13,16 +13,27 @@
   (its ``DeductionAdmin`` is the deductions' admin with their refunds: the one registered).
 - ``certificates.py`` — the stored platform certificates, read-only.
 - ``billing.py`` — billing runs (deductions sent by tasks): their progress per status.
+- ``reconciliation.py`` — each day against WeChat Pay's bill: totals, discrepancies, a CSV export.
 - ``queueing.py`` — with ``PAPAY["TASKS"]``: actions that enqueue, and the queued / in flight filters.
 """
 
 from django.contrib import admin
 
-from ..models import BillingRun, Contract, Deduction, Notification, PlatformCertificate, ProfitShare, Refund
+from ..models import (
+    BillingRun,
+    Contract,
+    Deduction,
+    Notification,
+    PlatformCertificate,
+    ProfitShare,
+    Reconciliation,
+    Refund,
+)
 from .billing import BillingRunAdmin
 from .certificates import PlatformCertificateAdmin
 from .contracts import ContractAdmin
 from .notification_log import NotificationAdmin
+from .reconciliation import ReconciliationAdmin
 from .refunds import DeductionAdmin, RefundAdmin
 from .sharing import ProfitShareAdmin
 
@@ -33,3 +44,4 @@ admin.site.register(Notification, NotificationAdmin)
 admin.site.register(PlatformCertificate, PlatformCertificateAdmin)
 admin.site.register(BillingRun, BillingRunAdmin)
 admin.site.register(ProfitShare, ProfitShareAdmin)
+admin.site.register(Reconciliation, ReconciliationAdmin)

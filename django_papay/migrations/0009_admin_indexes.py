@@ -50,8 +50,4 @@ class Migration(migrations.Migration):
             model_name='deduction',
             index=models.Index(fields=['billing_run', 'status'], name='papay_deduction_run_status'),
         ),
-        migrations.AddIndex(
-            model_name='suborder',
-            index=models.Index(fields=['transaction_id'], name='papay_suborder_transaction'),
-        ),
     ]

@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('django_papay', '0009_admin_indexes'),
         ('django_papay', '0009_refunds'),
+        ('django_papay', '0010_reconciliation'),
     ]
 
     operations = [

@@ -9,6 +9,7 @@
 - ``sharing.py`` — ``ProfitShare`` (and its ``ShareReceiver``s), ``ShareReturn``, ``Subsidy``: profit sharing.
 - ``billing.py`` — ``BillingRun``: deductions sent by tasks.
 - ``call_rate.py`` — ``CallWindow``: WeChat Pay calls per second, shared by every process.
+- ``reconciliation.py`` — ``Reconciliation`` (one day's bill against our records) and its ``Discrepancy`` rows.
 """
 
 from .app import AppSigning, PresignAttempt
@@ -18,6 +19,7 @@ from .certificates import CertificateRefresh, PlatformCertificate
 from .contracts import Contract, appid_validator, new_out_contract_code, out_contract_code_validator
 from .deductions import Deduction, SubOrder, new_trade_no, trade_no_validator
 from .notifications import Notification, storable
+from .reconciliation import Discrepancy, Reconciliation
 from .refunds import NOT_REFUNDED, Refund, new_refund_no, refund_no_validator
 from .sharing import ProfitShare, ShareReceiver, ShareReturn, Subsidy, new_share_no
 
@@ -29,10 +31,12 @@ __all__ = [
     "CertificateRefresh",
     "Contract",
     "Deduction",
+    "Discrepancy",
     "Notification",
     "PlatformCertificate",
     "PresignAttempt",
     "ProfitShare",
+    "Reconciliation",
     "Refund",
     "ShareReceiver",
     "ShareReturn",

@@ -154,8 +154,14 @@ class SubOrder(models.Model):
         verbose_name = _("sub-order")
         verbose_name_plural = _("sub-orders")
         ordering = ("pk",)
-        # WeChat Pay's number, which staff search by (admin/large_tables.py) and reconciliation matches.
-        indexes = [models.Index(fields=["transaction_id"], name="papay_suborder_transaction")]
+        # Reconciliation's two lookups: a bill row by WeChat Pay's number when ours is not in it (paid ones
+        # only: the others have none), and the day's paid sub-orders.
+        indexes = [
+            models.Index(
+                fields=["transaction_id"], name="papay_suborder_transaction", condition=~models.Q(transaction_id="")
+            ),
+            models.Index(fields=["success_time"], name="papay_suborder_paid_at"),
+        ]
 
     def __str__(self) -> str:
         return self.out_trade_no

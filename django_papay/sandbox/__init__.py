@@ -21,6 +21,7 @@ Shaped like moto, one way down — state ← handlers ← routes ← HTTP — wi
     handlers/deductions.py    charge a signed contract, query a charge, reverse (撤销) it
     handlers/sharing.py       profit sharing: share, query, finish, amounts, return (分账回退)
     handlers/subsidies.py     subsidies/create (补差)
+    handlers/bills.py         a day's trade bill (GET /v3/bill/tradebill) and its download, unsigned
     handlers/refunds.py       refund a paid sub-order, query a refund, re-drive an ABNORMAL one
     handlers/control.py       the loopback controls under /sandbox/ (play the user by hand)
     user.py                WeChatUser: build SIGN/TERMINATE from the state, record them, deliver them
@@ -32,6 +33,8 @@ Shaped like moto, one way down — state ← handlers ← routes ← HTTP — wi
     contract_book.py       ContractBook: the one store of pre-signs and contracts
     deduction_book.py      DeductionBook: the charges, POSTs counted per number, the trade_state switch
     sharing_book.py        SharingBook: frozen / available balances per merchant, shares, returns, subsidies
+    bill_desk.py           BillDesk: bills made from the books on request, download tokens, the bills' switches
+    bill_file.py           a bill file as WeChat Pay writes it: backticks, summary, gzip, SHA1
     refund_book.py         RefundBook: the refunds, POSTs counted per number, the outcome and NOT_ENOUGH switches
     platform_certificates.py  the platform certificates issued to the merchant
     records.py             RecordedRequest, Delivery and their logs

@@ -3,7 +3,8 @@
 Charges by ``combine_out_trade_no``, as the query answers them: each sub-order's trade state and
 transaction id. ``posts`` counts every deduct POST per number, accepted or not, so a test can prove that
 nothing was ever sent twice. ``trade_state`` is what the next charges end in: SUCCESS by default; ACCEPT
-leaves them waiting until ``settle_later``; PAYERROR refuses them.
+leaves them waiting until ``settle_later``; PAYERROR refuses them. ``paid_at`` is when the next charges are
+paid (None: now), so a test can put a charge at 23:59:59 Beijing time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import copy
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django_papay import wechatpay
@@ -25,6 +27,7 @@ class DeductionBook:
     def __init__(self) -> None:
         self.on_change: Callable[[], None] = lambda: None
         self.trade_state = wechatpay.TRADE_SUCCESS
+        self.paid_at: datetime | None = None
         self.posts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._charges: dict[str, dict[str, Any]] = {}
@@ -43,6 +46,11 @@ class DeductionBook:
                 for charge in self._charges.values()
                 for sub in charge["sub_orders"]
             )
+
+    def charges(self) -> list[dict[str, Any]]:
+        """Every charge as the query answers it (copies), oldest first: what the day's bill is made from."""
+        with self._lock:
+            return copy.deepcopy(list(self._charges.values()))
 
     def sub_order(self, *, out_trade_no: str | None = None, transaction_id: str | None = None) -> dict[str, Any] | None:
         """The sub-order (a copy) with this ``out_trade_no`` or ``transaction_id``, or None (a refund's order)."""
@@ -75,7 +83,7 @@ class DeductionBook:
                 "combine_appid": data["combine_appid"],
                 "combine_mchid": data["combine_mchid"],
                 "combine_out_trade_no": number,
-                "sub_orders": [_sub_order(sub, self.trade_state) for sub in data["sub_orders"]],
+                "sub_orders": [_sub_order(sub, self.trade_state, self.paid_at) for sub in data["sub_orders"]],
                 "combine_payer_info": {"openid": openid},
             }
             self._charges[number] = charge
@@ -96,6 +104,7 @@ class DeductionBook:
             self._charges.clear()
             self.posts.clear()
         self.trade_state = wechatpay.TRADE_SUCCESS
+        self.paid_at = None
         self.on_change()
 
     # --- persistence ----------------------------------------------------------------------------
@@ -112,11 +121,11 @@ class DeductionBook:
     def _set_states(self, combine_out_trade_no: str, trade_state: str) -> None:
         with self._lock:
             for sub in self._charges[combine_out_trade_no]["sub_orders"]:
-                _set_state(sub, trade_state)
+                _set_state(sub, trade_state, self.paid_at)
         self.on_change()
 
 
-def _sub_order(sub: dict[str, Any], trade_state: str) -> dict[str, Any]:
+def _sub_order(sub: dict[str, Any], trade_state: str, paid_at: datetime | None) -> dict[str, Any]:
     answer = {
         "mchid": sub["mchid"],
         "sub_mchid": sub["sub_mchid"],
@@ -126,12 +135,12 @@ def _sub_order(sub: dict[str, Any], trade_state: str) -> dict[str, Any]:
         "amount": {"total_amount": sub["amount"]["total_amount"], "currency": wechatpay.CURRENCY},
     }
     answer.update({name: sub[name] for name in ("sub_appid", "attach") if name in sub})
-    _set_state(answer, trade_state)
+    _set_state(answer, trade_state, paid_at)
     return answer
 
 
-def _set_state(sub: dict[str, Any], trade_state: str) -> None:
+def _set_state(sub: dict[str, Any], trade_state: str, paid_at: datetime | None = None) -> None:
     sub["trade_state"] = trade_state
     if trade_state == wechatpay.TRADE_SUCCESS:
-        sub.update(bank_type="OTHERS", success_time=wechatpay.format_rfc3339())
+        sub.update(bank_type="OTHERS", success_time=wechatpay.format_rfc3339(paid_at))
         sub["amount"].update(payer_amount=sub["amount"]["total_amount"], payer_currency=wechatpay.CURRENCY)

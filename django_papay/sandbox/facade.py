@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import faults
+from .bill_desk import BillDesk
 from .deduction_book import DeductionBook
 from .httpd import LoopbackServer
 from .platform_certificates import PlatformCertificates
@@ -118,6 +119,7 @@ class Sandbox:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="papay-sandbox", daemon=True
         )
         self._thread.start()
+        self.state.base_url = self.url
         logger.info("WeChat Pay sandbox listening on %s", self.url)
         return self
 
@@ -175,6 +177,11 @@ class Sandbox:
     @property
     def certificates(self) -> PlatformCertificates:
         return self.state.certificates
+
+    @property
+    def bills(self) -> BillDesk:
+        """The bills' switches (not ready, a damaged hash, a missing column, …) and charges only WeChat Pay has."""
+        return self.state.bills
 
     @property
     def deductions(self) -> DeductionBook:

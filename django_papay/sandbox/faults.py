@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django_papay import crypto, wechatpay
 
 from .fault_queue import FaultQueue as FaultQueue  # re-exported: where it used to live
-from .replies import Reply, signed_headers
+from .replies import Reply, new_request_id, signed_headers
 from .state import SandboxState
 
 UNKNOWN_SERIAL = wechatpay.PUBLIC_KEY_ID_PREFIX + "0000000000000000000000000000UNKNOWN"
@@ -70,6 +70,8 @@ class Fault:
         return run()
 
     def sign(self, state: SandboxState, reply: Reply) -> dict[str, str]:
+        if not reply.signed:  # a file download: WeChat Pay signs none [C]
+            return {wechatpay.REQUEST_ID_HEADER: new_request_id()}
         return signed_headers(reply.body, *state.signer())
 
     def transmit(self, wire: Wire, reply: Reply, headers: dict[str, str]) -> None:

@@ -8,7 +8,9 @@ once. The switches say what the next refunds do:
 - ``outcome``: ``SUCCESS`` (the default: refunded at once, REFUND.SUCCESS follows the answer), ``PROCESSING``
   (a success that arrives later: ``finish`` ends it), ``ABNORMAL`` (the user's card cannot take it), ``CLOSED``;
 - ``not_enough``: the sub-merchant's balance is short, so an apply not advanced by the platform (垫付) is
-  refused with NOT_ENOUGH and nothing is taken.
+  refused with NOT_ENOUGH and nothing is taken;
+- ``accepted_at``: when the next refunds are accepted (and, succeeding at once, refunded); None: now. The day's
+  bill places a refund by its acceptance time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import copy
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django_papay import wechatpay
@@ -44,6 +47,7 @@ class RefundBook:
         self.on_change: Callable[[], None] = lambda: None
         self.outcome = wechatpay.REFUND_SUCCESS
         self.not_enough = False
+        self.accepted_at: datetime | None = None
         self.posts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._refunds: dict[str, dict[str, Any]] = {}
@@ -90,8 +94,8 @@ class RefundBook:
             held = sum(r["amount"]["refund"] for r in of_order if r["status"] not in CLOSED)
             if held + data["amount"]["refund"] > data["amount"]["total"]:
                 raise Refused("over")
-            refund = _new_refund(data, sub_order, notify_url)
-            _set_status(refund, self.outcome)
+            refund = _new_refund(data, sub_order, notify_url, self.accepted_at)
+            _set_status(refund, self.outcome, self.accepted_at)
             self._refunds[number] = refund
             answer = copy.deepcopy(refund)
         self.on_change()
@@ -113,6 +117,7 @@ class RefundBook:
             self.posts.clear()
         self.outcome = wechatpay.REFUND_SUCCESS
         self.not_enough = False
+        self.accepted_at = None
         self.on_change()
 
     # --- persistence ----------------------------------------------------------------------------
@@ -127,7 +132,9 @@ class RefundBook:
             self.posts = Counter(data.get("posts", {}))
 
 
-def _new_refund(data: dict[str, Any], sub_order: dict[str, Any], notify_url: str) -> dict[str, Any]:
+def _new_refund(
+    data: dict[str, Any], sub_order: dict[str, Any], notify_url: str, accepted_at: datetime | None = None
+) -> dict[str, Any]:
     advance = data.get("refund_account") == wechatpay.REFUND_SOURCE_PARTNER_ADVANCE
     return {
         "refund_id": REFUND_ID_PREFIX + wechatpay.nonce(28, "0123456789"),
@@ -137,7 +144,7 @@ def _new_refund(data: dict[str, Any], sub_order: dict[str, Any], notify_url: str
         "sub_mchid": sub_order["sub_mchid"],
         "channel": CHANNEL,
         "user_received_account": USER_RECEIVED_ACCOUNT,
-        "create_time": wechatpay.format_rfc3339(),
+        "create_time": wechatpay.format_rfc3339(accepted_at),
         "status": wechatpay.REFUND_PROCESSING,
         "amount": {
             "refund": data["amount"]["refund"],
@@ -153,7 +160,7 @@ def _new_refund(data: dict[str, Any], sub_order: dict[str, Any], notify_url: str
     }
 
 
-def _set_status(refund: dict[str, Any], status: str) -> None:
+def _set_status(refund: dict[str, Any], status: str, at: datetime | None = None) -> None:
     refund["status"] = status
     if status == wechatpay.REFUND_SUCCESS:
-        refund["success_time"] = wechatpay.format_rfc3339()
+        refund["success_time"] = wechatpay.format_rfc3339(at)

@@ -19,11 +19,15 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 @dataclass(frozen=True)
 class Reply:
-    """One HTTP reply before it is signed: status, raw body bytes and content type."""
+    """One HTTP reply before it is signed: status, raw body bytes and content type.
+
+    ``signed`` False: a file download, which WeChat Pay sends with no ``Wechatpay-Signature`` [C].
+    """
 
     status: int
     body: bytes
     content_type: str = JSON_CONTENT_TYPE
+    signed: bool = True
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Reply:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django_papay import wechatpay
 
 from . import validation
-from .handlers import Handler, certificates, contracts, control, deductions, refunds, sharing, subsidies
+from .handlers import Handler, bills, certificates, contracts, control, deductions, refunds, sharing, subsidies
 from .records import RecordedRequest
 from .replies import ApiError, Reply
 from .state import SandboxState
@@ -72,6 +72,8 @@ MERCHANT_API_ROUTES: tuple[Route, ...] = (
     Route("POST", wechatpay.RETURN_ORDERS_PATH, sharing.return_share),
     Route("GET", wechatpay.RETURN_ORDERS_PATH, sharing.query_return),
     Route("POST", wechatpay.SUBSIDY_CREATE_PATH, subsidies.create),
+    Route("GET", wechatpay.TRADE_BILL_PATH, bills.trade_bill),
+    Route("GET", wechatpay.BILL_DOWNLOAD_PATH, bills.download),
     Route("POST", wechatpay.REFUND_APPLY_PATH, refunds.apply),
     Route("GET", wechatpay.REFUND_BY_NUMBER_PATH, refunds.query_by_number),
     Route("GET", wechatpay.REFUND_BY_ID_PATH, refunds.query_by_id),

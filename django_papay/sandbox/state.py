@@ -2,7 +2,7 @@
 
 ``SandboxState`` holds the merchant's identity and keys, the stores (``contracts``: pre-signs and
 contracts; ``deductions``: charges; ``refunds``: refunds; ``sharing``: frozen funds and profit sharing;
-``certificates``: platform certificates), the
+``certificates``: platform certificates; ``bills``: the day's bills), the
 request and delivery logs, and the knobs a test turns (``notify_rewrite``, ``termination_notify_url``,
 ``response_delay``, ``fault_delay``, ``notify_contract_id``). Handlers, user actions and the HTTP server all
 work on one of these; it imports none of them.
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from django_papay import crypto
 
+from .bill_desk import BillDesk
 from .contract_book import ContractBook
 from .deduction_book import DeductionBook
 from .fault_queue import FaultQueue
@@ -77,6 +78,8 @@ class SandboxState:
         self.sharing = SharingBook(self.deductions.paid)  # frozen funds, shares, returns, subsidies
         self.refunds = RefundBook()
         self.certificates = PlatformCertificates()  # none until issued: a public-key-only merchant
+        self.bills = BillDesk()  # bills made from the books on request; not persisted
+        self.base_url = ""  # where it is served (set when started): the bills' download URLs point there
         self.requests = RequestLog()
         self.faults = FaultQueue()  # taken by the next merchant-API requests (see faults.py)
         self.deliveries = DeliveryLog()
@@ -130,6 +133,7 @@ class SandboxState:
         for store in self.stores.values():
             store.clear()
         self.certificates.clear()
+        self.bills.clear()
         self.response_delay = 0.0
         self.fault_delay = FAULT_DELAY
         self.notify_contract_id = False

@@ -13,6 +13,8 @@
 - ``refund`` — give money back on one sub-order, exactly once (``services/refunds.py``); ``settle_refund`` /
   ``settle_refunds`` / ``retry_abnormal_refund`` / ``advance_refund`` — resolve what a refund left open
   (``services/refund_settlement.py``); REFUND.* notifications are the refund family (``notify_refunds.py``).
+- ``reconcile`` — one Beijing day against WeChat Pay's trade bill: fetch, read, match, settle what a query can,
+  the day's ``Reconciliation`` (``services/reconciliation.py``; ``bills``, ``bill_parse``, ``bill_match``).
 - ``Charge`` / ``Planned`` — a billing run's charges and what became of them (``services/billing.py``: every
   charge stored first, then each sent once); ``dispatch.deduct_many`` is the entry point, since whether the
   workers send the run (``PAPAY["TASKS"]``) is decided above the services. ``services/ratelimit.py`` shares
@@ -47,6 +49,7 @@ from .contracts import (
 from .deductions import deduct
 from .notifications import receive_notification, reprocess_notification
 from .operations import Outcome, record_failure, run_many
+from .reconciliation import reconcile
 from .refund_settlement import RefundSettled, advance_refund, retry_abnormal_refund, settle_refund, settle_refunds
 from .refunds import refund
 from .settlement import Settled, reverse_deduction, settle, settle_many
@@ -76,6 +79,7 @@ __all__ = [
     "presign_payload",
     "query",
     "receive_notification",
+    "reconcile",
     "record_failure",
     "refresh_certificates",
     "refund",

@@ -127,6 +127,24 @@ def _sent(
     return zip(deductions, send_all(calls, concurrency=concurrency), strict=True)
 
 
+def requery_many(deductions: Sequence[Deduction], *, concurrency: int | None = None) -> list[Settled]:
+    """Ask WeChat Pay about deductions whatever their status, and store each answer; never reverses anything.
+
+    For a final deduction that another record (the day's bill) says was charged: a FAILED or REVERSED one
+    that the signed answer shows paid becomes SUCCEEDED (``state.correct_deduction``, its signal once). A query
+    moves nothing by itself, so this is safe to run beside ``settle``; an open one is left to ``settle``.
+    """
+    require_outside_atomic("requery_many")
+    errors: dict[int, Exception] = {}
+    final = [d for d in deductions if d.status not in (Deduction.Status.CREATED, Deduction.Status.PROCESSING)]
+    for deduction, result in _sent(final, _query, concurrency):
+        if isinstance(result, WeChatPayError):
+            errors[deduction.pk] = result
+            continue
+        _each(errors, apply_answer, deduction, result)
+    return [Settled(deduction, errors.get(deduction.pk)) for deduction in deductions]
+
+
 def reverse_deduction(deduction: Deduction, now: datetime | None = None) -> Deduction:
     """Reverse (撤销) a PROCESSING deduction with every one of its sub-orders; it becomes REVERSED.
 

@@ -1,7 +1,8 @@
 """A runnable site for django-papay on SQLite, wired to the bundled WeChat Pay sandbox.
 
 Demo credentials (merchant key, WeChat Pay key pair, APIv3 key) are generated on first run into
-.demo-keys/, which git ignores. Nothing here talks to the real WeChat Pay.
+.demo-keys/, which git ignores. Nothing here talks to the real WeChat Pay. ``PAPAY_DEMO_DIR`` moves the
+database, the keys and the kept bill files elsewhere (the demo's test runs it in a folder of its own).
 """
 
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 from django_papay.sandbox import ensure_demo_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("PAPAY_DEMO_DIR") or BASE_DIR)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-only-not-a-secret")
 DEBUG = True
@@ -50,13 +52,7 @@ TEMPLATES = [
     }
 ]
 WSGI_APPLICATION = "example.wsgi.application"
-# PAPAY_DEMO_DATABASE: another SQLite file (the demo's test runs it on a throwaway one).
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("PAPAY_DEMO_DATABASE") or BASE_DIR / "db.sqlite3",
-    }
-}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -64,9 +60,10 @@ TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+MEDIA_ROOT = DATA_DIR / "media"  # the reconciliations keep each day's bill file here
 
 # --- django-papay -------------------------------------------------------------------------
-DEMO_KEYS = ensure_demo_keys(BASE_DIR / ".demo-keys")
+DEMO_KEYS = ensure_demo_keys(DATA_DIR / ".demo-keys")
 SANDBOX_PORT = int(os.environ.get("PAPAY_SANDBOX_PORT", "8765"))
 
 PAPAY = {

@@ -4,7 +4,7 @@ create a contract → pre-sign it → the sandbox signs as the user → WeChat P
 this site's notify view → the contract is signed → charge it (two sub-merchants, the membership fee with
 profit sharing: frozen) → share the platform's ¥1.50 commission and finish (the rest unfrozen) → refund ¥3.00
 of the second sub-order (REFUND.SUCCESS reaches the notify view) → terminate it → the next charge is refused
-with CONTRACT_NOT_EXIST.
+with CONTRACT_NOT_EXIST → reconcile the day against the sandbox's trade bill.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from django.utils import timezone
 from demo.site_server import SiteServer
 from django_papay import wechatpay
 from django_papay.exceptions import PapayError
-from django_papay.models import Contract, Deduction, Refund
-from django_papay.services import deduct, presign, refund
+from django_papay.models import Contract, Deduction, Reconciliation, Refund
+from django_papay.services import deduct, presign, reconcile, refund
 from django_papay.services.sharing import settle_share, share
 
 ADMIN_HOST = "127.0.0.1"
@@ -70,6 +70,7 @@ class Command(BaseCommand):
             with SiteServer() as site:
                 contract = self._flow(sandbox, site.url, plan_id, account)
                 self._charge(sandbox, contract)
+                self._reconcile()
             if serve:
                 self._serve(sandbox, f"{ADMIN_HOST}:{port}")
         finally:
@@ -208,6 +209,22 @@ class Command(BaseCommand):
             f"refund {made.out_refund_no} {made.status}: ¥{delivery_fee.refunded_amount / 100:.2f} refunded, "
             f"¥{delivery_fee.refundable_amount / 100:.2f} of ¥{delivery_fee.amount / 100:.2f} left to refund"
         )
+
+    def _reconcile(self) -> None:
+        """Reconcile today against the sandbox's bill (WeChat Pay's own is ready the next morning)."""
+        today = timezone.now().astimezone(wechatpay.BEIJING).date()
+        report = reconcile(today)
+        if report.status in (Reconciliation.Status.FAILED, Reconciliation.Status.NOT_READY):
+            raise CommandError(f"reconciling {today} {report.get_status_display()}: {report.error}")
+        self.step(
+            f"reconciled {today} against the sandbox's trade bill: {report.get_status_display()} — "
+            f"{report.payments_theirs} payments ¥{report.payments_amount_theirs / 100:.2f} in the bill, "
+            f"{report.payments_ours} here ¥{report.payments_amount_ours / 100:.2f}; "
+            f"{report.refunds_theirs} refunds ¥{report.refunds_amount_theirs / 100:.2f} in the bill, "
+            f"{report.refunds_ours} here ¥{report.refunds_amount_ours / 100:.2f}"
+        )
+        for found in report.discrepancies.all()[:10]:  # an earlier run's database deleted, its sandbox kept
+            self.stdout.write(f"    {found.get_kind_display()}: {found.out_trade_no} {found.note}")
 
     def _serve(self, sandbox, address: str) -> None:
         sandbox.notify_rewrite = {_origin(settings.PAPAY["NOTIFY_URL"]): f"http://{address}"}
