@@ -59,7 +59,7 @@ def test_papay_settle_enqueues_the_processing_deductions_and_says_how_many(queue
     Deduction.objects.filter(pk=deduction.pk).update(status=Deduction.Status.PROCESSING, sent_at=deduction.created_at)
     out = StringIO()
     call_command("papay_settle", "--older-than", "0", stdout=out)
-    assert out.getvalue() == "1 deductions queued to be settled (PAPAY['TASKS'])\n"
+    assert out.getvalue() == "1 deduction queued to be settled (PAPAY['TASKS'])\n"
     assert [result.args for result in queued] == [[deduction.pk]]
 
 

@@ -29,3 +29,9 @@ def deductions_to_settle(older_than_seconds: int = 60) -> QuerySet[Deduction]:
     """Processing deductions sent at least that long ago, oldest first."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return Deduction.objects.filter(status=Deduction.Status.PROCESSING, sent_at__lte=cutoff).order_by("sent_at")
+
+
+def deductions_too_recent(older_than_seconds: int = 60) -> int:
+    """How many processing deductions ``deductions_to_settle`` leaves out for being sent too recently."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return Deduction.objects.filter(status=Deduction.Status.PROCESSING, sent_at__gt=cutoff).count()

@@ -11,7 +11,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import dispatch
 from ...models import Deduction
-from ...services.due import deductions_to_settle
+from ...services.due import deductions_to_settle, deductions_too_recent
+
+
+def _deductions(count: int) -> str:
+    return f"{count} deduction" if count == 1 else f"{count} deductions"
 
 
 class Command(BaseCommand):
@@ -33,10 +37,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, numbers: list[str], older_than: int, limit: int, **options):
         deductions = self._named(numbers) if numbers else list(deductions_to_settle(older_than)[:limit])
+        # Left for the next run: WeChat Pay may not have finished them (its minute). Said, so "0" is not a mystery.
+        recent = 0 if numbers else deductions_too_recent(older_than)
+        skipped = f"; {recent} skipped, sent < {older_than} s ago (settled by a later run)" if recent else ""
         before = {d.pk: d.get_status_display() for d in deductions}
         settled_each = dispatch.settle_each(deductions)
         if isinstance(settled_each, dispatch.Queued):  # PAPAY["TASKS"]: the workers settle them
-            self.stdout.write(f"{settled_each.count} deductions queued to be settled (PAPAY['TASKS'])")
+            self.stdout.write(f"{_deductions(settled_each.count)} queued to be settled (PAPAY['TASKS']){skipped}")
             return
         counts = {"settled": 0, "open": 0, "unreachable": 0}
         for settled in settled_each:
@@ -51,8 +58,8 @@ class Command(BaseCommand):
             note = f" — {deduction.last_error}" if is_open and deduction.last_error else ""
             self.stdout.write(f"{deduction}: {change}{note}")
         summary = (
-            f"{len(deductions)} deductions: {counts['settled']} settled, {counts['open']} still open, "
-            f"{counts['unreachable']} unreachable"
+            f"{_deductions(len(deductions))}: {counts['settled']} settled, {counts['open']} still open, "
+            f"{counts['unreachable']} unreachable{skipped}"
         )
         if counts["unreachable"]:
             raise CommandError(summary)
