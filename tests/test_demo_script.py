@@ -36,3 +36,52 @@ def test_demo_serve_refuses_a_busy_admin_port_before_it_starts(tmp_path):
     assert ran.returncode != 0
     assert f"the admin cannot listen on 127.0.0.1:{port}" in ran.stderr and "PAPAY_ADMIN_PORT" in ran.stderr
     assert "[1]" not in ran.stdout  # nothing started
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _example_environment(**extra: str) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # the example's own
+    return {**environment, **extra}
+
+
+def test_demo_prints_only_numbered_steps():
+    ran = subprocess.run(
+        [sys.executable, "manage.py", "papay_demo"],
+        cwd=ROOT / "example_project",
+        env=_example_environment(PAPAY_SANDBOX_PORT=str(_free_port())),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert [line.split("]")[0] for line in lines] == [f"[{n}" for n in range(1, len(lines) + 1)]
+    assert "CONTRACT_NOT_EXIST" in lines[-2] and ran.stderr == ""  # the refusal said once, as a step
+
+
+def test_demo_serve_leaves_a_signed_contract_to_charge():
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "papay_demo", "--serve", "--port", str(_free_port())],
+        cwd=ROOT / "example_project",
+        env=_example_environment(PAPAY_SANDBOX_PORT=str(_free_port())),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        shown = []
+        for line in demo.stdout:  # up to the serving instructions
+            shown.append(line)
+            if line.startswith("Admin:"):
+                break
+        ready = [line for line in shown if "ready to charge" in line]
+        assert len(ready) == 1 and " is signed, " in ready[0], "".join(shown)
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)
