@@ -200,13 +200,13 @@ def _app_endpoints_without_plans() -> list[CheckMessage]:
         return []
     try:
         served = _serves_app_endpoints(get_resolver().url_patterns)
-    except Exception:  # noqa: BLE001 — a broken URLconf is reported by Django's own checks
+    except Exception:  # a broken URLconf is reported by Django's own checks
         return []
     if not served:
         return []
     return [
         Warning(
-            f"The App's endpoints are served (include(\"django_papay.urls\")) but {conf.app_plan_ids.name} is not "
+            f'The App\'s endpoints are served (include("django_papay.urls")) but {conf.app_plan_ids.name} is not '
             "set: every call to them answers 500 NOT_CONFIGURED.",
             hint="Set APP_PLAN_IDS to the plan ids users may sign from the App, or, without an App, route only "
             'the notify view: path("papay/notify/", django_papay.views.notify, name="notify"). ' + SEE,

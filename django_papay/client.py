@@ -270,7 +270,7 @@ def _unknown_serial_hint(keys: KeyStore) -> str:
     """What a refusal for an unknown ``Wechatpay-Serial`` adds: the keys this site trusts, and the usual cause."""
     try:
         known = keys.serials()
-    except Exception:  # noqa: BLE001 — the hint must never hide the refusal itself
+    except Exception:  # the hint must never hide the refusal itself
         known = []
     trusted = ", ".join(repr(serial) for serial in known) or "none"
     return (

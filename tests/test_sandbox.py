@@ -210,4 +210,3 @@ def test_cli_help_is_plain_text_with_the_defaults(capsys: pytest.CaptureFixture[
     assert "``" not in shown  # no reStructuredText from a docstring
     assert "(default 8765;" in shown and "(default 127.0.0.1)" in shown
     assert "--notify-rewrite" in shown and "system_error_after" in shown and "--fault-delay" in shown
-

@@ -56,8 +56,10 @@ def test_settle_named_numbers_reports_what_must_still_wait(signed_contract, sand
 def test_settle_says_how_many_it_left_for_being_too_recent(signed_contract, sandbox):
     _open(signed_contract, sandbox, "system_error_after", 5)
     out, _ = _run()
-    assert out.strip() == "0 deductions: 0 settled, 0 still open, 0 unreachable; 1 skipped, sent < 60 s ago " \
+    assert (
+        out.strip() == "0 deductions: 0 settled, 0 still open, 0 unreachable; 1 skipped, sent < 60 s ago "
         "(settled by a later run)"
+    )
 
 
 def test_settle_exits_non_zero_when_wechatpay_cannot_be_asked(signed_contract, sandbox):

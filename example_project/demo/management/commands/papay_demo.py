@@ -131,9 +131,9 @@ class Command(BaseCommand):
         if contract.status != Contract.Status.SIGNED:
             raise CommandError(f"the contract is {contract.status}, not signed; see the Notification admin")
         # WeChat Pay's SIGN carries no contract_id (as documented); the first charge queries it.
-        contract_id = f"contract_id {contract.contract_id}" if contract.contract_id else "contract_id not in it: a query gives it"
+        contract_id = contract.contract_id or "not in it: a query gives it"
         self.step(
-            f"status = {contract.status} (openid {contract.openid}, {contract_id}, "
+            f"status = {contract.status} (openid {contract.openid}, contract_id {contract_id}, "
             f"expires {timezone.localtime(contract.contract_expired_at):%Y-%m-%d})"
         )
         return contract
