@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from django_papay import wechatpay
+from django_papay.display import local_time
 from django_papay.models import Contract, Deduction
 from django_papay.services import deduct
 
@@ -91,6 +92,17 @@ def test_settle_action_settles_and_reports(signed_contract, sandbox, staff_clien
     deduction.refresh_from_db()
     assert deduction.status == Deduction.Status.SUCCEEDED
     assert any("succeeded" in m for m in messages(response))
+
+
+def test_settling_a_charge_wechatpay_has_not_received_says_when_it_fails(signed_contract, sandbox, staff_client):
+    sandbox.fail_next("system_error")  # refused before WeChat Pay took it: no order there
+    deduction = deduct(signed_contract, [MEMBERSHIP])
+    staff = staff_client(*VIEW, "settle_deduction")
+    (message,) = messages(run_action(staff, DEDUCTIONS, "settle", [deduction]))
+    deduction.refresh_from_db()
+    assert deduction.status == Deduction.Status.PROCESSING  # within WeChat Pay's minute: it may still arrive
+    assert "not known yet" not in message and "has not received this charge" in message
+    assert f"becomes failed after {local_time(deduction.reachable_until + wechatpay.DEDUCT_WINDOW)}" in message
 
 
 def test_reverse_goes_through_a_confirmation_page(signed_contract, sandbox, staff_client):
