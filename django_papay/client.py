@@ -289,9 +289,14 @@ def _network_error(
             f"WeChat Pay did not answer in time at {host} ({_short(exc)}, {seconds:.1f} s)", code="TIMEOUT"
         )
     logger.warning("%s %s%s -> no answer (%s)", method, host, path, type(exc).__name__)
+    if _never_delivered(exc):
+        return WeChatPayNetworkError(
+            f"could not reach WeChat Pay at {host} ({_short(exc)}): is PAPAY['BASE_URL'] right, "
+            "and is the host (or the sandbox) running and reachable from here?"
+        )
     return WeChatPayNetworkError(
-        f"could not reach WeChat Pay at {host} ({_short(exc)}): is PAPAY['BASE_URL'] right, "
-        "and is the host (or the sandbox) running and reachable from here?"
+        f"the connection to {host} broke before WeChat Pay's answer arrived ({_short(exc)}); "
+        "the request may have reached it"
     )
 
 

@@ -144,6 +144,7 @@ def test_broken_connection_is_a_retryable_network_error(papay, sandbox, fault):
     with pytest.raises(WeChatPayNetworkError) as caught:
         get_client().post(PRESIGN, PAYLOAD)
     assert caught.value.retryable is True
+    assert "may have reached it" in caught.value.message  # not "could not reach": it was connected
 
 
 def test_refused_connection_is_a_retryable_network_error(papay, settings):

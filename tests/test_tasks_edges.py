@@ -90,3 +90,14 @@ def test_in_flight_filter_lists_processing_deductions(papay, staff_client, signe
     page = staff_client("view_deduction").get(reverse("admin:django_papay_deduction_changelist") + "?queue=in_flight")
     assert page.context["cl"].result_count == 1
     assert list(page.context["cl"].queryset) == [open_]
+
+
+def test_the_queued_filters_show_only_with_tasks(papay, staff_client, settings):
+    staff = staff_client("view_contract", "view_deduction")
+    contracts = staff.get(reverse("admin:django_papay_contract_changelist")).content.decode()
+    deductions = staff.get(reverse("admin:django_papay_deduction_changelist")).content.decode()
+    assert "?queue=queued" not in contracts and "?queue=queued" not in deductions  # nothing is ever queued
+    assert "?queue=in_flight" in deductions  # processing charges, sent here
+    papay["TASKS"] = True
+    assert "?queue=queued" in staff.get(reverse("admin:django_papay_contract_changelist")).content.decode()
+    assert "?queue=queued" in staff.get(reverse("admin:django_papay_deduction_changelist")).content.decode()

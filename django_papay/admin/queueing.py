@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -96,12 +97,21 @@ def say_settles_queued(model_admin: admin.ModelAdmin, request: HttpRequest, queu
     )
 
 
+def _tasks_on() -> bool:
+    """Whether the queue filters mean anything: without TASKS nothing is queued (and a filter with no choices
+    is not shown)."""
+    try:
+        return dispatch.enqueues()
+    except ImproperlyConfigured:  # said by the system checks; the list still shows
+        return False
+
+
 class ContractQueueFilter(admin.SimpleListFilter):
     title = gettext_lazy("tasks")
     parameter_name = "queue"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, StrOrPromise]]:
-        return [("queued", gettext_lazy("queued"))]
+        return [("queued", gettext_lazy("queued"))] if _tasks_on() else []
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Contract]) -> QuerySet[Contract]:
         if self.value() == "queued":
@@ -114,7 +124,8 @@ class DeductionQueueFilter(admin.SimpleListFilter):
     parameter_name = "queue"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, StrOrPromise]]:
-        return [("queued", gettext_lazy("queued")), ("in_flight", gettext_lazy("in flight"))]
+        in_flight = ("in_flight", gettext_lazy("in flight"))  # processing: sent by a task or here alike
+        return [("queued", gettext_lazy("queued")), in_flight] if _tasks_on() else [in_flight]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> QuerySet[Deduction]:
         if self.value() == "queued":  # stored, a send task enqueued, not claimed yet
