@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
@@ -10,6 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from django_papay import tasks
+from django_papay.display import local_time
 from django_papay.dispatch import deduct_many
 from django_papay.models import BillingRun, Contract, Deduction
 from django_papay.services import Charge
@@ -51,6 +53,8 @@ def test_deduct_action_charges_through_a_billing_run(papay, staff_client, signed
     response = confirm_action(staff, Contract, "deduct", [signed_contract], **form)
     (run,) = BillingRun.objects.all()
     assert messages(response) == [f"{run}: 1 deduction queued; follow it under billing runs."]
+    user = response.wsgi_request.user.get_username()
+    assert re.fullmatch(rf"Charged by {user} in the admin, \d{{4}}-\d\d-\d\d \d\d:\d\d", run.label)
     assert list(run.deductions.values_list("status", flat=True)) == [Deduction.Status.SUCCEEDED]
 
 
@@ -77,6 +81,7 @@ def test_billing_run_changelist_counts_its_deductions_per_status(papay, staff_cl
     page = staff_client("view_billingrun").get(reverse("admin:django_papay_billingrun_changelist"))
     text = page.content.decode()
     assert page.status_code == 200 and "June" in text and "July" in text
+    assert local_time(planned.run.created_at) in text  # the one format every list uses
     url = reverse("admin:django_papay_deduction_changelist")
     assert f'{url}?billing_run={planned.run.pk}&amp;status=succeeded">2</a>' in text
     listed = staff_client("view_deduction").get(f"{url}?billing_run={planned.run.pk}&status=succeeded")

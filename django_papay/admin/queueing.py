@@ -11,10 +11,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from .. import dispatch, services
+from ..display import local_time
 from ..exceptions import describe_error
 from ..models import Contract, Deduction
 
@@ -61,7 +63,11 @@ def queue_charges(
             % {"code": contract, "status": contract.get_status_display()},
             messages.WARNING,
         )
-    planned = dispatch.deduct_many(signed, label=_("admin, %(user)s") % {"user": request.user.get_username()})
+    label = _("Charged by %(user)s in the admin, %(time)s") % {
+        "user": request.user.get_username(),
+        "time": local_time(timezone.now()),
+    }
+    planned = dispatch.deduct_many(signed, label=label)
     for charge, error in planned.refused:
         text = describe_error(error)
         model_admin.message_user(
