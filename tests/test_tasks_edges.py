@@ -11,13 +11,13 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from django_papay import tasks
-from django_papay.display import local_time
 from django_papay.dispatch import deduct_many
+from django_papay.display import local_time
 from django_papay.models import BillingRun, Contract, Deduction
 from django_papay.services import Charge
 from django_papay.services.deductions import store
 
-from .helpers import SUB_ORDERS, confirm_action, messages, run_action
+from .helpers import SUB_ORDERS, confirm_action, messages, run_action, sub_order_fields
 
 CONTRACT_STAFF = ("view_contract", "change_contract")
 
@@ -49,7 +49,7 @@ def test_presign_action_on_the_immediate_backend_presigns_and_clears_queued(papa
 def test_deduct_action_charges_through_a_billing_run(papay, staff_client, signed_contract, sandbox):
     papay["TASKS"] = True
     staff = staff_client(*CONTRACT_STAFF, "deduct_contract")
-    form = {"confirm": "yes", "sub_mchid": "1900000201", "description": "月费", "amount": "15.00"}
+    form = sub_order_fields({"sub_mchid": "1900000201", "description": "月费", "amount": "15.00"})
     response = confirm_action(staff, Contract, "deduct", [signed_contract], **form)
     (run,) = BillingRun.objects.all()
     assert messages(response) == [f"{run}: 1 deduction queued; follow it under billing runs."]

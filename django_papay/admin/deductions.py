@@ -164,9 +164,7 @@ class DeductionAdmin(ReadOnlyMixin, StatusColumns, LargeTableAdmin):
             return
         for settled in settled_each:
             if settled.error is None:
-                self.message_user(
-                    request, describe(settled.deduction, settled.note), LEVELS[settled.deduction.status]
-                )
+                self.message_user(request, describe(settled.deduction, settled.note), LEVELS[settled.deduction.status])
             else:
                 self.message_user(
                     request,
