@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -127,7 +127,7 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
     contracts = list(queryset.order_by("pk"))
     data = request.POST if "confirm" in request.POST else None
     form = DeductForm(data, contracts=contracts)
-    sub_orders = SubOrderFormSet(data, prefix=SUB_ORDERS_PREFIX)
+    sub_orders = cast(BaseSubOrderFormSet, SubOrderFormSet(data, prefix=SUB_ORDERS_PREFIX))
     if form.is_bound and form.is_valid() and sub_orders.is_valid():
         numbers = {contract.pk: form.number(contract) for contract in contracts}
         charged = sub_orders.sub_orders()
