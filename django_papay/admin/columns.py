@@ -1,5 +1,11 @@
-"""What the admins share: columns (a time in the package's one format, yuan, a status badge, a short error)
-and ``ReadOnlyMixin`` for what is WeChat Pay's word."""
+"""What the admins share: columns (a time in the package's one format, yuan, a status badge, a short error, a
+code on one line) and ``ReadOnlyMixin`` for what is WeChat Pay's word.
+
+A list never breaks a word across lines (a 32-character code, ``CONTRACT_NOT_EXIST``, ``138****8888``): a code
+stays on one line and is cut with an ellipsis when its column is narrow, an error wraps between words and cuts
+a word too long for its column; either way the whole text is the cell's title (``papay-code``, ``papay-text``
+in ``django_papay/admin.css``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy
 
@@ -30,6 +36,37 @@ def badge(obj: Any) -> SafeString:
     return format_html('<span class="papay-status papay-status-{}">{}</span>', obj.status, obj.get_status_display())
 
 
+def code(value: object, url: str | None = None) -> SafeString:
+    """A code, id or event type for a list: one line, cut with an ellipsis if need be, whole in its title;
+    a link to ``url`` when given."""
+    text = "-" if value in (None, "") else str(value)
+    if url:
+        return format_html('<a class="papay-code" href="{}" title="{}">{}</a>', url, text, text)
+    return format_html('<span class="papay-code" title="{}">{}</span>', text, text)
+
+
+def code_column(field: str, description: Any) -> Callable[[Any, Any], SafeString]:
+    """A ``list_display`` entry showing ``obj.<field>`` as a ``code``."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin: Any, obj: Any) -> SafeString:
+        return code(getattr(obj, field))
+
+    return column
+
+
+def codes(model: Any, *fields: str) -> Callable[[type], type]:
+    """Class decorator for a ModelAdmin: for each ``field`` of ``model``, an entry ``<field>_code`` (labelled with
+    the field's verbose name) for ``list_display``, shown as a ``code``."""
+
+    def decorate(cls: type) -> type:
+        for field in fields:
+            setattr(cls, f"{field}_code", code_column(field, model._meta.get_field(field).verbose_name))
+        return cls
+
+    return decorate
+
+
 def shortened(text: str, limit: int = SHORT_ERROR_CHARS) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis, for a list column (the page shows it whole)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -44,7 +81,9 @@ class StatusColumns:
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, obj: Any) -> str:
-        return shortened(obj.last_error)
+        if not obj.last_error:
+            return ""
+        return format_html('<span class="papay-text" title="{}">{}</span>', obj.last_error, shortened(obj.last_error))
 
 
 class ReadOnlyMixin:
@@ -64,10 +103,18 @@ def time_column(field: str, description: Any) -> Callable[[Any, Any], str]:
     """A ``list_display`` or read-only entry showing ``obj.<field>`` as ``2026-11-27 14:24``, site time."""
 
     @admin.display(description=description, ordering=field)
-    def column(model_admin: Any, obj: Any) -> str:
-        return local_time(getattr(obj, field))
+    def column(model_admin: Any, obj: Any) -> SafeString:
+        return moment(getattr(obj, field))
 
     return column
+
+
+def moment(value: Any) -> SafeString:
+    """A time as ``local_time`` gives it, which may wrap between the date and the time but never at a hyphen
+    (``2026-`` / ``12-03``)."""
+    return format_html_join(
+        " ", '<span class="papay-time">{}</span>', ((part,) for part in local_time(value).split(" "))
+    )
 
 
 def local_times(model: Any, *fields: str) -> Callable[[type], type]:
