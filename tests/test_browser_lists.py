@@ -98,7 +98,7 @@ BROKEN_WORDS = """
 const broken = [];
 const walker = document.createTreeWalker(document.querySelector('#result_list tbody'), NodeFilter.SHOW_TEXT);
 for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-  for (const match of node.textContent.matchAll(/[\\x21-\\x2d\\x2f-\\x7e\\u00a5]+/g)) {
+  for (const match of node.textContent.matchAll(/[\\x21-\\x2d\\x2f-\\x7e\\u00a5\\u2011]+/g)) {
     const range = document.createRange();
     range.setStart(node, match.index);
     range.setEnd(node, match.index + match[0].length);
@@ -111,7 +111,8 @@ return broken;
 # Each cell text cut with an ellipsis must carry its whole text as the title.
 CUT_WITHOUT_TITLE = """
 return [...document.querySelectorAll('#result_list .papay-code, #result_list .papay-text')]
-  .filter(e => e.scrollWidth > e.clientWidth && !e.title.startsWith(e.textContent.replace(/…$/, '')))
+  .filter(e => e.scrollWidth > e.clientWidth)
+  .filter(e => !e.title.startsWith(e.textContent.replace(/…$/, '').replaceAll('\u2011', '-')))
   .map(e => e.textContent);
 """
 

@@ -81,8 +81,7 @@ def test_billing_run_changelist_counts_its_deductions_per_status(papay, staff_cl
     page = staff_client("view_billingrun").get(reverse("admin:django_papay_billingrun_changelist"))
     text = page.content.decode()
     assert page.status_code == 200 and "June" in text and "July" in text
-    day, minute = local_time(planned.run.created_at).split(" ")
-    assert f'<span class="papay-time">{day}</span> <span class="papay-time">{minute}</span>' in text  # one format
+    assert local_time(planned.run.created_at) in text  # the one format every list uses
     url = reverse("admin:django_papay_deduction_changelist")
     assert f'{url}?billing_run={planned.run.pk}&amp;status=succeeded">2</a>' in text
     listed = staff_client("view_deduction").get(f"{url}?billing_run={planned.run.pk}&status=succeeded")

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from ..display import local_time
 
 SHORT_ERROR_CHARS = 60
+NON_BREAKING_HYPHEN = "\u2011"
 
 
 def yuan(fen: int | None) -> str:
@@ -83,7 +84,9 @@ class StatusColumns:
     def short_error(self, obj: Any) -> str:
         if not obj.last_error:
             return ""
-        return format_html('<span class="papay-text" title="{}">{}</span>', obj.last_error, shortened(obj.last_error))
+        # Shown with non-breaking hyphens, so "Request-ID" or a date never wraps at its hyphen; the title is as stored.
+        shown = shortened(obj.last_error).replace("-", NON_BREAKING_HYPHEN)
+        return format_html('<span class="papay-text" title="{}">{}</span>', obj.last_error, shown)
 
 
 class ReadOnlyMixin:
@@ -109,12 +112,13 @@ def time_column(field: str, description: Any) -> Callable[[Any, Any], str]:
     return column
 
 
-def moment(value: Any) -> SafeString:
-    """A time as ``local_time`` gives it, which may wrap between the date and the time but never at a hyphen
-    (``2026-`` / ``12-03``)."""
-    return format_html_join(
-        " ", '<span class="papay-time">{}</span>', ((part,) for part in local_time(value).split(" "))
-    )
+def moment(value: Any, *, wrap: bool = False) -> SafeString:
+    """A time as ``local_time`` gives it, which a list never breaks at a hyphen (``2026-`` / ``12-03``);
+    ``wrap``: it may break between the date and the minute, for a narrow column."""
+    if not wrap:
+        return format_html('<span class="papay-time">{}</span>', local_time(value))
+    parts = local_time(value).split(" ")
+    return format_html_join(" ", '<span class="papay-time">{}</span>', ((part,) for part in parts))
 
 
 def local_times(model: Any, *fields: str) -> Callable[[type], type]:

@@ -199,8 +199,9 @@ class ContractAdmin(StatusColumns, LargeTableAdmin):
         if expires_at is None:
             return "-"
         if expires_at <= timezone.now():
-            return _words(_("expired at %(time)s"), time=moment(expires_at))
-        return _words(_("%(left)s left (until %(time)s)"), left=time_left(expires_at), time=moment(expires_at))
+            return _words(_("expired at %(time)s"), time=moment(expires_at, wrap=True))
+        left = time_left(expires_at)
+        return _words(_("%(left)s left (until %(time)s)"), left=left, time=moment(expires_at, wrap=True))
 
     @admin.display(description=gettext_lazy("launch parameters"))
     def launch_parameters(self, contract: Contract) -> str:
