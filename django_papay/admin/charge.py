@@ -1,4 +1,5 @@
-"""The contracts' ``deduct`` action: a page that asks for the sub-order, then one charge per signed contract.
+"""The contracts' ``deduct`` action: a page that asks for the sub-orders (1 to 50), then one charge per signed
+contract.
 
 The page chooses each contract's ``combine_out_trade_no`` when it is shown, so a second post of the same page
 finds the charge stored and sends nothing (``services.deduct`` with the same number).
@@ -123,7 +124,7 @@ TAMPERED = gettext_lazy(
 
 
 def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Contract]):
-    """The contracts' ``deduct`` action: a page that asks for the sub-order, then one charge per signed contract."""
+    """The contracts' ``deduct`` action: a page that asks for the sub-orders, then one charge per signed contract."""
     contracts = list(queryset.order_by("pk"))
     data = request.POST if "confirm" in request.POST else None
     form = DeductForm(data, contracts=contracts)
