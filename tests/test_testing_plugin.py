@@ -1,7 +1,7 @@
 """django_papay.testing as a site uses it: a project of its own, its conftest's one line, its tests run by pytest.
 
 The site's tests run in a pytest of their own (a subprocess), with pytest-django and the plugin opted in
-through ``pytest_plugins``, against the sandbox the plugin starts.
+through ``pytest_plugins`` (or ``-p``), against the sandbox the plugin starts.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 SETTINGS = """
 SECRET_KEY = "a site's tests"
@@ -85,10 +87,12 @@ def test_the_live_sandbox_delivers_to_the_sites_notify_view(papay_live_sandbox, 
 """
 
 
-def test_a_sites_tests_get_the_sandbox_from_one_line_in_conftest(tmp_path: Path) -> None:
+@pytest.mark.parametrize("opt_in", ["conftest", "-p"])
+def test_a_sites_tests_get_the_sandbox_from_one_line(tmp_path: Path, opt_in: str) -> None:
     (tmp_path / "site_settings.py").write_text(SETTINGS)
     (tmp_path / "site_urls.py").write_text(URLS)
-    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "conftest.py").write_text(CONFTEST if opt_in == "conftest" else "")
+    plugin = ["-p", "django_papay.testing"] if opt_in == "-p" else []
     (tmp_path / "test_site.py").write_text(textwrap.dedent(TESTS))
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
@@ -96,7 +100,18 @@ def test_a_sites_tests_get_the_sandbox_from_one_line_in_conftest(tmp_path: Path)
         "PYTHONPATH": str(tmp_path),
     }
     ran = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *plugin,
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path),
+        ],
         cwd=tmp_path,
         env=environment,
         capture_output=True,
