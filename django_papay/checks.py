@@ -7,7 +7,7 @@ Every row of the settings table (``conf.SETTINGS``) is checked by its own access
 what a request would, in the same words: a required row missing is E002, a given row that breaks its rule
 fires the row's check, and its one-line doc is the hint. The keys are loaded through conf_keys.py, as for a
 request. What is left here are the rules across rows: the private key's pair, the WeChat Pay key source
-(E010, E011) and plain http (W001).
+(E010, E011), plain http (W001), and the App's endpoints served without ``APP_PLAN_IDS`` (W002).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import URLPattern, URLResolver, get_resolver
 
 from . import conf, conf_keys, wechatpay
 from .loopback import is_loopback_host
@@ -61,6 +62,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _merchant_key()
     messages += _wechatpay_keys()
     messages += _plain_http()
+    messages += _app_endpoints_without_plans()
     return messages
 
 
@@ -176,3 +178,38 @@ def _plain_http() -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+# The App's endpoints, known by their views' module: this layer does not import the edges.
+APP_API_MODULE = "django_papay.app_api"
+
+
+def _serves_app_endpoints(patterns: list[URLPattern | URLResolver]) -> bool:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if _serves_app_endpoints(pattern.url_patterns):
+                return True
+        elif getattr(pattern.callback, "__module__", "") == APP_API_MODULE:
+            return True
+    return False
+
+
+def _app_endpoints_without_plans() -> list[CheckMessage]:
+    """``include("django_papay.urls")`` serves the App's endpoints too; without APP_PLAN_IDS each answers 500."""
+    if conf.app_plan_ids.given():
+        return []
+    try:
+        served = _serves_app_endpoints(get_resolver().url_patterns)
+    except Exception:  # a broken URLconf is reported by Django's own checks
+        return []
+    if not served:
+        return []
+    return [
+        Warning(
+            f'The App\'s endpoints are served (include("django_papay.urls")) but {conf.app_plan_ids.name} is not '
+            "set: every call to them answers 500 NOT_CONFIGURED.",
+            hint="Set APP_PLAN_IDS to the plan ids users may sign from the App, or, without an App, route only "
+            'the notify view: path("papay/notify/", django_papay.views.notify, name="notify"). ' + SEE,
+            id="django_papay.W002",
+        )
+    ]

@@ -70,6 +70,11 @@ class KeyStore:
         """The keys known now, held in memory: a store other threads may use without touching any database."""
         raise NotImplementedError
 
+    def serials(self) -> list[str]:
+        """The serials this store knows now, for an error that must say which keys the site trusts."""
+        snapshot = self.snapshot()
+        return [] if snapshot is self else snapshot.serials()
+
 
 class ConfiguredKeys(KeyStore):
     """Keys held in memory: the WeChat Pay public key from settings, or a snapshot of another store."""
@@ -82,6 +87,9 @@ class ConfiguredKeys(KeyStore):
 
     def snapshot(self) -> KeyStore:
         return self
+
+    def serials(self) -> list[str]:
+        return sorted(self.keys)
 
 
 class WeChatPayClient:
@@ -166,7 +174,7 @@ class WeChatPayClient:
                         "%s %s -> %s unreachable (%s); trying the backup host", method, path, host, type(exc).__name__
                     )
                     continue
-                raise _network_error(method, path, exc, time.monotonic() - started) from exc
+                raise _network_error(method, host, path, exc, time.monotonic() - started) from exc
 
         request_id = response.headers.get(wechatpay.REQUEST_ID_HEADER, "")
         logger.info(
@@ -215,7 +223,9 @@ class WeChatPayClient:
                     into.write(chunk)
                     written += len(chunk)
         except requests.RequestException as exc:
-            raise _network_error("GET", parts.path, exc, time.monotonic() - started) from exc
+            raise _network_error(
+                "GET", f"{parts.scheme}://{parts.netloc}", parts.path, exc, time.monotonic() - started
+            ) from exc
         logger.info(
             "GET %s -> %s (Request-ID %s, %d bytes, %d ms)",
             parts.path,
@@ -255,8 +265,9 @@ class WeChatPayClient:
             )
         except crypto.SignatureError as exc:
             logger.warning("answer refused (Request-ID %s): %s", answer.request_id or "-", exc)
+            hint = _unknown_serial_hint(keys) if exc.reason == "unknown_serial" else ""
             raise InvalidResponseError(
-                f"WeChat Pay's answer was refused: {exc}",
+                f"WeChat Pay's answer was refused: {exc}{hint}",
                 code="INVALID_RESPONSE_SIGNATURE",
                 status=answer.status,
                 request_id=answer.request_id,
@@ -307,12 +318,38 @@ class WeChatPayClient:
         )
 
 
-def _network_error(method: str, path: str, exc: requests.RequestException, seconds: float) -> WeChatPayNetworkError:
+def _unknown_serial_hint(keys: KeyStore) -> str:
+    """What a refusal for an unknown ``Wechatpay-Serial`` adds: the keys this site trusts, and the usual cause."""
+    try:
+        known = keys.serials()
+    except Exception:  # the hint must never hide the refusal itself
+        known = []
+    trusted = ", ".join(repr(serial) for serial in known) or "none"
+    return (
+        f"; this site trusts {trusted} (WECHATPAY_PUBLIC_KEY_ID, or the stored platform certificates). "
+        "The answer is signed with keys your settings do not have: for a sandbox, start it with the "
+        "--keys-dir your PAPAY settings read (an absolute path), or point the settings at its folder"
+    )
+
+
+def _network_error(
+    method: str, host: str, path: str, exc: requests.RequestException, seconds: float
+) -> WeChatPayNetworkError:
     if isinstance(exc, requests.Timeout):
-        logger.warning("%s %s -> timed out after %.1f s", method, path, seconds)
-        return WeChatPayNetworkError(f"WeChat Pay did not answer in time ({_short(exc)})", code="TIMEOUT")
-    logger.warning("%s %s -> no answer (%s)", method, path, type(exc).__name__)
-    return WeChatPayNetworkError(f"could not reach WeChat Pay ({_short(exc)})")
+        logger.warning("%s %s%s -> timed out after %.1f s", method, host, path, seconds)
+        return WeChatPayNetworkError(
+            f"WeChat Pay did not answer in time at {host} ({_short(exc)}, {seconds:.1f} s)", code="TIMEOUT"
+        )
+    logger.warning("%s %s%s -> no answer (%s)", method, host, path, type(exc).__name__)
+    if _never_delivered(exc):
+        return WeChatPayNetworkError(
+            f"could not reach WeChat Pay at {host} ({_short(exc)}): is PAPAY['BASE_URL'] right, "
+            "and is the host (or the sandbox) running and reachable from here?"
+        )
+    return WeChatPayNetworkError(
+        f"the connection to {host} broke before WeChat Pay's answer arrived ({_short(exc)}); "
+        "the request may have reached it"
+    )
 
 
 def _never_delivered(exc: requests.RequestException) -> bool:

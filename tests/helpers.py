@@ -204,6 +204,13 @@ def confirmation_form(
     return form
 
 
+def sub_order_fields(*rows: dict[str, str]) -> dict[str, str]:
+    """The charge page's sub-order rows as staff fill them in (``sub_mchid``, ``description``, ``amount`` in
+    yuan), in the formset's field names, with its row count."""
+    fields = {f"sub_orders-{n}-{name}": value for n, row in enumerate(rows) for name, value in row.items()}
+    return {**fields, "sub_orders-TOTAL_FORMS": str(len(rows))}
+
+
 def confirm_action(
     client: Client, changelist: str | type[models.Model], action: str, objects: Sequence[models.Model], **fields: Any
 ) -> HttpResponse:

@@ -4,10 +4,11 @@ import pytest
 from django.urls import reverse
 
 from django_papay import wechatpay
+from django_papay.display import local_time
 from django_papay.models import Contract, Deduction
 from django_papay.services import deduct
 
-from .helpers import MEMBERSHIP, confirm_action, messages, run_action
+from .helpers import MEMBERSHIP, confirm_action, messages, run_action, sub_order_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -15,13 +16,13 @@ CONTRACTS = reverse("admin:django_papay_contract_changelist")
 DEDUCTIONS = reverse("admin:django_papay_deduction_changelist")
 VIEW = ("view_contract", "change_contract", "delete_contract", "view_deduction")
 # The deduct confirmation page's form, as staff fill it in (also harmless for the other actions' confirmation).
-CHARGE_FORM = {"confirm": "yes", "sub_mchid": "1900000201", "description": "x", "amount": "1.00"}
+ROW = {"sub_mchid": "1900000201", "description": "x", "amount": "1.00"}
 DEDUCTION_ACTIONS = ("deduct_contract", "settle_deduction", "reverse_deduction")
 
 
-def _charge(staff, contracts, **form):
-    """Run the contracts' deduct action and confirm its page with ``form`` (over CHARGE_FORM)."""
-    return confirm_action(staff, CONTRACTS, "deduct", contracts, **{**CHARGE_FORM, **form})
+def _charge(staff, contracts, *rows, **row):
+    """Run the contracts' deduct action and confirm its page with one sub-order (``row`` over ROW), or ``rows``."""
+    return confirm_action(staff, CONTRACTS, "deduct", contracts, **sub_order_fields(*(rows or [{**ROW, **row}])))
 
 
 @pytest.mark.parametrize(
@@ -40,7 +41,7 @@ def test_each_action_is_offered_and_postable_only_with_its_permission(
     assert f'value="{action}"' not in without.get(url).content.decode()
     sent = len(sandbox.requests)
     target = signed_contract if url == CONTRACTS else deduction
-    run_action(without, url, action, [target], **CHARGE_FORM)
+    run_action(without, url, action, [target], confirm="yes", **sub_order_fields(ROW))
     assert len(sandbox.requests) == sent and Deduction.objects.count() == 1
     assert f'value="{action}"' in staff_client(*VIEW, codename).get(url).content.decode()
 
@@ -48,7 +49,8 @@ def test_each_action_is_offered_and_postable_only_with_its_permission(
 def test_deduct_asks_for_the_sub_order_then_charges_in_fen(signed_contract, sandbox, staff_client):
     staff = staff_client(*VIEW, "deduct_contract")
     page = run_action(staff, CONTRACTS, "deduct", [signed_contract]).content.decode()
-    assert "Charge contracts with WeChat Pay" in page and 'name="amount"' in page and not sandbox.deductions.posts
+    assert "Charge contracts with WeChat Pay" in page and 'name="sub_orders-0-amount"' in page
+    assert not sandbox.deductions.posts
     response = _charge(staff, [signed_contract], amount="15.00", description="会员月费")
     deduction = Deduction.objects.get()
     assert deduction.status == Deduction.Status.SUCCEEDED
@@ -56,6 +58,34 @@ def test_deduct_asks_for_the_sub_order_then_charges_in_fen(signed_contract, sand
     (message,) = messages(response)
     assert "¥15.00" in message and "succeeded" in message
     assert deduction.sub_orders.get().transaction_id in message
+
+
+def test_deduct_charges_several_sub_merchants_in_one_combined_order(signed_contract, sandbox, staff_client):
+    staff = staff_client(*VIEW, "deduct_contract")
+    rows = [{"sub_mchid": f"19000002{n:02d}", "description": f"fee {n}", "amount": f"{n}.50"} for n in range(1, 4)]
+    (message,) = messages(_charge(staff, [signed_contract], *rows))
+    deduction = Deduction.objects.get()
+    assert [(s.sub_mchid, s.amount) for s in deduction.sub_orders.order_by("pk")] == [
+        ("1900000201", 150),
+        ("1900000202", 250),
+        ("1900000203", 350),
+    ]
+    assert deduction.status == Deduction.Status.SUCCEEDED and "¥7.50" in message
+    assert len(sandbox.deductions.posts) == 1  # one 合单 call for the three
+
+
+def test_deduct_page_shows_the_total_of_its_sub_orders(signed_contract, sandbox, staff_client):
+    staff = staff_client(*VIEW, "deduct_contract")
+    rows = [{**ROW, "amount": "1,000.00"}, {**ROW, "sub_mchid": "1900000202", "amount": "2.25"}]
+    page = _charge(staff, [signed_contract], *rows).content.decode()  # 1,000.00 is refused: a bad number
+    assert "errorlist" in page and 'id="papay-total">¥2.25<' in page and not Deduction.objects.exists()
+
+
+def test_deduct_takes_at_most_50_sub_orders(signed_contract, sandbox, staff_client):
+    staff = staff_client(*VIEW, "deduct_contract")
+    rows = [{**ROW, "sub_mchid": f"{1900000000 + n}"} for n in range(51)]
+    page = _charge(staff, [signed_contract], *rows).content.decode()
+    assert "errorlist" in page and "50" in page and not Deduction.objects.exists() and not sandbox.deductions.posts
 
 
 def test_deduct_with_a_bad_amount_sends_nothing(signed_contract, sandbox, staff_client):
@@ -91,6 +121,17 @@ def test_settle_action_settles_and_reports(signed_contract, sandbox, staff_clien
     deduction.refresh_from_db()
     assert deduction.status == Deduction.Status.SUCCEEDED
     assert any("succeeded" in m for m in messages(response))
+
+
+def test_settling_a_charge_wechatpay_has_not_received_says_when_it_fails(signed_contract, sandbox, staff_client):
+    sandbox.fail_next("system_error")  # refused before WeChat Pay took it: no order there
+    deduction = deduct(signed_contract, [MEMBERSHIP])
+    staff = staff_client(*VIEW, "settle_deduction")
+    (message,) = messages(run_action(staff, DEDUCTIONS, "settle", [deduction]))
+    deduction.refresh_from_db()
+    assert deduction.status == Deduction.Status.PROCESSING  # within WeChat Pay's minute: it may still arrive
+    assert "not known yet" not in message and "has not received this charge" in message
+    assert f"becomes failed after {local_time(deduction.reachable_until + wechatpay.DEDUCT_WINDOW)}" in message
 
 
 def test_reverse_goes_through_a_confirmation_page(signed_contract, sandbox, staff_client):

@@ -92,9 +92,38 @@ def test_a_list_fits_a_1366_px_laptop_without_horizontal_scroll(
         results = browser.execute_script(
             "const r = document.querySelector('.results'); return [r.scrollWidth, r.clientWidth]"
         )
+        broken = browser.execute_script(BROKEN_WORDS)
+        cut = browser.execute_script(CUT_WITHOUT_TITLE)
         _screenshots(browser, f"{model}-list-{language}")
     assert page[0] <= page[1], f"the page scrolls sideways: {page[0]} px wide in a {page[1]} px window"
     assert results[0] <= results[1], f"the table scrolls sideways: {results[0]} px in a {results[1]} px box"
+    assert broken == [], f"words broken across lines: {broken}"
+    assert cut == [], f"texts cut without their whole in a title: {cut}"
+
+
+# Every word of the list's cells (Latin words, codes, numbers, dates; a dot ends a word, as in an event type's
+# ECOMMERCE_ENTRUST. / SIGN; CJK text may break between any two characters) laid out on more than one line.
+BROKEN_WORDS = """
+const broken = [];
+const walker = document.createTreeWalker(document.querySelector('#result_list tbody'), NodeFilter.SHOW_TEXT);
+for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+  for (const match of node.textContent.matchAll(/[\\x21-\\x2d\\x2f-\\x7e\\u00a5\\u2011]+/g)) {
+    const range = document.createRange();
+    range.setStart(node, match.index);
+    range.setEnd(node, match.index + match[0].length);
+    const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+    if (tops.size > 1) broken.push(match[0]);
+  }
+}
+return broken;
+"""
+# Each cell text cut with an ellipsis must carry its whole text as the title.
+CUT_WITHOUT_TITLE = """
+return [...document.querySelectorAll('#result_list .papay-code, #result_list .papay-text')]
+  .filter(e => e.scrollWidth > e.clientWidth)
+  .filter(e => !e.title.startsWith(e.textContent.replace(/…$/, '').replaceAll('\u2011', '-')))
+  .map(e => e.textContent);
+"""
 
 
 def _screenshots(browser, name: str) -> None:

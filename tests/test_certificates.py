@@ -112,6 +112,7 @@ def test_unknown_serials_on_answers_download_at_most_once_a_minute(certified, sa
         with pytest.raises(InvalidResponseError) as caught:
             get_client().post(PRESIGN, presign_payload("STRANGER1"))
         assert "unknown key" in caught.value.message
+        assert repr(certified.serial_no) in caught.value.message  # the stored certificate this site trusts
     assert downloads(sandbox) - before == 1  # the second one was within the minimum interval
 
 

@@ -33,7 +33,7 @@ def _ec_private_pem() -> str:
 
 @pytest.fixture
 def good(settings, keys):
-    settings.PAPAY = papay_settings(keys, "https://api.mch.weixin.qq.com")
+    settings.PAPAY = {**papay_settings(keys, "https://api.mch.weixin.qq.com"), "APP_PLAN_IDS": [12535]}
     return settings.PAPAY
 
 
@@ -135,6 +135,19 @@ def test_bad_setting_fires_its_check_with_a_hint(good, changes, expected):
     assert ids(messages) == [f"django_papay.{expected}"]
     assert all(message.hint for message in messages)
     assert (messages[0].level == checks.WARNING) == expected.startswith("W")
+
+
+def test_the_app_endpoints_routed_without_plan_ids_warn(good):
+    del good["APP_PLAN_IDS"]  # tests/urls.py includes django_papay.urls: the App's endpoints too
+    (message,) = check_settings()
+    assert (message.id, message.level) == ("django_papay.W002", checks.WARNING)
+    assert "APP_PLAN_IDS" in message.msg and "views.notify" in message.hint
+
+
+def test_only_the_notify_view_routed_needs_no_plan_ids(good, settings):
+    del good["APP_PLAN_IDS"]
+    settings.ROOT_URLCONF = "tests.urls_notify_only"
+    assert check_settings() == []
 
 
 def test_a_secret_is_never_echoed(good):

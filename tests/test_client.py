@@ -68,6 +68,15 @@ def test_untrusted_answer_is_refused(papay, sandbox, fault):
     assert caught.value.retryable is True
 
 
+def test_an_unknown_serial_names_the_trusted_key_and_the_likely_cause(papay, sandbox):
+    sandbox.fail_next("unknown_serial")
+    with pytest.raises(InvalidResponseError) as caught:
+        get_client().post(PRESIGN, PAYLOAD)
+    message = caught.value.message
+    assert "unknown key" in message and f"this site trusts {WECHATPAY_PUBLIC_KEY_ID!r}" in message
+    assert "--keys-dir" in message  # the usual cause: a sandbox on other keys
+
+
 def test_answer_that_is_not_json_is_refused(papay, sandbox):
     sandbox.fail_next("not_json")
     with pytest.raises(InvalidResponseError) as caught:
@@ -135,6 +144,7 @@ def test_broken_connection_is_a_retryable_network_error(papay, sandbox, fault):
     with pytest.raises(WeChatPayNetworkError) as caught:
         get_client().post(PRESIGN, PAYLOAD)
     assert caught.value.retryable is True
+    assert "may have reached it" in caught.value.message  # not "could not reach": it was connected
 
 
 def test_refused_connection_is_a_retryable_network_error(papay, settings):
@@ -142,6 +152,15 @@ def test_refused_connection_is_a_retryable_network_error(papay, settings):
     with pytest.raises(WeChatPayNetworkError) as caught:
         get_client().post(PRESIGN, PAYLOAD)
     assert (caught.value.code, caught.value.retryable) == ("NETWORK_ERROR", True)
+
+
+def test_an_unreachable_host_is_named_with_what_to_check(papay, settings):
+    url = refused_url()
+    settings.PAPAY = {**settings.PAPAY, "BASE_URL": url}
+    with pytest.raises(WeChatPayNetworkError) as caught:
+        get_client().post(PRESIGN, PAYLOAD)
+    assert f"could not reach WeChat Pay at {url}" in caught.value.message
+    assert "BASE_URL" in caught.value.message and "sandbox" in caught.value.message
 
 
 def test_signed_error_answer_from_an_impostor_is_refused(papay, settings, keys):

@@ -254,3 +254,21 @@ def test_a_created_deduction_whose_contract_ended_is_failed_not_sent(
     assert reason in deduction.last_error and signed_contract.out_contract_code in deduction.last_error
     assert charges == [("failed", deduction.pk, None)]
     assert not posts(sandbox)
+
+
+@pytest.mark.parametrize(
+    "item, expected",
+    [
+        ({"sub_mchid": "1900000201", "amount": 1500}, "Sub-order 1: description missing."),
+        (
+            {**MEMBERSHIP, "amout": 1},
+            "Sub-order 1: amout not a sub-order field (these are: sub_mchid, description, amount, out_trade_no, "
+            "attach, sub_appid, profit_sharing, subsidy_amount, sub_risk_info).",
+        ),
+    ],
+)
+def test_a_sub_order_with_missing_or_unknown_fields_names_only_what_is_wrong(signed_contract, sandbox, item, expected):
+    with pytest.raises(ValidationError) as caught:
+        deduct(signed_contract, [item])
+    assert caught.value.messages == [expected]
+    assert_nothing_stored_or_sent(sandbox)

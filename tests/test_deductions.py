@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from django_papay import wechatpay
-from django_papay.exceptions import ContractStateError, DeductionStateError
+from django_papay.display import local_time
+from django_papay.exceptions import ContractStateError, DeductionStateError, WeChatPayError
 from django_papay.models import Contract, Deduction, SubOrder
 from django_papay.services import deduct, reverse_deduction, settle
 
@@ -239,6 +241,10 @@ def test_a_charge_never_taken_waits_out_the_minute_then_fails(signed_contract, s
     assert deduction.status == Deduction.Status.PROCESSING
     settle(deduction, now=deduction.sent_at + timedelta(seconds=30))
     assert deduction.status == Deduction.Status.PROCESSING and "ORDER_NOT_EXIST" in deduction.last_error
+    assert "has not received this charge" in deduction.last_error
+    assert f"it becomes failed after {local_time(deduction.reachable_until + timedelta(minutes=1))}" in (
+        deduction.last_error
+    )
     settle(deduction, now=after_window(deduction))
     assert deduction.status == Deduction.Status.FAILED and "never received" in deduction.last_error
     assert charges == [("failed", deduction.pk, None)]
@@ -298,6 +304,24 @@ def test_staff_reverse_of_a_processing_deduction(signed_contract, sandbox):
     assert deduction.status == Deduction.Status.REVERSED
     with pytest.raises(DeductionStateError):
         reverse_deduction(deduction)
+
+
+def test_a_reverse_that_failed_can_be_retried_at_once(signed_contract, sandbox):
+    sandbox.deductions.trade_state = "ACCEPT"
+    deduction = deduct(signed_contract, [MEMBERSHIP])
+    sandbox.fail_next("system_error")
+    with pytest.raises(WeChatPayError):
+        reverse_deduction(deduction)  # the call ended: nothing is in flight any more
+    assert reverse_deduction(deduction).status == Deduction.Status.REVERSED
+
+
+def test_a_reverse_in_flight_elsewhere_says_when_it_can_be_retried(signed_contract, sandbox):
+    sandbox.deductions.trade_state = "ACCEPT"
+    deduction = deduct(signed_contract, [MEMBERSHIP])
+    now = timezone.now()
+    Deduction.objects.filter(pk=deduction.pk).update(reverse_requested_at=now - timedelta(seconds=10))
+    with pytest.raises(DeductionStateError, match=r"sent 10 s ago\); .* can be retried in 20 s"):
+        reverse_deduction(deduction, now=now)
 
 
 def test_a_settled_deduction_cannot_be_reversed(signed_contract, sandbox):

@@ -92,3 +92,46 @@ def test_the_demo_shares_refunds_three_yuan_and_ends_with_its_day_reconciled_bal
     last = lines[-1]
     assert "reconciled" in last and "against the sandbox's trade bill: balanced" in last
     assert "2 payments ¥18.00 in the bill, 2 here ¥18.00; 1 refunds ¥3.00 in the bill, 1 here ¥3.00" in last
+
+
+def _example_environment(**extra: str) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # the example's own
+    return {**environment, **extra}
+
+
+def test_demo_prints_only_numbered_steps():
+    ran = subprocess.run(
+        [sys.executable, "manage.py", "papay_demo"],
+        cwd=ROOT / "example_project",
+        env=_example_environment(PAPAY_SANDBOX_PORT=str(_free_port())),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert [line.split("]")[0] for line in lines] == [f"[{n}" for n in range(1, len(lines) + 1)]
+    assert "CONTRACT_NOT_EXIST" in lines[-2] and ran.stderr == ""  # the refusal said once, as a step
+
+
+def test_demo_serve_leaves_a_signed_contract_to_charge():
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "papay_demo", "--serve", "--port", str(_free_port())],
+        cwd=ROOT / "example_project",
+        env=_example_environment(PAPAY_SANDBOX_PORT=str(_free_port())),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        shown = []
+        for line in demo.stdout:  # up to the serving instructions
+            shown.append(line)
+            if line.startswith("Admin:"):
+                break
+        ready = [line for line in shown if "ready to charge" in line]
+        assert len(ready) == 1 and " is signed, " in ready[0], "".join(shown)
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)

@@ -17,12 +17,12 @@ from django_papay.services import deduct
 from django_papay.services.deductions import send, store
 from django_papay.signals import deduction_succeeded
 
-from .helpers import MEMBERSHIP, confirmation_form, messages, signed_contracts
+from .helpers import MEMBERSHIP, confirmation_form, messages, signed_contracts, sub_order_fields
 
 CONTRACTS = reverse("admin:django_papay_contract_changelist")
 DEDUCTIONS = reverse("admin:django_papay_deduction_changelist")
 STAFF = ("view_contract", "change_contract", "view_deduction", "deduct_contract")
-CHARGE_FORM = {"sub_mchid": "1900000201", "description": "会员月费", "amount": "15.00"}
+CHARGE_FORM = sub_order_fields({"sub_mchid": "1900000201", "description": "会员月费", "amount": "15.00"})
 
 
 class WorkerAborted(BaseException):

@@ -201,3 +201,12 @@ def test_cli_refuses_a_host_that_is_not_loopback(tmp_path: Any, capsys: pytest.C
         sandbox_cli(["--keys-dir", str(tmp_path), "--host", "0.0.0.0"])
     assert exit_info.value.code == 2
     assert "loopback" in capsys.readouterr().err
+
+
+def test_cli_help_is_plain_text_with_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        sandbox_cli(["--help"])
+    shown = capsys.readouterr().out
+    assert "``" not in shown  # no reStructuredText from a docstring
+    assert "(default 8765;" in shown and "(default 127.0.0.1)" in shown
+    assert "--notify-rewrite" in shown and "system_error_after" in shown and "--fault-delay" in shown

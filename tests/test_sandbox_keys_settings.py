@@ -22,8 +22,12 @@ def test_a_site_on_papay_settings_passes_the_checks_and_pre_signs(db, settings, 
     keys = ensure_demo_keys(tmp_path)
     with keys.sandbox() as sandbox:
         settings.PAPAY = keys.papay_settings(
-            base_url=sandbox.url, notify_url="https://shop.example.com/papay/notify/", appid="wxd678efh567hg6787"
+            base_url=sandbox.url,
+            notify_url="https://shop.example.com/papay/notify/",
+            appid="wxd678efh567hg6787",
+            APP_PLAN_IDS=[1],  # **more: any PAPAY key (tests/urls.py routes the App's endpoints, which need it)
         )
+        assert settings.PAPAY["APP_PLAN_IDS"] == [1]
         assert checks.check_settings() == []
         contract = presign(Contract.objects.create(plan_id=1, contract_display_account="a"))
     assert contract.status == Contract.Status.PRESIGNED

@@ -227,6 +227,13 @@ def test_terminate_goes_to_the_template_termination_url(
     assert [received.path for received in receiver.received] == ["/papay/terminated/", "/papay/notify/"]
 
 
+def test_an_undelivered_notification_says_how_to_map_it_from_a_shell_too(sandbox: Sandbox, merchant: Merchant) -> None:
+    presign(merchant)
+    sandbox.notify_rewrite = {}
+    (delivery,) = sandbox.sign_contract(CODE)
+    assert delivery.status is None and "--notify-rewrite" in delivery.error and "notify_rewrite" in delivery.error
+
+
 def test_without_a_matching_rewrite_the_url_is_kept(sandbox: Sandbox, merchant: Merchant) -> None:
     presign(merchant)
     sandbox.notify_rewrite = {"https://elsewhere.example/": "http://127.0.0.1:1/"}

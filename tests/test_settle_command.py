@@ -40,7 +40,7 @@ def test_settle_resolves_what_is_due_and_leaves_recent_ones(signed_contract, san
     out, err = _run()
     assert f"{taken}: processing → succeeded" in out and f"{lost}: processing → failed" in out
     assert str(recent) not in out and err == ""
-    assert "2 deductions: 2 settled, 0 still open, 0 unreachable" in out
+    assert "2 deductions: 2 settled, 0 still open, 0 unreachable; 1 skipped, sent < 60 s ago" in out
     recent.refresh_from_db()
     assert recent.status == Deduction.Status.PROCESSING
 
@@ -49,7 +49,17 @@ def test_settle_named_numbers_reports_what_must_still_wait(signed_contract, sand
     waiting = _open(signed_contract, sandbox, "system_error", 10)  # not found, but the minute is not over
     out, _ = _run(str(waiting))
     assert f"{waiting}: processing (unchanged) — " in out and "ORDER_NOT_EXIST" in out
-    assert "1 deductions: 0 settled, 1 still open, 0 unreachable" in out
+    assert "WeChat Pay has not received this charge" in out and "it becomes failed after" in out
+    assert "1 deduction: 0 settled, 1 still open, 0 unreachable\n" in out  # named: nothing skipped
+
+
+def test_settle_says_how_many_it_left_for_being_too_recent(signed_contract, sandbox):
+    _open(signed_contract, sandbox, "system_error_after", 5)
+    out, _ = _run()
+    assert (
+        out.strip() == "0 deductions: 0 settled, 0 still open, 0 unreachable; 1 skipped, sent < 60 s ago "
+        "(settled by a later run)"
+    )
 
 
 def test_settle_exits_non_zero_when_wechatpay_cannot_be_asked(signed_contract, sandbox):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
@@ -11,11 +12,12 @@ from django.urls import reverse
 
 from django_papay import tasks
 from django_papay.dispatch import deduct_many
+from django_papay.display import local_time
 from django_papay.models import BillingRun, Contract, Deduction
 from django_papay.services import Charge
 from django_papay.services.deductions import store
 
-from .helpers import SUB_ORDERS, confirm_action, messages, run_action
+from .helpers import SUB_ORDERS, confirm_action, messages, run_action, sub_order_fields
 
 CONTRACT_STAFF = ("view_contract", "change_contract")
 
@@ -47,10 +49,12 @@ def test_presign_action_on_the_immediate_backend_presigns_and_clears_queued(papa
 def test_deduct_action_charges_through_a_billing_run(papay, staff_client, signed_contract, sandbox):
     papay["TASKS"] = True
     staff = staff_client(*CONTRACT_STAFF, "deduct_contract")
-    form = {"confirm": "yes", "sub_mchid": "1900000201", "description": "月费", "amount": "15.00"}
+    form = sub_order_fields({"sub_mchid": "1900000201", "description": "月费", "amount": "15.00"})
     response = confirm_action(staff, Contract, "deduct", [signed_contract], **form)
     (run,) = BillingRun.objects.all()
     assert messages(response) == [f"{run}: 1 deduction queued; follow it under billing runs."]
+    user = response.wsgi_request.user.get_username()
+    assert re.fullmatch(rf"Charged by {user} in the admin, \d{{4}}-\d\d-\d\d \d\d:\d\d", run.label)
     assert list(run.deductions.values_list("status", flat=True)) == [Deduction.Status.SUCCEEDED]
 
 
@@ -59,7 +63,7 @@ def test_papay_settle_enqueues_the_processing_deductions_and_says_how_many(queue
     Deduction.objects.filter(pk=deduction.pk).update(status=Deduction.Status.PROCESSING, sent_at=deduction.created_at)
     out = StringIO()
     call_command("papay_settle", "--older-than", "0", stdout=out)
-    assert out.getvalue() == "1 deductions queued to be settled (PAPAY['TASKS'])\n"
+    assert out.getvalue() == "1 deduction queued to be settled (PAPAY['TASKS'])\n"
     assert [result.args for result in queued] == [[deduction.pk]]
 
 
@@ -77,6 +81,7 @@ def test_billing_run_changelist_counts_its_deductions_per_status(papay, staff_cl
     page = staff_client("view_billingrun").get(reverse("admin:django_papay_billingrun_changelist"))
     text = page.content.decode()
     assert page.status_code == 200 and "June" in text and "July" in text
+    assert local_time(planned.run.created_at) in text  # the one format every list uses
     url = reverse("admin:django_papay_deduction_changelist")
     assert f'{url}?billing_run={planned.run.pk}&amp;status=succeeded">2</a>' in text
     listed = staff_client("view_deduction").get(f"{url}?billing_run={planned.run.pk}&status=succeeded")
@@ -90,3 +95,14 @@ def test_in_flight_filter_lists_processing_deductions(papay, staff_client, signe
     page = staff_client("view_deduction").get(reverse("admin:django_papay_deduction_changelist") + "?queue=in_flight")
     assert page.context["cl"].result_count == 1
     assert list(page.context["cl"].queryset) == [open_]
+
+
+def test_the_queued_filters_show_only_with_tasks(papay, staff_client, settings):
+    staff = staff_client("view_contract", "view_deduction")
+    contracts = staff.get(reverse("admin:django_papay_contract_changelist")).content.decode()
+    deductions = staff.get(reverse("admin:django_papay_deduction_changelist")).content.decode()
+    assert "?queue=queued" not in contracts and "?queue=queued" not in deductions  # nothing is ever queued
+    assert "?queue=in_flight" in deductions  # processing charges, sent here
+    papay["TASKS"] = True
+    assert "?queue=queued" in staff.get(reverse("admin:django_papay_contract_changelist")).content.decode()
+    assert "?queue=queued" in staff.get(reverse("admin:django_papay_deduction_changelist")).content.decode()

@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy
 
 from ..models import BillingRun, Deduction
-from .columns import ReadOnlyMixin
+from .columns import ReadOnlyMixin, local_times
 from .large_tables import LargeTableAdmin
 
 if TYPE_CHECKING:
@@ -46,11 +46,12 @@ def _counted(**conditions: object) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+@local_times(BillingRun, "created_at")
 class BillingRunAdmin(ReadOnlyMixin, LargeTableAdmin):
     """A run is its deductions: made by ``services.deduct_many``, never added, edited or deleted here."""
 
-    list_display = ("__str__", "created_at", "total", "queued", *STATUSES.values)
-    fields = ("label", "created_at")
+    list_display = ("__str__", "created_at_local", "total", "queued", *STATUSES.values)
+    fields = ("label", "created_at_local")
     readonly_fields = fields
 
     created = _count(STATUSES.CREATED, gettext_lazy("created"))

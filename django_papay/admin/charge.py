@@ -1,4 +1,5 @@
-"""The contracts' ``deduct`` action: a page that asks for the sub-order, then one charge per signed contract.
+"""The contracts' ``deduct`` action: a page that asks for the sub-orders (1 to 50), then one charge per signed
+contract.
 
 The page chooses each contract's ``combine_out_trade_no`` when it is shown, so a second post of the same page
 finds the charge stored and sends nothing (``services.deduct`` with the same number).
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,21 +19,17 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import services
+from .. import services, wechatpay
 from ..exceptions import PapayError, describe_error
 from ..models import Contract, Deduction, new_trade_no, trade_no_validator
+from .columns import yuan
 from .confirmation import confirmation_page
 from .outcomes import LEVELS, describe
 from .queueing import queue_charges
 
 
-class DeductForm(forms.Form):
-    """One sub-order for each selected contract: who is paid, what for, how much (in yuan, to the fen).
-
-    The page also carries each contract's ``combine_out_trade_no``, chosen when it is shown (hidden fields):
-    the form posted again (a double click, a refresh, a proxy's retry) names the same charge, which
-    ``deduct`` finds stored and does not send again.
-    """
+class SubOrderForm(forms.Form):
+    """One sub-order of the charge: who is paid, what for, how much (in yuan, to the fen)."""
 
     sub_mchid = forms.RegexField(
         label=gettext_lazy("sub-merchant id"),
@@ -48,10 +45,55 @@ class DeductForm(forms.Form):
     amount = forms.DecimalField(
         label=gettext_lazy("amount (yuan)"),
         min_value=Decimal("0.01"),
+        max_value=Decimal(wechatpay.MAX_SUB_ORDER_AMOUNT) / 100,
         max_digits=12,
         decimal_places=2,
         help_text=gettext_lazy("In yuan, e.g. 15.00; sent to WeChat Pay in fen."),
     )
+
+    def sub_order(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        fen = int(data["amount"] * 100)  # exact: at most two decimal places
+        return {"sub_mchid": data["sub_mchid"], "description": data["description"], "amount": fen}
+
+
+class BaseSubOrderFormSet(forms.BaseFormSet):
+    """The charge's sub-orders (合单: one to several sub-merchants), 1 to WeChat Pay's 50."""
+
+    def sub_orders(self) -> list[dict[str, Any]]:
+        """The sub-orders given (a row left blank is no sub-order), once the formset is valid."""
+        return [form.sub_order() for form in self.forms if form.cleaned_data]
+
+    def total(self) -> Decimal | None:
+        """The sum of the amounts given so far (valid ones), in yuan; None when there is none."""
+        amounts = []
+        for form in self.forms:
+            field = form["amount"]
+            try:
+                amounts.append(form.fields["amount"].clean(field.value()))
+            except ValidationError:
+                continue
+        return sum((amount for amount in amounts if amount is not None), Decimal(0)) if amounts else None
+
+
+SubOrderFormSet = forms.formset_factory(
+    SubOrderForm,
+    formset=BaseSubOrderFormSet,
+    extra=0,
+    min_num=1,
+    validate_min=True,
+    max_num=wechatpay.MAX_SUB_ORDERS,
+    validate_max=True,
+    absolute_max=wechatpay.MAX_SUB_ORDERS,
+)
+SUB_ORDERS_PREFIX = "sub_orders"
+
+
+class DeductForm(forms.Form):
+    """The page's own fields: each selected contract's ``combine_out_trade_no``, chosen when it is shown (hidden
+    fields). The form posted again (a double click, a refresh, a proxy's retry) names the same charges, which
+    ``deduct`` finds stored and does not send again. The sub-orders are ``SubOrderFormSet``'s.
+    """
 
     def __init__(self, data: Any = None, *, contracts: Sequence[Contract] = ()) -> None:
         super().__init__(data)
@@ -74,11 +116,6 @@ class DeductForm(forms.Form):
         """The ``combine_out_trade_no`` this page chose for ``contract``."""
         return self.cleaned_data[self.numbered[contract.pk]]
 
-    def sub_orders(self) -> list[dict]:
-        data = self.cleaned_data
-        fen = int(data["amount"] * 100)  # exact: at most two decimal places
-        return [{"sub_mchid": data["sub_mchid"], "description": data["description"], "amount": fen}]
-
 
 TAMPERED = gettext_lazy(
     "This page's charge numbers are missing or not valid; nothing was charged. Go back to the contracts and "
@@ -87,12 +124,15 @@ TAMPERED = gettext_lazy(
 
 
 def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Contract]):
-    """The contracts' ``deduct`` action: a page that asks for the sub-order, then one charge per signed contract."""
+    """The contracts' ``deduct`` action: a page that asks for the sub-orders, then one charge per signed contract."""
     contracts = list(queryset.order_by("pk"))
-    form = DeductForm(request.POST if "confirm" in request.POST else None, contracts=contracts)
-    if form.is_bound and form.is_valid():
+    data = request.POST if "confirm" in request.POST else None
+    form = DeductForm(data, contracts=contracts)
+    sub_orders = cast(BaseSubOrderFormSet, SubOrderFormSet(data, prefix=SUB_ORDERS_PREFIX))
+    if form.is_bound and form.is_valid() and sub_orders.is_valid():
         numbers = {contract.pk: form.number(contract) for contract in contracts}
-        if queue_charges(model_admin, request, contracts, form.sub_orders(), numbers):  # PAPAY["TASKS"]: a run
+        charged = sub_orders.sub_orders()
+        if queue_charges(model_admin, request, contracts, charged, numbers):  # PAPAY["TASKS"]: a run
             return None
         for contract in contracts:
             if contract.status != Contract.Status.SIGNED:
@@ -103,7 +143,7 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
                     messages.WARNING,
                 )
                 continue
-            _charge(model_admin, request, contract, form.sub_orders(), form.number(contract))
+            _charge(model_admin, request, contract, charged, form.number(contract))
         return None
     signed = [c for c in contracts if c.status == Contract.Status.SIGNED]
     return confirmation_page(
@@ -112,12 +152,16 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
         action="deduct",
         form=form,
         ready=bool(signed),
+        formset=sub_orders,
+        sub_orders_total=_yuan_or_dash(sub_orders.total()),
         title=_("Charge contracts with WeChat Pay"),
         submit_label=_("Charge"),
         intro=_(
-            "WeChat Pay will charge each signed contract below once, without a password; the user must know "
-            "this payment happens. Contracts that are not signed are skipped."
-        ),
+            "WeChat Pay will charge each signed contract below once, without a password, for the sub-orders you "
+            "give (one to %(max)d sub-merchants, 合单); the user must know this payment happens. Contracts that "
+            "are not signed are skipped."
+        )
+        % {"max": wechatpay.MAX_SUB_ORDERS},
         items=[
             {
                 "object": c,
@@ -127,6 +171,10 @@ def deduct_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
             for c in contracts
         ],
     )
+
+
+def _yuan_or_dash(total: Decimal | None) -> str:
+    return "-" if total is None else yuan(int(total * 100))
 
 
 def _charge(

@@ -1,5 +1,11 @@
-"""What the admins share: columns (a time in the package's one format, yuan, a status badge, a short error)
-and ``ReadOnlyMixin`` for what is WeChat Pay's word."""
+"""What the admins share: columns (a time in the package's one format, yuan, a status badge, a short error, a
+code on one line) and ``ReadOnlyMixin`` for what is WeChat Pay's word.
+
+A list never breaks a word across lines (a 32-character code, ``CONTRACT_NOT_EXIST``, ``138****8888``): a code
+stays on one line and is cut with an ellipsis when its column is narrow, an error wraps between words and cuts
+a word too long for its column; either way the whole text is the cell's title (``papay-code``, ``papay-text``
+in ``django_papay/admin.css``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,14 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy
 
 from ..display import local_time
 
 SHORT_ERROR_CHARS = 60
+NON_BREAKING_HYPHEN = "\u2011"
 
 
 def yuan(fen: int | None) -> str:
@@ -28,6 +35,37 @@ def yuan(fen: int | None) -> str:
 def badge(obj: Any) -> SafeString:
     """``obj.status`` as a coloured badge (``papay-status-<STATUS>`` in ``django_papay/admin.css``)."""
     return format_html('<span class="papay-status papay-status-{}">{}</span>', obj.status, obj.get_status_display())
+
+
+def code(value: object, url: str | None = None) -> SafeString:
+    """A code, id or event type for a list: one line, cut with an ellipsis if need be, whole in its title;
+    a link to ``url`` when given."""
+    text = "-" if value in (None, "") else str(value)
+    if url:
+        return format_html('<a class="papay-code" href="{}" title="{}">{}</a>', url, text, text)
+    return format_html('<span class="papay-code" title="{}">{}</span>', text, text)
+
+
+def code_column(field: str, description: Any) -> Callable[[Any, Any], SafeString]:
+    """A ``list_display`` entry showing ``obj.<field>`` as a ``code``."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin: Any, obj: Any) -> SafeString:
+        return code(getattr(obj, field))
+
+    return column
+
+
+def codes(model: Any, *fields: str) -> Callable[[type], type]:
+    """Class decorator for a ModelAdmin: for each ``field`` of ``model``, an entry ``<field>_code`` (labelled with
+    the field's verbose name) for ``list_display``, shown as a ``code``."""
+
+    def decorate(cls: type) -> type:
+        for field in fields:
+            setattr(cls, f"{field}_code", code_column(field, model._meta.get_field(field).verbose_name))
+        return cls
+
+    return decorate
 
 
 def shortened(text: str, limit: int = SHORT_ERROR_CHARS) -> str:
@@ -44,7 +82,11 @@ class StatusColumns:
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, obj: Any) -> str:
-        return shortened(obj.last_error)
+        if not obj.last_error:
+            return ""
+        # Shown with non-breaking hyphens, so "Request-ID" or a date never wraps at its hyphen; the title is as stored.
+        shown = shortened(obj.last_error).replace("-", NON_BREAKING_HYPHEN)
+        return format_html('<span class="papay-text" title="{}">{}</span>', obj.last_error, shown)
 
 
 class ReadOnlyMixin:
@@ -64,10 +106,19 @@ def time_column(field: str, description: Any) -> Callable[[Any, Any], str]:
     """A ``list_display`` or read-only entry showing ``obj.<field>`` as ``2026-11-27 14:24``, site time."""
 
     @admin.display(description=description, ordering=field)
-    def column(model_admin: Any, obj: Any) -> str:
-        return local_time(getattr(obj, field))
+    def column(model_admin: Any, obj: Any) -> SafeString:
+        return moment(getattr(obj, field))
 
     return column
+
+
+def moment(value: Any, *, wrap: bool = False) -> SafeString:
+    """A time as ``local_time`` gives it, which a list never breaks at a hyphen (``2026-`` / ``12-03``);
+    ``wrap``: it may break between the date and the minute, for a narrow column."""
+    if not wrap:
+        return format_html('<span class="papay-time">{}</span>', local_time(value))
+    parts = local_time(value).split(" ")
+    return format_html_join(" ", '<span class="papay-time">{}</span>', ((part,) for part in parts))
 
 
 def local_times(model: Any, *fields: str) -> Callable[[type], type]:

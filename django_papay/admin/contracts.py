@@ -14,7 +14,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -24,7 +25,7 @@ from ..exceptions import ContractStateError, describe_error
 from ..models import Contract, Deduction, SubOrder
 from ..services import Outcome
 from .charge import deduct_action
-from .columns import StatusColumns, local_times
+from .columns import StatusColumns, codes, local_times, moment
 from .confirmation import confirmation_page
 from .large_tables import ConfiguredValuesFilter, LargeTableAdmin
 from .notification_log import NotificationInline
@@ -102,10 +103,11 @@ class AppIdFilter(ConfiguredValuesFilter):
     "created_at",
     "updated_at",
 )
+@codes(Contract, "out_contract_code", "contract_display_account")
 class ContractAdmin(StatusColumns, LargeTableAdmin):
     list_display = (
-        "out_contract_code",
-        "contract_display_account",
+        "out_contract_code_code",
+        "contract_display_account_code",
         "plan_id",
         "status_badge",
         "presign_age",
@@ -197,8 +199,9 @@ class ContractAdmin(StatusColumns, LargeTableAdmin):
         if expires_at is None:
             return "-"
         if expires_at <= timezone.now():
-            return _("expired at %(time)s") % {"time": local_time(expires_at)}
-        return _("%(left)s left (until %(time)s)") % {"left": time_left(expires_at), "time": local_time(expires_at)}
+            return _words(_("expired at %(time)s"), time=moment(expires_at, wrap=True))
+        left = time_left(expires_at)
+        return _words(_("%(left)s left (until %(time)s)"), left=left, time=moment(expires_at, wrap=True))
 
     @admin.display(description=gettext_lazy("launch parameters"))
     def launch_parameters(self, contract: Contract) -> str:
@@ -349,3 +352,9 @@ def _presigned(contract: Contract) -> str:
         "id": contract.pre_entrustweb_id,
         "expires": local_time(contract.presign_expires_at),
     }
+
+
+def _words(text: str, **parts: str) -> SafeString:
+    """A translated ``text`` with its ``%(name)s`` filled in, every piece escaped (a part may be HTML already)."""
+    escaped = {name: conditional_escape(part) for name, part in parts.items()}
+    return mark_safe(conditional_escape(text) % escaped)  # noqa: S308 — the text and every part are escaped

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from .. import dispatch, services
 from ..exceptions import PapayError
 from ..models import Deduction, SubOrder
-from .columns import ReadOnlyMixin, StatusColumns, badge, local_times, yuan
+from .columns import ReadOnlyMixin, StatusColumns, badge, code, codes, local_times, yuan
 from .confirmation import confirmation_page
 from .large_tables import LargeTableAdmin
 from .outcomes import LEVELS, describe
@@ -83,11 +83,12 @@ class CorrectedFilter(admin.SimpleListFilter):
 
 
 @local_times(Deduction, "sent_at", "queried_at", "reverse_requested_at", "settled_at", "created_at", "updated_at")
+@codes(Deduction, "combine_out_trade_no")
 class DeductionAdmin(SharingActions, ReadOnlyMixin, StatusColumns, LargeTableAdmin):
     """Sent deductions come from ``services.deduct`` and are never added, edited or deleted here."""
 
     list_display = (
-        "combine_out_trade_no",
+        "combine_out_trade_no_code",
         "contract_link",
         "total",
         "status_badge",
@@ -140,8 +141,7 @@ class DeductionAdmin(SharingActions, ReadOnlyMixin, StatusColumns, LargeTableAdm
 
     @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
     def contract_link(self, deduction: Deduction) -> str:
-        url = reverse("admin:django_papay_contract_change", args=[deduction.contract_id])
-        return format_html('<a href="{}">{}</a>', url, deduction.contract)
+        return code(deduction.contract, reverse("admin:django_papay_contract_change", args=[deduction.contract_id]))
 
     @admin.display(description=gettext_lazy("total"))
     def total(self, deduction: Deduction) -> str:
@@ -171,7 +171,7 @@ class DeductionAdmin(SharingActions, ReadOnlyMixin, StatusColumns, LargeTableAdm
             return
         for settled in settled_each:
             if settled.error is None:
-                self.message_user(request, describe(settled.deduction), LEVELS[settled.deduction.status])
+                self.message_user(request, describe(settled.deduction, settled.note), LEVELS[settled.deduction.status])
             else:
                 self.message_user(
                     request,

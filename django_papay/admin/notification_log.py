@@ -9,7 +9,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -17,7 +18,7 @@ from ..exceptions import InvalidNotification, NotReprocessable
 from ..models import Notification
 from ..services import reprocess_notification
 from ..services.notifications import FAMILIES
-from .columns import ReadOnlyMixin, local_times
+from .columns import ReadOnlyMixin, code, codes, local_times
 from .large_tables import LargeTableAdmin
 
 
@@ -47,15 +48,16 @@ class NotificationInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @local_times(Notification, "received_at", "processed_at")
+@codes(Notification, "notification_id")
 class NotificationAdmin(ReadOnlyMixin, LargeTableAdmin):
     list_display = (
         "received_at_local",
-        "event_type",
+        "event_type_shown",
         "result",
         "verified",
         "processed",
         "contract_link",
-        "notification_id",
+        "notification_id_code",
     )
     list_filter = (EventFamilyFilter, "verified", "processed", "result", "received_at")
     # Exact numbers through an index (large_tables.py): a notification's id once verified and processed (the
@@ -107,11 +109,18 @@ class NotificationAdmin(ReadOnlyMixin, LargeTableAdmin):
         return format_html('<a href="{}">{}</a>', url, notification.refund)
 
     @admin.display(description=gettext_lazy("contract"), ordering="contract__out_contract_code")
+    @admin.display(description=gettext_lazy("event type"), ordering="event_type")
+    def event_type_shown(self, notification: Notification) -> str:
+        """``ECOMMERCE_ENTRUST.TERMINATE``, which may wrap after its dot but never inside a word."""
+        words = notification.event_type.split(".")
+        shown = format_html_join(mark_safe(".<wbr>"), "{}", ((word,) for word in words))
+        return format_html('<span class="papay-code" title="{}">{}</span>', notification.event_type, shown)
+
     def contract_link(self, notification: Notification) -> str:
         if notification.contract is None:
             return "-"
         url = reverse("admin:django_papay_contract_change", args=[notification.contract_id])
-        return format_html('<a href="{}">{}</a>', url, notification.contract)
+        return code(notification.contract, url)
 
     def numbered(self, path: str, term: str) -> QuerySet[Notification]:
         found = super().numbered(path, term)

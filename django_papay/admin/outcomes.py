@@ -18,8 +18,12 @@ LEVELS: dict[str, int] = {
 }
 
 
-def describe(deduction: Deduction) -> str:
-    """``Deduction … (contract …, ¥15.00): succeeded — transaction …``, with what happens next when it is open."""
+def describe(deduction: Deduction, note: str = "") -> str:
+    """``Deduction … (contract …, ¥15.00): succeeded — transaction …``, with what happens next when it is open.
+
+    ``note``: what settling found happens next (``Settled.note``: not received yet, failed after when), said
+    instead of "not known yet".
+    """
     numbers = ", ".join(filter(None, deduction.sub_orders.values_list("transaction_id", flat=True)))
     text = _("Deduction %(number)s (contract %(code)s, %(total)s): %(status)s") % {
         "number": deduction,
@@ -29,6 +33,8 @@ def describe(deduction: Deduction) -> str:
     }
     if deduction.status == Deduction.Status.SUCCEEDED and numbers:
         text += " — " + _("transaction %(ids)s") % {"ids": numbers}
+    elif deduction.status == Deduction.Status.PROCESSING and note:
+        return f"{text} — {note}"
     elif deduction.status == Deduction.Status.PROCESSING:
         text += " — " + _("the outcome is not known yet; it will be settled by asking WeChat Pay (papay_settle)")
     if deduction.last_error and deduction.status != Deduction.Status.SUCCEEDED:

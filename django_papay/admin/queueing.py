@@ -8,12 +8,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from .. import dispatch, services
+from ..display import local_time
 from ..exceptions import describe_error
 from ..models import Contract, Deduction
 
@@ -60,7 +63,11 @@ def queue_charges(
             % {"code": contract, "status": contract.get_status_display()},
             messages.WARNING,
         )
-    planned = dispatch.deduct_many(signed, label=_("admin, %(user)s") % {"user": request.user.get_username()})
+    label = _("Charged by %(user)s in the admin, %(time)s") % {
+        "user": request.user.get_username(),
+        "time": local_time(timezone.now()),
+    }
+    planned = dispatch.deduct_many(signed, label=label)
     for charge, error in planned.refused:
         text = describe_error(error)
         model_admin.message_user(
@@ -96,12 +103,21 @@ def say_settles_queued(model_admin: admin.ModelAdmin, request: HttpRequest, queu
     )
 
 
+def _tasks_on() -> bool:
+    """Whether the queue filters mean anything: without TASKS nothing is queued (and a filter with no choices
+    is not shown)."""
+    try:
+        return dispatch.enqueues()
+    except ImproperlyConfigured:  # said by the system checks; the list still shows
+        return False
+
+
 class ContractQueueFilter(admin.SimpleListFilter):
     title = gettext_lazy("tasks")
     parameter_name = "queue"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, StrOrPromise]]:
-        return [("queued", gettext_lazy("queued"))]
+        return [("queued", gettext_lazy("queued"))] if _tasks_on() else []
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Contract]) -> QuerySet[Contract]:
         if self.value() == "queued":
@@ -114,7 +130,8 @@ class DeductionQueueFilter(admin.SimpleListFilter):
     parameter_name = "queue"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, StrOrPromise]]:
-        return [("queued", gettext_lazy("queued")), ("in_flight", gettext_lazy("in flight"))]
+        in_flight = ("in_flight", gettext_lazy("in flight"))  # processing: sent by a task or here alike
+        return [("queued", gettext_lazy("queued")), in_flight] if _tasks_on() else [in_flight]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Deduction]) -> QuerySet[Deduction]:
         if self.value() == "queued":  # stored, a send task enqueued, not claimed yet

@@ -27,11 +27,40 @@ def rewrite_rule(value: str) -> tuple[str, str]:
     return prefix, replacement
 
 
+DESCRIPTION = "Serve a WeChat Pay of your own on loopback, with made-up keys, until stopped (Ctrl-C)."
+EPILOG = """\
+example, from the folder manage.py is in (your PAPAY settings read the same keys folder):
+  python -m django_papay.sandbox --keys-dir "$PWD/var/sandbox-keys" --port 8765 \\
+      --notify-rewrite https://shop.example.com=http://127.0.0.1:8000
+
+while it runs:
+  play the user:   curl -X POST http://127.0.0.1:8765/sandbox/contracts/<out_contract_code>/sign (or /terminate)
+  fail next call:  curl -X POST http://127.0.0.1:8765/sandbox/faults -d '{"fault": "system_error"}'
+                   (ratelimit, system_error, system_error_after, unavailable, timeout, reset, bad_signature,
+                   unknown_serial, not_json, truncated, stale_timestamp, other_contract, late_arrival)
+"""
+
+
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m django_papay.sandbox", description=__doc__)
-    parser.add_argument("--keys-dir", required=True, help="folder of demo keys, created if missing")
-    parser.add_argument("--host", type=loopback_host, default="127.0.0.1", help="loopback address to bind")
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on (0 picks a free one)")
+    parser = argparse.ArgumentParser(
+        prog="python -m django_papay.sandbox",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--keys-dir",
+        required=True,
+        metavar="DIR",
+        help="folder of demo keys, created if missing; give your PAPAY settings the same folder (an absolute path "
+        "is safest: a relative one is read from where the shell stands)",
+    )
+    parser.add_argument(
+        "--host", type=loopback_host, default="127.0.0.1", help="loopback address to bind (default %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (default %(default)s; 0 picks a free one)"
+    )
     parser.add_argument(
         "--notify-rewrite",
         type=rewrite_rule,
@@ -63,7 +92,15 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="wait this long before every answer, like WeChat Pay's distance from you (default 0)",
+        help="wait this long before every answer, like WeChat Pay's distance from you (default %(default)s)",
+    )
+    parser.add_argument(
+        "--fault-delay",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long the timeout fault holds its answer and late_arrival its request (default 3; a deduct call "
+        "waits DEDUCT_TIMEOUT, 60 s, so set this above it to see a charge time out)",
     )
     parser.add_argument(
         "--notify-contract-id",
@@ -88,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.termination_notify_url = options.termination_notify_url
     sandbox.response_delay = options.response_delay
     sandbox.notify_contract_id = options.notify_contract_id
+    if options.fault_delay is not None:
+        sandbox.fault_delay = options.fault_delay
     with sandbox:
         print(f"WeChat Pay sandbox for mchid {keys.mchid} listening on {sandbox.url}", flush=True)
         if options.state:

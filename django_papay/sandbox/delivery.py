@@ -33,7 +33,10 @@ def is_loopback_url(url: str) -> bool:
 def post(notification: OutgoingNotification, *, timeout: float = NOTIFY_TIMEOUT) -> Delivery:
     """POST ``notification.body`` with its headers to its URL, once (loopback URLs only)."""
     if not is_loopback_url(notification.url):
-        error = "not delivered: the sandbox only calls loopback URLs (map this one with notify_rewrite)"
+        error = (
+            "not delivered: the sandbox only calls loopback URLs (map this one to your site: "
+            "--notify-rewrite PREFIX=http://127.0.0.1:PORT from a shell, sandbox.notify_rewrite in Python)"
+        )
         logger.warning("%s %s to %s %s", notification.event_type, notification.id, notification.url, error)
         return Delivery(notification.id, notification.event_type, notification.url, None, b"", error)
     try:

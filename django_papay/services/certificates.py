@@ -90,6 +90,11 @@ class StoredKeys(KeyStore):
         logger.info("an answer is signed with unknown serial %s; refreshing the platform certificates", serial)
         return self._refresh(refresh_certificates)
 
+    def serials(self) -> list[str]:
+        """The public key's id and the valid stored certificates' serials: a lookup, never a download."""
+        stored = sorted(certificate_keys()) if self.certificates else []
+        return sorted(self.public_keys) + stored
+
     def snapshot(self) -> KeyStore:
         """The keys as of now, in memory (a refresh that is due runs first, in this thread)."""
         if self.may_download:

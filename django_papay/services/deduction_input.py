@@ -51,11 +51,16 @@ def _clean_sub_order(number: int, item: Mapping[str, Any]) -> SubOrder:
         raise refuse(_("give a mapping of sub_mchid, description and amount."))
     unknown = sorted(set(item) - {*REQUIRED_KEYS, *OPTIONAL_KEYS})
     missing = [key for key in REQUIRED_KEYS if key not in item]
-    if unknown or missing:
-        raise refuse(
-            _("unknown %(unknown)s, missing %(missing)s.")
-            % {"unknown": ", ".join(unknown) or "-", "missing": ", ".join(missing) or "-"}
+    problems = []
+    if missing:
+        problems.append(_("%(keys)s missing") % {"keys": ", ".join(missing)})
+    if unknown:
+        problems.append(
+            _("%(keys)s not a sub-order field (these are: %(known)s)")
+            % {"keys": ", ".join(map(str, unknown)), "known": ", ".join((*REQUIRED_KEYS, *OPTIONAL_KEYS))}
         )
+    if problems:
+        raise refuse("; ".join(problems) + ".")
     for key in TEXT_KEYS:
         problem = text_problem(item[key]) if item.get(key) is not None else ""
         if problem:

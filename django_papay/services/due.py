@@ -41,3 +41,9 @@ def refunds_to_settle(older_than_seconds: int = 60) -> QuerySet[Refund]:
     sent = Q(status=Refund.Status.PROCESSING, sent_at__lte=cutoff)
     unsent = Q(status=Refund.Status.CREATED, created_at__lte=cutoff)  # its sender died before claiming it
     return Refund.objects.filter(sent | unsent).order_by("created_at")
+
+
+def deductions_too_recent(older_than_seconds: int = 60) -> int:
+    """How many processing deductions ``deductions_to_settle`` leaves out for being sent too recently."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return Deduction.objects.filter(status=Deduction.Status.PROCESSING, sent_at__gt=cutoff).count()

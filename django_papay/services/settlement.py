@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from .. import wechatpay
 from ..client import Answer
+from ..display import local_time
 from ..exceptions import DeductionStateError, WeChatPayError
 from ..models import Deduction
 from .deduction_records import apply_answer, finish, record_error
@@ -52,10 +53,15 @@ NOT_FOUND_CODES = frozenset({wechatpay.ORDER_NOT_EXIST, wechatpay.RESOURCE_NOT_E
 
 @dataclass(frozen=True)
 class Settled:
-    """What settling did to one deduction: ``error`` is None when WeChat Pay answered."""
+    """What settling did to one deduction: ``error`` is None when WeChat Pay answered.
+
+    ``note``: what happens next to one still PROCESSING for a known reason (WeChat Pay has not received it
+    yet, and when it becomes failed); blank otherwise.
+    """
 
     deduction: Deduction
     error: Exception | None = None
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -82,11 +88,14 @@ def settle_many(
     require_outside_atomic("settle_many")
     now = now or timezone.now()
     errors: dict[int, Exception] = {}
+    notes: dict[int, str] = {}
     for deduction in deductions:
         in_turn(deduction.refresh_from_db)
     open_ = [d for d in deductions if d.status == Deduction.Status.PROCESSING]
 
-    to_reverse = [d for d, result in _sent(open_, _query, concurrency) if _each(errors, _after_query, d, result, now)]
+    to_reverse = [
+        d for d, result in _sent(open_, _query, concurrency) if _each(errors, _after_query, d, result, now, notes)
+    ]
     claimed = [d for d in to_reverse if _each(errors, _claim_reverse, d, now)]
     for deduction, result in _sent(claimed, _reverse, concurrency):
         _each(errors, _after_reverse, deduction, result)
@@ -94,7 +103,7 @@ def settle_many(
     for deduction, result in _sent(reversed_, _query, concurrency):
         if isinstance(result, Answer):  # the final states, for the record; the status is final already
             in_turn(partial(_store_quietly, deduction, result))
-    return [Settled(deduction, errors.get(deduction.pk)) for deduction in deductions]
+    return [Settled(deduction, errors.get(deduction.pk), notes.get(deduction.pk, "")) for deduction in deductions]
 
 
 def _each(errors: dict[int, Exception], step: Callable[..., bool | None], deduction: Deduction, *args: Any) -> bool:
@@ -160,8 +169,15 @@ def reverse_deduction(deduction: Deduction, now: datetime | None = None) -> Dedu
             % {"number": deduction.combine_out_trade_no, "status": deduction.get_status_display()}
         )
     if not in_turn(lambda: _claim_reverse(deduction, now)):
+        in_turn(deduction.refresh_from_db)
+        claimed = deduction.reverse_requested_at or now
+        wait = max(1, int((claimed + REVERSE_LEASE - now).total_seconds() + 0.999))
         raise DeductionStateError(
-            _("Deduction %(number)s is being reversed already.") % {"number": deduction.combine_out_trade_no}
+            _(
+                "Deduction %(number)s is being reversed by another request (sent %(ago)d s ago); if that one does "
+                "not finish, it can be retried in %(wait)d s."
+            )
+            % {"number": deduction.combine_out_trade_no, "ago": max(0, (now - claimed).total_seconds()), "wait": wait}
         )
     for _deduction, result in _sent([deduction], _reverse, None):
         in_turn(partial(_after_reverse, deduction, result))
@@ -196,8 +212,23 @@ def _window_passed(deduction: Deduction, now: datetime) -> bool:
     return until is None or now >= until + wechatpay.DEDUCT_WINDOW
 
 
-def _after_query(deduction: Deduction, result: Answer | WeChatPayError, now: datetime) -> bool:
-    """Apply the query's result; True when the deduction is due to be reversed."""
+def not_received_note(deduction: Deduction, error: WeChatPayError) -> str:
+    """What staff read while WeChat Pay has no such order yet: not received, and failed after when."""
+    until = reachable_until(deduction)
+    return _(
+        "WeChat Pay has not received this charge (%(error)s); it becomes failed after %(time)s unless it "
+        "appears by then (papay_settle asks again)."
+    ) % {"error": error, "time": local_time(until + wechatpay.DEDUCT_WINDOW if until else None)}
+
+
+def _after_query(
+    deduction: Deduction,
+    result: Answer | WeChatPayError,
+    now: datetime,
+    notes: dict[int, str] | None = None,
+) -> bool:
+    """Apply the query's result; True when the deduction is due to be reversed. ``notes`` gets what happens
+    next to one WeChat Pay has not received yet."""
     if isinstance(result, WeChatPayError):
         if not (is_refusal(result) and result.status == 404 and result.code in NOT_FOUND_CODES):
             record_error(deduction, result)
@@ -208,8 +239,11 @@ def _after_query(deduction: Deduction, result: Answer | WeChatPayError, now: dat
                 Deduction.Status.FAILED,
                 error=_("WeChat Pay never received this charge: %(error)s") % {"error": result},
             )
-        else:
-            record_error(deduction, result)  # not there yet; settled again after the minute
+        else:  # not there yet; settled again after the minute
+            note = not_received_note(deduction, result)
+            record_error(deduction, note)
+            if notes is not None:
+                notes[deduction.pk] = note
         return False
     try:
         apply_answer(deduction, result)
@@ -226,15 +260,27 @@ def _after_query(deduction: Deduction, result: Answer | WeChatPayError, now: dat
 
 def _claim_reverse(deduction: Deduction, now: datetime) -> bool:
     free = Q(reverse_requested_at__isnull=True) | Q(reverse_requested_at__lt=now - REVERSE_LEASE)
-    return bool(
+    claimed = bool(
         Deduction.objects.filter(free, pk=deduction.pk, status=Deduction.Status.PROCESSING).update(
             reverse_requested_at=now
         )
+    )
+    if claimed:
+        deduction.reverse_requested_at = now
+    return claimed
+
+
+def _release_reverse(deduction: Deduction) -> None:
+    """Our reverse call has ended without a confirmation: nothing is in flight, so a retry need not wait out the
+    lease. Only our own claim is released (another host's later one is left alone)."""
+    Deduction.objects.filter(pk=deduction.pk, reverse_requested_at=deduction.reverse_requested_at).update(
+        reverse_requested_at=None
     )
 
 
 def _after_reverse(deduction: Deduction, result: Answer | WeChatPayError) -> None:
     if isinstance(result, WeChatPayError):
+        _release_reverse(deduction)
         record_error(deduction, result)
         logger.warning("deduction %s not reversed: %s", deduction, result)
         raise result

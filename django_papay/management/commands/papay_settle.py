@@ -14,7 +14,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import dispatch
 from ...models import Deduction, Refund
-from ...services.due import deductions_to_settle, refunds_to_settle
+from ...services.due import deductions_to_settle, deductions_too_recent, refunds_to_settle
+
+
+def _counted(count: int, one: str, many: str) -> str:
+    return f"{count} {one}" if count == 1 else f"{count} {many}"
 
 
 class Command(BaseCommand):
@@ -43,17 +47,24 @@ class Command(BaseCommand):
         else:
             deductions = list(deductions_to_settle(older_than)[:limit])
             refunds = list(refunds_to_settle(older_than)[:limit])
-        summaries = [self._deductions(deductions) if deductions or not numbers else "", self._refunds(refunds)]
+        # Left for the next run: WeChat Pay may not have finished them (its minute). Said, so "0" is not a mystery.
+        recent = 0 if numbers else deductions_too_recent(older_than)
+        skipped = f"; {recent} skipped, sent < {older_than} s ago (settled by a later run)" if recent else ""
+        summaries = [
+            self._deductions(deductions, skipped) if deductions or not numbers else "",
+            self._refunds(refunds),
+        ]
         unreachable = [summary for summary in summaries if summary]
         if unreachable:
             raise CommandError("; ".join(unreachable))
 
-    def _deductions(self, deductions: list[Deduction]) -> str:
+    def _deductions(self, deductions: list[Deduction], skipped: str = "") -> str:
         """Settle the deductions, one line each and a summary; the summary when one was unreachable, else ""."""
         before = {d.pk: d.get_status_display() for d in deductions}
         settled_each = dispatch.settle_each(deductions)
         if isinstance(settled_each, dispatch.Queued):  # PAPAY["TASKS"]: the workers settle them
-            self.stdout.write(f"{settled_each.count} deductions queued to be settled (PAPAY['TASKS'])")
+            queued = _counted(settled_each.count, "deduction", "deductions")
+            self.stdout.write(f"{queued} queued to be settled (PAPAY['TASKS']){skipped}")
             return ""
         counts = {"settled": 0, "open": 0, "unreachable": 0}
         for settled in settled_each:
@@ -67,7 +78,7 @@ class Command(BaseCommand):
             change = f"{before[deduction.pk]} → {now}" if before[deduction.pk] != now else f"{now} (unchanged)"
             note = f" — {deduction.last_error}" if is_open and deduction.last_error else ""
             self.stdout.write(f"{deduction}: {change}{note}")
-        return self._summary(len(deductions), "deductions", counts)
+        return self._summary(_counted(len(deductions), "deduction", "deductions"), counts, skipped)
 
     def _refunds(self, refunds: list[Refund]) -> str:
         """Settle the refunds as ``_deductions`` does (nothing said when there are none)."""
@@ -76,7 +87,9 @@ class Command(BaseCommand):
         before = {r.pk: r.get_status_display() for r in refunds}
         settled_each = dispatch.settle_refunds_each(refunds)
         if isinstance(settled_each, dispatch.Queued):
-            self.stdout.write(f"{settled_each.count} refunds queued to be settled (PAPAY['TASKS'])")
+            self.stdout.write(
+                f"{_counted(settled_each.count, 'refund', 'refunds')} queued to be settled (PAPAY['TASKS'])"
+            )
             return ""
         counts = {"settled": 0, "open": 0, "unreachable": 0}
         for settled in settled_each:
@@ -90,12 +103,12 @@ class Command(BaseCommand):
             change = f"{before[refund.pk]} → {now}" if before[refund.pk] != now else f"{now} (unchanged)"
             note = f" — {refund.last_error}" if is_open and refund.last_error else ""
             self.stdout.write(f"refund {refund}: {change}{note}")
-        return self._summary(len(refunds), "refunds", counts)
+        return self._summary(_counted(len(refunds), "refund", "refunds"), counts)
 
-    def _summary(self, total: int, what: str, counts: dict[str, int]) -> str:
+    def _summary(self, counted: str, counts: dict[str, int], skipped: str = "") -> str:
         summary = (
-            f"{total} {what}: {counts['settled']} settled, {counts['open']} still open, "
-            f"{counts['unreachable']} unreachable"
+            f"{counted}: {counts['settled']} settled, {counts['open']} still open, "
+            f"{counts['unreachable']} unreachable{skipped}"
         )
         if counts["unreachable"]:
             return summary

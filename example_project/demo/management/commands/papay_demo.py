@@ -9,9 +9,11 @@ with CONTRACT_NOT_EXIST → reconcile the day against the sandbox's trade bill.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -71,6 +73,8 @@ class Command(BaseCommand):
                 contract = self._flow(sandbox, site.url, plan_id, account)
                 self._charge(sandbox, contract)
                 self._reconcile()
+                if serve:  # while this site still receives the SIGN: one contract the admin can charge
+                    self._flow(sandbox, site.url, plan_id, account, quiet=True)
             if serve:
                 self._serve(sandbox, f"{ADMIN_HOST}:{port}")
         finally:
@@ -100,7 +104,18 @@ class Command(BaseCommand):
         self.steps += 1
         self.stdout.write(f"[{self.steps}] {text}")
 
-    def _flow(self, sandbox, site_url: str, plan_id: int, account: str) -> None:
+    def _flow(self, sandbox, site_url: str, plan_id: int, account: str, *, quiet: bool = False) -> Contract:
+        """Create, pre-sign and sign a contract, each step printed; ``quiet``: one line for all of it."""
+        if quiet:
+            contract = Contract.objects.create(plan_id=plan_id, contract_display_account=account)
+            presign(contract)
+            sandbox.sign_contract(contract.out_contract_code)
+            contract.refresh_from_db()
+            self.step(
+                f"for the admin: contract {contract.out_contract_code} is {contract.status}, ready to charge "
+                "(Contracts → tick it → Charge with WeChat Pay (deduct)…)"
+            )
+            return contract
         notify_url = settings.PAPAY["NOTIFY_URL"]
         # The sandbox plays the TLS-terminating proxy: WeChat Pay's https URL reaches this loopback site.
         sandbox.notify_rewrite = {_origin(notify_url): site_url}
@@ -124,8 +139,10 @@ class Command(BaseCommand):
         contract.refresh_from_db()
         if contract.status != Contract.Status.SIGNED:
             raise CommandError(f"the contract is {contract.status}, not signed; see the Notification admin")
+        # WeChat Pay's SIGN carries no contract_id (as documented); the first charge queries it.
+        contract_id = contract.contract_id or "not in it: a query gives it"
         self.step(
-            f"status = {contract.status} (openid {contract.openid}, contract_id {contract.contract_id}, "
+            f"status = {contract.status} (openid {contract.openid}, contract_id {contract_id}, "
             f"expires {timezone.localtime(contract.contract_expired_at):%Y-%m-%d})"
         )
         return contract
@@ -149,7 +166,8 @@ class Command(BaseCommand):
         # The user ends the contract in WeChat; its TERMINATE notification is still on its way.
         sandbox.terminate_contract(contract.out_contract_code, drop=True)
         self.step("the user ends the contract in WeChat (the notification has not arrived yet)")
-        refused = deduct(contract, SUB_ORDERS[:1])
+        with _quiet("django_papay.deductions"):  # its warning is the next step, said once and numbered
+            refused = deduct(contract, SUB_ORDERS[:1])
         contract.refresh_from_db()
         if refused.status != Deduction.Status.FAILED or "CONTRACT_NOT_EXIST" not in refused.last_error:
             raise CommandError(f"the charge after termination is {refused.status}: {refused.last_error}")
@@ -248,6 +266,18 @@ class Command(BaseCommand):
             "Ctrl-C stops both."
         )
         call_command("runserver", address, use_reloader=False)
+
+
+@contextmanager
+def _quiet(name: str):
+    """The logger ``name`` holds its warnings back meanwhile (errors still show)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _check_free(port: int, what: str, how: str) -> None:
