@@ -80,7 +80,7 @@ def test_settle_names_a_refund_by_its_number(membership, sandbox):
 def test_settle_exits_non_zero_when_wechatpay_cannot_be_asked_about_a_refund(membership, sandbox):
     made = _sent_ago(refund(membership, 500), 120)
     sandbox.fail_next("unavailable")
-    with pytest.raises(CommandError, match="1 refunds: 0 settled, 0 still open, 1 unreachable"):
+    with pytest.raises(CommandError, match="1 refund: 0 settled, 0 still open, 1 unreachable"):
         _run()
     made.refresh_from_db()
     assert made.status == Refund.Status.PROCESSING and "SERVICE_UNAVAILABLE" in made.last_error
@@ -89,7 +89,7 @@ def test_settle_exits_non_zero_when_wechatpay_cannot_be_asked_about_a_refund(mem
 def test_settle_with_tasks_queues_the_refunds(membership, sandbox, queued):
     made = _sent_ago(refund(membership, 500), 120)
     out, _ = _run()
-    assert "1 refunds queued to be settled" in out
+    assert "1 refund queued to be settled" in out
     (settle,) = enqueued(queued, tasks.settle_refund)
     assert settle.args == [made.pk]
 
