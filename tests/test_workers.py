@@ -76,7 +76,7 @@ def workers(papay, tmp_path, settings) -> Iterator[Callable[[], subprocess.Popen
 def test_a_killed_worker_never_causes_a_second_charge(workers, sandbox):
     run = start_run(sandbox)
     doomed, survivor = workers(), workers()
-    wait_until(lambda: sent(run) >= DEDUCTIONS // 2, 60, "half the run")
+    wait_until(lambda: sent(run) >= DEDUCTIONS // 2, 120, "half the run")
     doomed.send_signal(signal.SIGKILL)  # mid-task, most likely: no chance to finish or clean up
     doomed.wait(timeout=10)
     # A send task the dead worker held is lost with it: resuming the run enqueues the rows still CREATED
