@@ -39,7 +39,9 @@ def test_a_day_whose_bill_agrees_is_balanced(charged):
     assert (report.payments_ours, report.payments_amount_ours) == (3, 3300)
     assert report.bill_rows == 3 and report.discrepancy_count == 0
     assert report.fees_theirs == 9 + 2 + 9  # the sandbox's 0.6 %, per sub-order
-    assert report.bill_file.name.endswith(".csv.gz") and report.hash_value
+    # tradebill-<day>-all.csv.gz, or with the storage's suffix when an earlier test kept that day's file (Django 4.2
+    # puts it before ".gz").
+    assert report.bill_file.name.endswith(".gz") and "tradebill-" in report.bill_file.name and report.hash_value
 
 
 def test_the_download_is_signed_and_its_unsigned_answer_taken_by_its_sha1(charged, sandbox):
