@@ -157,6 +157,7 @@ def test_a_secret_is_never_echoed(good):
     assert "c2VjcmV0" not in text and "a-leaked-apiv3-key" not in text
 
 
+@pytest.mark.django_db  # Django 6 runs the database-tagged checks (W020) too
 def test_checks_are_registered_with_django(good):
     good["MCHID"] = "bad"
     found = checks.run_checks(tags=["django_papay"])
