@@ -1,5 +1,5 @@
-"""Django settings for billing_run.py and the db_worker processes it starts: everything from the environment
-that benchmark sets (database, sandbox URL, demo keys folder)."""
+"""Django settings for billing_run.py and the worker processes it starts: everything from the environment
+that benchmark sets (database, sandbox URL, demo keys folder, and for RQ the Redis URL)."""
 
 import os
 
@@ -29,6 +29,10 @@ DATABASES = {
     }
 }
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+if os.environ.get("PAPAY_BENCH_REDIS_URL"):  # RQ on that Redis; django_rq brings the rqworker command
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {"default": {"URL": os.environ["PAPAY_BENCH_REDIS_URL"]}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
 PAPAY = {
     "MCHID": _keys.mchid,
     "MERCHANT_SERIAL_NO": _keys.merchant_serial_no,

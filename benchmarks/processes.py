@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 
@@ -30,6 +32,28 @@ def start_sandbox(
         stop(sandbox)
         raise SystemExit(f"the sandbox did not start: {line!r}")
     return sandbox, match.group(1)
+
+
+def start_redis(folder: str) -> tuple[subprocess.Popen, str]:
+    """``redis-server`` of its own on a free loopback port, without persistence; its process and URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+                connection.sendall(b"PING\r\n")
+                if connection.recv(16).startswith(b"+PONG"):
+                    return server, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop(server)
+            raise SystemExit("redis-server did not start (apt-get install redis-server)")
+        time.sleep(0.05)
 
 
 def stop(process: subprocess.Popen, *, timeout: float = 20) -> None:

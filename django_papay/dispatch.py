@@ -88,7 +88,7 @@ def deduct_many(charges: Iterable[Charge], *, label: str = "", combine_appid: st
 
     Every charge is committed before any is sent (``services.billing.store_run``); a charge that cannot be
     stored is reported in ``refused``. Then the run is sent (``send_run``): with TASKS enqueued
-    (``planned.queued``, one ``send_deduction`` task per row) and this returns at once; without, sent here one
+    (``planned.queued``, a ``send_deductions`` task per ten rows) and this returns at once; without, sent here one
     after another. Inside ``transaction.atomic()`` it raises InsideAtomicBlock, storing nothing.
     """
     planned = store_run(charges, label=label, combine_appid=combine_appid)

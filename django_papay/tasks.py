@@ -5,7 +5,7 @@ Django ≥ 6 has the Tasks framework built in (``django.tasks``); older Django g
 ``django_tasks_db`` (a database worker, PostgreSQL) or ``django_tasks_rq`` (RQ on Redis). django-papay ships
 no queue of its own. Whether bulk work is enqueued here or run in the caller's process is ``dispatch.py``'s
 decision; this module only declares the tasks and how rows are enqueued (``enqueue_contracts``,
-``enqueue_deductions``), below dispatch and above the services.
+``enqueue_deductions``, ``enqueue_sends``), below dispatch and above the services.
 
 Each task takes primary keys, never objects, and is safe to run twice: the state rules and the deduction's
 claim (CREATED → PROCESSING) make a second run a no-op. Errors are recorded on the row (``last_error``).
@@ -69,6 +69,10 @@ BACKOFF_BASE = 2.0  # seconds: 2, 4, 8, … (±50 %), at most BACKOFF_MAX
 BACKOFF_MAX = 300.0
 SETTLE_FIRST = 10.0  # seconds after an unknown deduct outcome before the first query: 10, 20, 40, 80, …
 FAN_OUT_LIMIT = 100_000
+# A billing run's deductions per send task: a task costs its queue a few milliseconds (poll, claim, result row;
+# on RQ a fork unless SimpleWorker), a deduction about 40; ten keep that near 1 % and still spread a run of
+# 300 over 30 tasks, enough for many workers.
+SEND_BATCH = 10
 BILL_RETRY = 3600.0  # seconds before asking again for a bill not ready, or after a failed run
 BILL_ATTEMPTS = 12
 
@@ -155,12 +159,37 @@ def send_deduction(deduction_id: int) -> str:
 
     Never retried: an unknown outcome (429, 5xx, no answer) stays PROCESSING and is settled later.
     """
+    return _send_one(deduction_id, send_deduction, (deduction_id,))
+
+
+@task
+def send_deductions(deduction_ids: list[int]) -> str:
+    """``send_deduction`` for each of a billing run's deductions in turn (``SEND_BATCH`` of them): one task's
+    fixed cost — the queue's poll and claim, its result row, and RQ's fork — spread over the batch.
+
+    Exactly once as ever: each row's claim decides who sends it. A worker that dies mid-batch leaves the rest
+    CREATED (and queued); resuming the run enqueues them again. A full second sends the rest next second.
+    """
+    outcomes: list[str] = []
+    for position, deduction_id in enumerate(deduction_ids):
+        outcomes.append(_send_one(deduction_id, send_deductions, (deduction_ids[position:],)))
+        if outcomes[-1] == RATE_LIMITED:
+            break
+    return ", ".join(outcomes)
+
+
+RATE_LIMITED = "rate limited: again next second"
+
+
+def _send_one(deduction_id: int, task_: Any, args: tuple) -> str:
+    """Send one CREATED deduction; ``task_(*args)`` comes back next second when the second is full (before
+    the claim: a claimed deduction must be sent at once)."""
     deduction = Deduction.objects.select_related("contract").filter(pk=deduction_id).first()
     if deduction is None or deduction.status != Deduction.Status.CREATED:
         return "already sent" if deduction else "gone"
-    with _first_call(send_deduction, deduction_id) as placed:  # before the claim: a claimed one must be sent now
+    with _first_call(task_, *args) as placed:
         if not placed:
-            return "rate limited: again next second"
+            return RATE_LIMITED
         if failed_unsent(deduction):  # its contract ended (terminated, expired) after the row was stored
             return deduction.status
         send(deduction)
@@ -245,11 +274,17 @@ def enqueue_contracts(task_: Any, contract_ids: Sequence[int], **kwargs: Any) ->
 
 
 def enqueue_deductions(task_: Any, deduction_ids: Sequence[int]) -> int:
-    """Enqueue ``task_`` for each deduction (marking sends queued); returns how many."""
-    if task_ is send_deduction:
-        mark_queued(deduction_ids)
+    """Enqueue ``task_`` for each deduction; returns how many."""
     for deduction_id in deduction_ids:
         task_.enqueue(deduction_id)
+    return len(deduction_ids)
+
+
+def enqueue_sends(deduction_ids: Sequence[int]) -> int:
+    """Mark the deductions queued and enqueue ``send_deductions`` for each ``SEND_BATCH`` of them; how many."""
+    mark_queued(deduction_ids)
+    for start in range(0, len(deduction_ids), SEND_BATCH):
+        send_deductions.enqueue(list(deduction_ids[start : start + SEND_BATCH]))
     return len(deduction_ids)
 
 
@@ -283,13 +318,13 @@ def settle_open_refunds(older_than_seconds: int = 60, limit: int = FAN_OUT_LIMIT
 
 @task
 def send_billing_run(run_id: int) -> int:
-    """One ``send_deduction`` per CREATED deduction of the run; enqueue it again to resume a run (no double
-    charge: each row's claim decides who sends it)."""
+    """One ``send_deductions`` per ``SEND_BATCH`` CREATED deductions of the run; enqueue it again to resume a
+    run (no double charge: each row's claim decides who sends it)."""
     run_ = BillingRun.objects.filter(pk=run_id).first()
     if run_ is None:
         return 0
     # A thousand at a time (by key), so a run of 100,000 is never read whole.
-    return sum(enqueue_deductions(send_deduction, ids) for ids in created_ids(run_))
+    return sum(enqueue_sends(ids) for ids in created_ids(run_))
 
 
 # --- profit sharing ------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from django_papay.models import Deduction
 
-from .helpers import evidence_on_failure
+from .helpers import WAIT_SECONDS, evidence_on_failure
 
 SCREENSHOTS_SIZE = (1366, 900)
 SCREENSHOTS = os.environ.get("PAPAY_SCREENSHOTS")
@@ -33,6 +34,13 @@ def _type(browser, name: str, value: str) -> None:
     browser.find_element(By.NAME, name).send_keys(value)
 
 
+def _after_click(browser, css: str):
+    """The first element of the page a click opens: the click returns before the next page has loaded."""
+    return WebDriverWait(browser, WAIT_SECONDS).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_staff_charge_two_sub_merchants_with_the_total_shown(signed_contract, sandbox, live_server, browser, tmp_path):
     with evidence_on_failure(browser, tmp_path):
@@ -43,7 +51,7 @@ def test_staff_charge_two_sub_merchants_with_the_total_shown(signed_contract, sa
         Select(browser.find_element(By.NAME, "action")).select_by_value("deduct")
         browser.find_element(By.CSS_SELECTOR, 'button[name="index"]').click()
 
-        total = browser.find_element(By.ID, "papay-total")
+        total = _after_click(browser, "#papay-total")
         assert total.text == "-"
         _type(browser, "sub_orders-0-sub_mchid", "1900000201")
         _type(browser, "sub_orders-0-description", "会员月费")
@@ -59,7 +67,7 @@ def test_staff_charge_two_sub_merchants_with_the_total_shown(signed_contract, sa
         if SCREENSHOTS:
             browser.save_screenshot(str(Path(SCREENSHOTS) / "charge-page-en-1366.png"))
         browser.find_element(By.CSS_SELECTOR, 'input[type="submit"]').click()
-        message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li").text
+        message = _after_click(browser, "ul.messagelist li").text
     deduction = Deduction.objects.get()
     assert sorted(deduction.sub_orders.values_list("amount", flat=True)) == [350, 1500]
     assert deduction.status == Deduction.Status.SUCCEEDED and "¥18.50" in message
@@ -78,7 +86,7 @@ def test_a_confirmation_form_has_capitalised_labels_with_inputs_and_help_aligned
         browser.find_element(By.CSS_SELECTOR, f'input[name="_selected_action"][value="{signed_contract.pk}"]').click()
         Select(browser.find_element(By.NAME, "action")).select_by_value("terminate")
         browser.find_element(By.CSS_SELECTOR, 'button[name="index"]').click()
-        label = browser.find_element(By.CSS_SELECTOR, "fieldset.aligned .form-row label")
+        label = _after_click(browser, "fieldset.aligned .form-row label")
         field = browser.find_element(By.NAME, "contract_termination_remark")
         help_text = browser.find_element(By.CSS_SELECTOR, "fieldset.aligned .form-row .help")
         if SCREENSHOTS:

@@ -45,7 +45,7 @@ def needs_a_worker(test):
 REDIS_URL = os.environ.get("PAPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPO = Path(__file__).resolve().parent.parent
 # As docs/running-at-scale.md documents it; test_the_guide_documents_this_command_line keeps them one.
-RQWORKER = ["rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler"]
+RQWORKER = ["rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler", "--worker-class", "rq.SimpleWorker"]
 
 
 @pytest.fixture

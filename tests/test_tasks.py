@@ -104,10 +104,27 @@ def test_take_turn_lets_max_calls_per_second_through_and_counts_them_in_the_data
     assert CallWindow.objects.get(second=1_800_000_000).calls == 3
 
 
-def test_billing_run_fan_out_enqueues_one_send_per_created_deduction(queued, sandbox, signed_contract):
-    planned = deduct_many([Charge(signed_contract, SUB_ORDERS) for _ in range(3)])
+def test_billing_run_fan_out_enqueues_every_created_deduction_once_in_batches(queued, sandbox, signed_contract):
+    planned = deduct_many([Charge(signed_contract, SUB_ORDERS) for _ in range(tasks.SEND_BATCH + 3)])
     assert enqueued(queued, tasks.send_billing_run)[0].args == [planned.run.pk]
-    assert tasks.send_billing_run.call(planned.run.pk) == 3
-    sends = enqueued(queued, tasks.send_deduction)
-    assert sorted(result.args[0] for result in sends) == sorted(planned.run.deductions.values_list("pk", flat=True))
-    assert planned.run.deductions.filter(queued_at__isnull=False).count() == 3
+    assert tasks.send_billing_run.call(planned.run.pk) == tasks.SEND_BATCH + 3
+    batches = [result.args[0] for result in enqueued(queued, tasks.send_deductions)]
+    assert [len(batch) for batch in batches] == [tasks.SEND_BATCH, 3]
+    assert sorted(pk for batch in batches for pk in batch) == sorted(
+        planned.run.deductions.values_list("pk", flat=True)
+    )
+    assert planned.run.deductions.filter(queued_at__isnull=False).count() == tasks.SEND_BATCH + 3
+
+
+def test_a_send_batch_that_meets_a_full_second_sends_the_rest_next_second(queued, sandbox, signed_contract):
+    django_settings.PAPAY["MAX_CALLS_PER_SECOND"] = 1
+    first, second, third = (store(signed_contract, SUB_ORDERS) for _ in range(3))
+    time.sleep(1 - time.time() % 1)  # at the start of a second: the batch's first send falls in it
+    now = int(time.time())
+    CallWindow.objects.bulk_create([CallWindow(second=second, calls=1) for second in range(now + 1, now + 10)])
+    CallWindow.objects.create(second=now, calls=0)  # one place left, in this second only
+    outcome = tasks.send_deductions.call([first.pk, second.pk, third.pk])
+    assert outcome == f"{Deduction.Status.SUCCEEDED}, {tasks.RATE_LIMITED}"
+    (again,) = enqueued(queued, tasks.send_deductions)
+    assert again.args == [[second.pk, third.pk]] and again.task.run_after is not None
+    assert [sandbox.deductions.posts[d.combine_out_trade_no] for d in (first, second, third)] == [1, 0, 0]

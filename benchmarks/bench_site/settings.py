@@ -29,6 +29,11 @@ DATABASES = {
         "USER": os.environ.get("PGUSER", "postgres"),
         "NAME": os.environ.get("PAPAY_BENCH_DATABASE", "papay_bench"),
         "CONN_MAX_AGE": None,  # one connection per worker thread, kept, as production sites run
+        # No pooler in transaction mode stands between: the notify store may prepare its statements
+        # (django_papay/services/notify_prepared.py). Django's default (None) keeps poolers working.
+        "OPTIONS": {"prepare_threshold": int(os.environ.get("PAPAY_BENCH_PREPARE_THRESHOLD", "5"))}
+        if os.environ.get("PAPAY_BENCH_PREPARE_THRESHOLD", "5") != "none"
+        else {},
     }
 }
 

@@ -141,8 +141,10 @@ class Contract(models.Model):
         # Only the indexes a query uses (each one is written on every non-HOT UPDATE of a contract): the code
         # the notify view locks by (a constraint, so no varchar_pattern_ops twin: nobody searches it with
         # LIKE); the status papay_sync and the expiry select by, with the admin's ordering after it (a status
-        # filter reads one page, not every signed contract); the admin's ordering alone; and the numbers its
-        # search box looks up exactly (admin/large_tables.py).
+        # filter reads one page, not every signed contract); the admin's ordering alone; the numbers its
+        # search box looks up exactly (admin/large_tables.py); and papay_sync's oldest-first walk over the
+        # pre-signed and expired ones, partial so the signed majority never enters it: read in presigned_at
+        # order, it stops after a batch instead of sorting every due contract.
         constraints = [models.UniqueConstraint(fields=["out_contract_code"], name="papay_contract_code_unique")]
         indexes = [
             models.Index(fields=["status", "created_at", "id"], name="papay_contract_status_created"),
@@ -150,6 +152,11 @@ class Contract(models.Model):
             models.Index(fields=["contract_id"], name="papay_contract_contract_id"),
             models.Index(fields=["openid"], name="papay_contract_openid"),
             models.Index(fields=["pre_entrustweb_id"], name="papay_contract_presign_id"),
+            models.Index(
+                fields=["presigned_at"],
+                name="papay_contract_due_sync",
+                condition=models.Q(status__in=["presigned", "expired"]),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,6 +21,8 @@ def storable(value: Any) -> Any:
     as text instead, in strings, dict keys and lists alike; everything else is returned as it is.
     """
     if isinstance(value, str):
+        if value.isascii():  # most of what arrives: no surrogate can be in it, only NUL to write out
+            return value.replace("\x00", "\\x00") if "\x00" in value else value
         return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)

@@ -2,7 +2,7 @@
 
 ``store_run`` validates and commits every charge as a CREATED deduction of one ``BillingRun`` before any is
 sent; ``send_created`` sends a run's CREATED rows one after another in this process. Whether a run is sent here
-or by the workers (``PAPAY["TASKS"]``: one ``send_deduction`` task per row) is decided above the services, by
+or by the workers (``PAPAY["TASKS"]``: a ``send_deductions`` task per ten rows) is decided above the services, by
 ``dispatch.deduct_many`` / ``dispatch.send_run``.
 
 Exactly once holds whatever happens to the workers: a deduction is sent only by whoever wins its claim

@@ -25,6 +25,9 @@ nothing), as refunds' are; the contracts' go out inside it, where a receiver tha
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,7 +67,7 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
         verified = notifications.verify(headers, body, public_keys=notification_keys(), apiv3_key=conf.apiv3_key())
     except InvalidNotification as exc:
         _store_or_log(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
-        logger.warning("notification delivery #%s rejected: %s", delivery.pk, exc)
+        _rejections.warn(delivery, exc)
         raise
     except Exception as exc:  # a bug of ours, not the sender's: recorded, and WeChat Pay delivers again
         _store_or_log(delivery, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -214,5 +217,31 @@ def _store_or_log(delivery: Notification, result: str, *, error: str = "") -> No
         logger.exception("a notification delivery could not be stored; WeChat Pay will deliver it again")
         raise
 
+
+class _Rejections:
+    """Warnings about deliveries that fail verification, at most one per ``REJECTION_LOG_SECONDS`` per process.
+
+    Each one is in the delivery log anyway (stored rejected, with its reason); a forger's flood must not flood
+    the site's log as well, nor pay for a line each. A warning says how many went unlogged before it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = -math.inf
+        self._unlogged = 0
+
+    def warn(self, delivery: Notification, error: InvalidNotification) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < REJECTION_LOG_SECONDS:
+                self._unlogged += 1
+                return
+            self._last, unlogged, self._unlogged = now, self._unlogged, 0
+        more = f" ({unlogged} more rejected since the last warning)" if unlogged else ""
+        logger.warning("notification delivery #%s rejected: %s%s", delivery.pk, error, more)
+
+
+REJECTION_LOG_SECONDS = 10.0
+_rejections = _Rejections()
 
 PROCESSED = frozenset({Result.APPLIED, Result.DUPLICATE, Result.IGNORED, Result.UNKNOWN_EVENT})
