@@ -14,12 +14,12 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 from django_papay import wechatpay
 from django_papay.exceptions import WeChatPayError
-from django_papay.models import Deduction
-from django_papay.services import deduct, settle
+from django_papay.models import Deduction, Refund
+from django_papay.services import deduct, refund, settle
 from django_papay.services.state import correct_deduction
 from django_papay.stored_messages import Message, error_columns, rendered
 
-from .helpers import MEMBERSHIP
+from .helpers import MEMBERSHIP, deliver
 
 NEVER_RECEIVED = gettext_noop("WeChat Pay never received this charge: %(error)s")
 REFUSAL = WeChatPayError("订单不存在", code="ORDER_NOT_EXIST", status=404, request_id="req-1")
@@ -28,6 +28,11 @@ REFUSAL = WeChatPayError("订单不存在", code="ORDER_NOT_EXIST", status=404, 
 def zh(message):
     with translation.override("zh-hans"):
         return str(message)
+
+
+def zh_error(row):
+    with translation.override("zh-hans"):
+        return row.error_display()
 
 
 # --- the message ---------------------------------------------------------------------------------
@@ -146,6 +151,39 @@ def test_a_correction_keeps_the_earlier_error_and_the_status_as_messages(signed_
     deduction.refresh_from_db()
     assert deduction.last_error.startswith("WeChat Pay charged the user after this deduction was recorded failed")
     assert "(WeChat Pay never received this charge: ORDER_NOT_EXIST" in deduction.last_error
-    with translation.override("zh-hans"):
-        shown = deduction.error_display()
+    shown = zh_error(deduction)
     assert "失败" in shown and "微信支付未收到这笔扣款：ORDER_NOT_EXIST" in shown
+
+
+# --- through the notify pipeline (on PostgreSQL, its short way: the row read and written around the ORM) ----
+
+
+@pytest.fixture
+def abnormal(signed_contract, sandbox):
+    """A refund WeChat Pay could not pay into the user's account, as its REFUND.ABNORMAL said."""
+    sandbox.refunds.outcome = wechatpay.REFUND_ABNORMAL
+    made = refund(deduct(signed_contract, [MEMBERSHIP]).sub_orders.get(), 500)
+    assert deliver(sandbox.refund_notification(made.out_refund_no)).status_code == 204
+    made.refresh_from_db()
+    assert made.status == Refund.Status.ABNORMAL
+    return made
+
+
+@pytest.mark.django_db
+def test_a_notification_stores_its_message_and_another_keeps_it(abnormal, sandbox):
+    assert zh_error(abnormal).startswith("微信支付无法退回用户账户（退款异常）")
+    stored = abnormal.last_error_message
+    assert deliver(sandbox.refund_notification(abnormal.out_refund_no)).status_code == 204  # ABNORMAL again
+    abnormal.refresh_from_db()
+    assert abnormal.last_error_message == stored  # written back as the message it was, not as its text
+
+
+@pytest.mark.django_db
+def test_a_failed_refund_reported_refunded_nests_its_earlier_message(abnormal, sandbox):
+    Refund.objects.filter(pk=abnormal.pk).update(status=Refund.Status.FAILED)
+    sandbox.finish_refund(abnormal.out_refund_no, notify=False)
+    assert deliver(sandbox.refund_notification(abnormal.out_refund_no)).status_code == 204
+    abnormal.refresh_from_db()
+    assert abnormal.status == Refund.Status.SUCCEEDED
+    assert abnormal.last_error.startswith("WeChat Pay refunded this refund after it was recorded failed (WeChat")
+    assert zh_error(abnormal).startswith("该退款被记录为失败（微信支付无法退回用户账户（退款异常）")

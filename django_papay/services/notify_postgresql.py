@@ -73,7 +73,7 @@ class PostgreSQLStore(Store):
         rows = self._send(lock + ";" + DUPLICATE, [value, delivery.notification_id])
         if not rows[0]:
             raise Fallback  # not ours yet: the family creates it there (and survives a concurrent creation)
-        subject = family.model.from_db(connection.alias, columns, rows[0][0])
+        subject = family.model.from_db(connection.alias, columns, _converted(family.model, rows[0][0]))
         return subject, (rows[1][0][0] if rows[1] else None)
 
     def write(self, delivery: Notification, subject: Model | None = None, fields: Iterable[str] = ()) -> None:
@@ -136,6 +136,17 @@ def _value(field, instance: Model, *, add: bool) -> Any:
 
 def _quote(name: str | None) -> str:
     return f'"{name}"'  # PostgreSQL's quoting; Django's own names have no quotes in them
+
+
+def _converted(model: type[Model], row: Sequence[Any]) -> list[Any]:
+    """The row's values as the ORM's read gives them: each field's converters applied (a JSONField's JSON is
+    text until then, and written back as text it would be stored as a JSON string)."""
+    fields = cast("list[Field[Any, Any]]", model._meta.concrete_fields)
+    values = list(row)
+    for index, field in enumerate(fields):
+        for converter in field.get_db_converters(connection):
+            values[index] = converter(values[index], field.get_col(model._meta.db_table), connection)
+    return values
 
 
 @cache
