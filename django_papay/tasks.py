@@ -61,6 +61,7 @@ from .services.reconciliation import reconcile, yesterday
 from .services.refunds import send_refund as send_stored_refund
 from .services.sharing import share
 from .services.sharing_due import sub_orders_to_share
+from .stored_messages import error_columns
 
 logger = logging.getLogger("django_papay.tasks")
 
@@ -128,7 +129,7 @@ def _contract_call(task_: Any, operation: Operation, contract_id: int, attempt: 
         return f"skipped: {exc}"
     except ValidationError as exc:
         text = describe_error(exc)
-        Contract.objects.filter(pk=contract_id).update(last_error=text, queued_at=None)
+        Contract.objects.filter(pk=contract_id).update(**error_columns(exc), queued_at=None)
         return f"not sent: {text}"
     except WeChatPayError as exc:  # recorded on the contract by run()
         if exc.retryable and attempt < MAX_ATTEMPTS:

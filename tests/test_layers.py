@@ -23,9 +23,12 @@ ROOT = Path(django_papay.__file__).parent
 
 # Lowest first. A module's rank is its top-level module's or package's (services.billing: "services").
 RANKS: Sequence[tuple[str, frozenset[str]]] = (
-    # WeChat Pay's words, the typed errors, the signals, the one time format: import nothing of the package
-    # but each other.
-    ("vocabulary", frozenset({"__init__", "wechatpay", "exceptions", "loopback", "display", "signals"})),
+    # WeChat Pay's words, the typed errors, the signals, the one time format, stored messages: import nothing
+    # of the package but each other.
+    (
+        "vocabulary",
+        frozenset({"__init__", "wechatpay", "exceptions", "loopback", "display", "signals", "stored_messages"}),
+    ),
     ("crypto", frozenset({"crypto"})),
     # The PAPAY settings table, its rules and keys, and the system checks on it.
     ("conf", frozenset({"conf", "conf_rules", "conf_keys", "checks"})),

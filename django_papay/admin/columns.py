@@ -74,7 +74,9 @@ def shortened(text: str, limit: int = SHORT_ERROR_CHARS) -> str:
 
 
 class StatusColumns:
-    """``status_badge`` and ``short_error`` (of ``last_error``) for a ModelAdmin's ``list_display``."""
+    """``status_badge`` and ``short_error`` (of ``last_error``, in the reader's language) for a ModelAdmin's
+    ``list_display``. A change page shows the whole error as ``error_display`` (the model's) in place of
+    ``last_error``, which holds the English text."""
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, obj: Any) -> str:
@@ -82,11 +84,12 @@ class StatusColumns:
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, obj: Any) -> str:
-        if not obj.last_error:
+        text = obj.error_display()
+        if not text:
             return ""
-        # Shown with non-breaking hyphens, so "Request-ID" or a date never wraps at its hyphen; the title is as stored.
-        shown = shortened(obj.last_error).replace("-", NON_BREAKING_HYPHEN)
-        return format_html('<span class="papay-text" title="{}">{}</span>', obj.last_error, shown)
+        # Shown with non-breaking hyphens, so "Request-ID" or a date never wraps at its hyphen; the title is whole.
+        shown = shortened(text).replace("-", NON_BREAKING_HYPHEN)
+        return format_html('<span class="papay-text" title="{}">{}</span>', text, shown)
 
 
 class ReadOnlyMixin:

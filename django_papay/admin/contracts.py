@@ -34,7 +34,7 @@ from .queueing import ContractQueueFilter, say_contracts_queued
 # Set by WeChat Pay's answers and notifications; staff read them but never type them.
 WECHATPAY_FIELDS = (
     "status",
-    "last_error",
+    "error_display",
     "pre_entrustweb_id",
     "presign_channel",
     "presigned_at_local",

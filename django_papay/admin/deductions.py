@@ -114,7 +114,7 @@ class DeductionAdmin(SharingActions, ReadOnlyMixin, StatusColumns, LargeTableAdm
         "total",
         "status",
         "corrected_from",
-        "last_error",
+        "error_display",
         "combine_appid",
         "combine_mchid",
         "risk_info",

@@ -38,5 +38,5 @@ def describe(deduction: Deduction, note: str = "") -> str:
     elif deduction.status == Deduction.Status.PROCESSING:
         text += " — " + _("the outcome is not known yet; it will be settled by asking WeChat Pay (papay_settle)")
     if deduction.last_error and deduction.status != Deduction.Status.SUCCEEDED:
-        text += f" ({deduction.last_error})"
+        text += f" ({deduction.error_display()})"
     return text

@@ -95,7 +95,7 @@ def describe(refund: Refund) -> str:
     elif refund.status == Refund.Status.CREATED:
         text += " — " + _("queued to be sent")
     if refund.last_error and refund.status != Refund.Status.SUCCEEDED:
-        text += f" ({refund.last_error})"
+        text += f" ({refund.error_display()})"
     return text
 
 
@@ -252,7 +252,7 @@ class RefundAdmin(admin.ModelAdmin):
         "refund_status",
         "advance",
         "error_code",
-        "last_error",
+        "error_display",
         "channel",
         "user_received_account",
         "sent_at_local",
@@ -296,7 +296,7 @@ class RefundAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("last error"))
     def short_error(self, refund: Refund) -> str:
-        text = refund.last_error
+        text = refund.error_display()
         return text if len(text) <= 60 else text[:59] + "…"
 
     def has_refund_permission(self, request: HttpRequest) -> bool:

@@ -134,7 +134,7 @@ def _describe(sub_order: SubOrder, share: ProfitShare) -> str:
         "kind": share.get_kind_display(),
         "share": share.out_order_no,
         "status": share.get_status_display(),
-        "note": f" — {share.last_error}" if share.last_error else "",
+        "note": f" — {share.error_display()}" if share.last_error else "",
     }
 
 
@@ -165,7 +165,7 @@ class ShareReceiverInline(admin.TabularInline):
 
 class ShareReturnInline(admin.TabularInline):
     model = ShareReturn
-    fields = ("out_return_no", "return_mchid", "amount", "result", "return_id", "last_error")
+    fields = ("out_return_no", "return_mchid", "amount", "result", "return_id", "error_display")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -192,7 +192,7 @@ class ProfitShareAdmin(ReadOnlyMixin, StatusColumns, admin.ModelAdmin):
         "order_id",
         "wechatpay_status",
         "description",
-        "last_error",
+        "error_display",
         "sent_at_local",
         "settled_at_local",
         "created_at_local",

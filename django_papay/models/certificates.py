@@ -6,6 +6,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .stored_error import StoredError, last_error_message_field
+
 
 class PlatformCertificate(models.Model):
     """A WeChat Pay platform certificate (平台证书) from ``GET /v3/certificates``, decrypted and checked.
@@ -30,7 +32,7 @@ class PlatformCertificate(models.Model):
         return self.serial_no
 
 
-class CertificateRefresh(models.Model):
+class CertificateRefresh(StoredError, models.Model):
     """The single row (pk 1) that makes certificate downloads take turns across processes.
 
     A refresh claims it with one conditional UPDATE of ``attempted_at``: the row lock (PostgreSQL) or
@@ -41,6 +43,7 @@ class CertificateRefresh(models.Model):
     attempted_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
     succeeded_at = models.DateTimeField(_("last success"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_message = last_error_message_field()
 
     class Meta:
         verbose_name = _("platform certificate refresh")

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import wechatpay
 from ..wechatpay import PRESIGN_SESSION
+from .stored_error import StoredError, last_error_message_field
 
 out_contract_code_validator = RegexValidator(
     r"\A[0-9A-Za-z]{1,32}\Z",
@@ -37,7 +38,7 @@ def new_out_contract_code() -> str:
     return uuid.uuid4().hex
 
 
-class Contract(models.Model):
+class Contract(StoredError, models.Model):
     class Status(models.TextChoices):
         CREATED = "created", _("created")
         PRESIGNED = "presigned", _("pre-signed")
@@ -118,6 +119,7 @@ class Contract(models.Model):
         _("last queried at"), null=True, blank=True, help_text=_("When WeChat Pay was last asked for this contract.")
     )
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_message = last_error_message_field()
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .contracts import Contract, appid_validator
+from .stored_error import StoredError, last_error_message_field
 
 trade_no_validator = RegexValidator(
     r"\A[0-9A-Za-z_\-|*@]{1,32}\Z",
@@ -21,7 +22,7 @@ def new_trade_no() -> str:
     return uuid.uuid4().hex
 
 
-class Deduction(models.Model):
+class Deduction(StoredError, models.Model):
     """One 合单 charge of a signed contract, and what WeChat Pay said about it.
 
     Stored, with its numbers, before it is sent; sent at most once (``status`` moves from CREATED to
@@ -68,6 +69,7 @@ class Deduction(models.Model):
     reverse_requested_at = models.DateTimeField(_("reverse requested at"), null=True, blank=True)
     openid = models.CharField(_("payer openid"), max_length=128, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_message = last_error_message_field()
     corrected_from = models.CharField(
         _("corrected from"),
         max_length=16,

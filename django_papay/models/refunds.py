@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .deductions import SubOrder
+from .stored_error import StoredError, last_error_message_field
 
 refund_no_validator = RegexValidator(
     r"\A[0-9A-Za-z_\-|*@]{1,64}\Z",
@@ -21,7 +22,7 @@ def new_refund_no() -> str:
     return "R" + uuid.uuid4().hex
 
 
-class Refund(models.Model):
+class Refund(StoredError, models.Model):
     """One refund of one sub-order, and what WeChat Pay said about it.
 
     Stored, with its number, before it is sent. WeChat Pay refunds a number once however often it is sent
@@ -71,6 +72,7 @@ class Refund(models.Model):
     )
     error_code = models.CharField(_("last error code"), max_length=64, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_message = last_error_message_field()
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -15,6 +15,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .deductions import SubOrder
+from .stored_error import StoredError, last_error_message_field
 
 
 def new_share_no() -> str:
@@ -22,7 +23,7 @@ def new_share_no() -> str:
     return uuid.uuid4().hex
 
 
-class ProfitShare(models.Model):
+class ProfitShare(StoredError, models.Model):
     """One share (分账) or finish (完结分账) request for one sub-order, and WeChat Pay's result.
 
     CREATED: stored, not sent. PROCESSING: sent, the result not known or not final — the same
@@ -51,6 +52,7 @@ class ProfitShare(models.Model):
     description = models.CharField(_("description"), max_length=80, blank=True)
     wechatpay_status = models.CharField(_("WeChat Pay status"), max_length=32, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_message = last_error_message_field()
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -98,7 +100,7 @@ class ShareReceiver(models.Model):
         return f"{self.type} {self.account}"
 
 
-class ShareReturn(models.Model):
+class ShareReturn(StoredError, models.Model):
     """One return of shared money (分账回退) from a merchant receiver back to the sub-merchant."""
 
     class Result(models.TextChoices):
@@ -116,6 +118,7 @@ class ShareReturn(models.Model):
     result = models.CharField(_("result"), max_length=16, choices=Result.choices, default=Result.CREATED)
     fail_reason = models.CharField(_("fail reason"), max_length=64, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_message = last_error_message_field()
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -128,7 +131,7 @@ class ShareReturn(models.Model):
         return self.out_return_no
 
 
-class Subsidy(models.Model):
+class Subsidy(StoredError, models.Model):
     """The subsidy (补差) the platform pays into a sub-order charged with ``subsidy_amount``."""
 
     class Result(models.TextChoices):
@@ -147,6 +150,7 @@ class Subsidy(models.Model):
     description = models.CharField(_("description"), max_length=80)
     result = models.CharField(_("result"), max_length=16, choices=Result.choices, default=Result.CREATED)
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_message = last_error_message_field()
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -23,9 +23,10 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.dispatch import Signal
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from ..models import BillingRun, Contract, Deduction
+from ..stored_messages import Message
 from . import state
 from .deduction_input import why_not_chargeable
 from .deduction_records import announce
@@ -99,14 +100,14 @@ def failed_unsent(deduction: Deduction) -> bool:
             locked = Deduction.objects.select_for_update().get(pk=deduction.pk)
             if locked.status != Deduction.Status.CREATED:
                 return None
-            error = _("Not sent: %(problem)s") % {"problem": problem}
+            error = Message(gettext_noop("Not sent: %(problem)s"), problem=problem)
             return state.finish_deduction(locked, Deduction.Status.FAILED, at=timezone.now(), error=error)
 
     signal = in_turn(fail)
     in_turn(deduction.refresh_from_db)
     if signal is None:
         return False
-    logger.warning("deduction %s not sent: %s", deduction, problem)
+    logger.warning("deduction %s not sent: %s", deduction, problem.english())
     announce(signal, deduction)  # after the commit, as every deduction signal
     return True
 

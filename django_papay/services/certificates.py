@@ -39,6 +39,7 @@ from .. import conf, crypto, wechatpay
 from ..client import ConfiguredKeys, KeyStore, RawAnswer, WeChatPayClient
 from ..exceptions import InvalidResponseError, NoPlatformCertificates, WeChatPayError
 from ..models import CertificateRefresh, PlatformCertificate
+from ..stored_messages import error_columns
 from . import ratelimit
 from .certificate_store import cached_public_key, certificate_key, certificate_keys, forget_stored_certificates
 from .turns import in_turn
@@ -161,10 +162,10 @@ def _refresh(client: WeChatPayClient, force: bool) -> Refresh:
             answer, listed = _download(client)
         except WeChatPayError as exc:
             failure = exc
-            CertificateRefresh.objects.filter(pk=_STATE).update(last_error=str(exc))
+            CertificateRefresh.objects.filter(pk=_STATE).update(**error_columns(exc))
         else:
             added = _store(listed, source=answer.url)
-            CertificateRefresh.objects.filter(pk=_STATE).update(succeeded_at=timezone.now(), last_error="")
+            CertificateRefresh.objects.filter(pk=_STATE).update(succeeded_at=timezone.now(), **error_columns(""))
     if failure is not None:
         raise failure
     logger.info("platform certificates downloaded: %s (new: %s)", ", ".join(listed) or "-", ", ".join(added) or "-")

@@ -35,6 +35,7 @@ PRESIGNED_FIELDS = (
     "presign_channel",
     "status",
     "last_error",
+    "last_error_message",
     "updated_at",
 )
 
@@ -117,7 +118,7 @@ def _apply(channel: str):
             locked.presigned_at = call.prepared_at
             locked.presign_channel = channel
             locked.status = Contract.Status.PRESIGNED
-            locked.last_error = ""
+            locked.set_error("")
             locked.save(update_fields=PRESIGNED_FIELDS)
         for name in PRESIGNED_FIELDS:
             setattr(contract, name, getattr(locked, name))
@@ -233,9 +234,9 @@ def _apply_query(contract: Contract, call: Call, answer: Answer) -> None:
             if not locked.presign_session_is_live(call.prepared_at):
                 locked.status = Contract.Status.EXPIRED
         locked.queried_at = call.prepared_at
-        locked.last_error = ""
+        cleared = locked.set_error("")
         moved = {name for move in moves for name in move.fields}  # the moves set them; one UPDATE writes all
-        locked.save(update_fields=sorted(moved | {"queried_at", "status", "last_error", "updated_at"}))
+        locked.save(update_fields=sorted(moved | {"queried_at", "status", *cleared, "updated_at"}))
         # One signal per state change; a contract first seen terminated went through signed too.
         for move in moves:
             if move.signal is not None:

@@ -13,10 +13,12 @@ from typing import Any, cast
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import conf, wechatpay
 from ..display import local_time
 from ..models import Contract, SubOrder, appid_validator, trade_no_validator
+from ..stored_messages import Message
 
 REQUIRED_KEYS = ("sub_mchid", "description", "amount")
 OPTIONAL_KEYS = ("out_trade_no", "attach", "sub_appid", "profit_sharing", "subsidy_amount", "sub_risk_info")
@@ -143,23 +145,29 @@ def _field_rule(field: str, validator: Any, value: str) -> None:
         raise ValidationError({field: exc.messages}) from None
 
 
-def why_not_chargeable(contract: Contract, now: datetime | None = None) -> str:
-    """Why ``contract`` cannot be charged now, "" when it can: not signed, past its ``contract_expired_at``, or
-    signed for another merchant than ``PAPAY["MCHID"]`` (WeChat Pay would refuse it, or charge the wrong one)."""
+def why_not_chargeable(contract: Contract, now: datetime | None = None) -> Message | None:
+    """Why ``contract`` cannot be charged now, None when it can: not signed, past its ``contract_expired_at``,
+    or signed for another merchant than ``PAPAY["MCHID"]`` (WeChat Pay would refuse it, or charge the wrong
+    one). A message: it may be stored on a deduction (``Not sent: …``)."""
     if contract.status != Contract.Status.SIGNED:
-        return _("Contract %(code)s is %(status)s; only a signed contract can be charged.") % {
-            "code": contract.out_contract_code,
-            "status": contract.get_status_display(),
-        }
+        return Message(
+            gettext_noop("Contract %(code)s is %(status)s; only a signed contract can be charged."),
+            code=contract.out_contract_code,
+            status=Contract.Status(contract.status).label,
+        )
     if contract.contract_expired_at is not None and contract.contract_expired_at <= (now or timezone.now()):
-        return _("Contract %(code)s expired at %(time)s; an expired contract cannot be charged.") % {
-            "code": contract.out_contract_code,
-            "time": local_time(contract.contract_expired_at),
-        }
+        return Message(
+            gettext_noop("Contract %(code)s expired at %(time)s; an expired contract cannot be charged."),
+            code=contract.out_contract_code,
+            time=local_time(contract.contract_expired_at),
+        )
     if contract.mchid and contract.mchid != conf.mchid():
-        return _("Contract %(code)s was signed with merchant %(theirs)s, not %(ours)s; it cannot be charged here.") % {
-            "code": contract.out_contract_code,
-            "theirs": contract.mchid,
-            "ours": conf.mchid(),
-        }
-    return ""
+        return Message(
+            gettext_noop(
+                "Contract %(code)s was signed with merchant %(theirs)s, not %(ours)s; it cannot be charged here."
+            ),
+            code=contract.out_contract_code,
+            theirs=contract.mchid,
+            ours=conf.mchid(),
+        )
+    return None

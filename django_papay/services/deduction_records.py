@@ -22,12 +22,13 @@ from typing import Any, cast
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import wechatpay
 from ..client import Answer
 from ..exceptions import InvalidResponseError
 from ..models import Deduction, SubOrder
+from ..stored_messages import Error, Message, error_columns
 from . import state
 from .deduction_input import text_problem
 from .operations import mismatch
@@ -64,8 +65,8 @@ def _apply(deduction: Deduction, answer: Answer, results: list[dict[str, Any]]) 
             locked.openid = payer["openid"]
         locked.queried_at = now
         if locked.status in state.OPEN_DEDUCTION_STATES:  # a final one keeps why it is final
-            locked.last_error = ""
-        locked.save(update_fields=["openid", "queried_at", "last_error", "updated_at"])
+            locked.set_error("")
+        locked.save(update_fields=["openid", "queried_at", "last_error", "last_error_message", "updated_at"])
         states = [sub_order.trade_state for sub_order in sub_orders.values()]
         outcome = state.charge_outcome(states)
         if locked.status in state.OPEN_DEDUCTION_STATES:
@@ -83,17 +84,18 @@ def _apply(deduction: Deduction, answer: Answer, results: list[dict[str, Any]]) 
                 )
         notes = []
         if locked.status == Deduction.Status.PROCESSING and outcome is None:
-            notes.append(_("Not final yet: trade_state %(states)s.") % {"states": ", ".join(states)})
+            notes.append(Message(gettext_noop("Not final yet: trade_state %(states)s."), states=", ".join(states)))
         if left_out:
-            notes.append(_("Not stored from WeChat Pay's answer: %(fields)s.") % {"fields": "; ".join(left_out)})
-        notes = [note for note in notes if note not in locked.last_error]  # a final one may be asked again
+            notes.append(
+                Message(gettext_noop("Not stored from WeChat Pay's answer: %(fields)s."), fields="; ".join(left_out))
+            )
+        notes = [note for note in notes if note.english() not in locked.last_error]  # a final one may be asked again
         if notes:
-            locked.last_error = " ".join(filter(None, [locked.last_error, *notes]))
-            locked.save(update_fields=["last_error", "updated_at"])
+            locked.save(update_fields=[*locked.set_error(Message.join([locked.stored_error(), *notes])), "updated_at"])
     return signal
 
 
-def finish(deduction: Deduction, status: str, *, error: str = "") -> None:
+def finish(deduction: Deduction, status: str, *, error: Error = "") -> None:
     """Make an open deduction final under its row lock, sending its signal once (after the commit)."""
 
     def move() -> Signal | None:
@@ -106,12 +108,12 @@ def finish(deduction: Deduction, status: str, *, error: str = "") -> None:
     announce(signal, deduction)
 
 
-def record_error(deduction: Deduction, error: Exception | str) -> None:
+def record_error(deduction: Deduction, error: Error) -> None:
     """The outcome stays as it is (PROCESSING: unknown); the error is shown to staff."""
 
     def record() -> None:
         with transaction.atomic():
-            Deduction.objects.filter(pk=deduction.pk).update(last_error=str(error), updated_at=timezone.now())
+            Deduction.objects.filter(pk=deduction.pk).update(**error_columns(error), updated_at=timezone.now())
 
     in_turn(record)
     in_turn(deduction.refresh_from_db)

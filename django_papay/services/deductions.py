@@ -26,10 +26,12 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import conf, wechatpay
 from ..exceptions import ContractStateError, WeChatPayError
 from ..models import BillingRun, Contract, Deduction, SubOrder, new_trade_no
+from ..stored_messages import Message
 from . import ratelimit
 from .connections import get_client
 from .contracts import query
@@ -125,7 +127,7 @@ def send(deduction: Deduction) -> Deduction:
     except DatabaseError as exc:
         # The money may have moved: never raise now. It stays PROCESSING and settle asks WeChat Pay again.
         logger.exception("deduction %s: WeChat Pay's answer could not be stored", deduction)
-        record_error(deduction, _("WeChat Pay's answer could not be stored: %(error)s") % {"error": exc})
+        record_error(deduction, Message(gettext_noop("WeChat Pay's answer could not be stored: %(error)s"), error=exc))
     return deduction
 
 
@@ -174,7 +176,7 @@ def _call_ended(deduction: Deduction) -> None:
 def refused(deduction: Deduction, exc: WeChatPayError) -> None:
     """Record a failed deduct call: FAILED only for WeChat Pay's signed refusal, otherwise still PROCESSING."""
     if is_refusal(exc):
-        finish(deduction, Deduction.Status.FAILED, error=str(exc))
+        finish(deduction, Deduction.Status.FAILED, error=exc)
         if exc.code == wechatpay.CONTRACT_NOT_EXIST:
             _requery_contract(deduction.contract)
     else:
@@ -238,7 +240,7 @@ def _signed_with_contract_id(contract: Contract) -> Contract:
         query(contract)  # a WeChatPayError here means nothing was sent for the charge
     problem = why_not_chargeable(contract)
     if problem:
-        raise ContractStateError(problem)
+        raise ContractStateError(str(problem))
     if not contract.contract_id:
         raise ContractStateError(
             _("WeChat Pay gave no contract_id for contract %(code)s; it cannot be charged yet.")

@@ -35,6 +35,7 @@ from .. import conf
 from ..client import Answer, KeyStore, RawAnswer, WeChatPayClient
 from ..exceptions import ContractStateError, InvalidResponseError, WeChatPayError
 from ..models import Contract
+from ..stored_messages import error_columns
 from . import ratelimit
 from .connections import get_client
 
@@ -193,11 +194,11 @@ def _complete(
 
 def record_failure(contract: Contract, exc: WeChatPayError, *, fail: bool = False) -> None:
     """Store the error where staff read it; with ``fail``, mark the contract FAILED unless retrying can help."""
-    Contract.objects.filter(pk=contract.pk).update(last_error=str(exc), updated_at=timezone.now())
+    Contract.objects.filter(pk=contract.pk).update(**error_columns(exc), updated_at=timezone.now())
     if fail and not exc.retryable:
         # Conditional: never overwrite a contract that a notification has signed meanwhile.
         Contract.objects.filter(pk=contract.pk).exclude(status__in=FINAL_STATES).update(status=Contract.Status.FAILED)
-    contract.refresh_from_db(fields=["status", "last_error", "updated_at"])
+    contract.refresh_from_db(fields=["status", "last_error", "last_error_message", "updated_at"])
     logger.warning("contract %s: %s", contract.out_contract_code, exc)
 
 

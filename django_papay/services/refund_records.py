@@ -22,6 +22,7 @@ from .. import wechatpay
 from ..client import Answer
 from ..exceptions import InvalidResponseError, WeChatPayError
 from ..models import Refund
+from ..stored_messages import Error, error_columns
 from . import state
 from .deduction_input import text_problem
 from .deductions import is_refusal
@@ -54,8 +55,9 @@ def accepted(refund: Refund, answer: Answer) -> None:
             locked = Refund.objects.select_for_update().get(pk=refund.pk)
             locked.refund_id = locked.refund_id or data.get("refund_id") or ""
             if locked.status == Refund.Status.PROCESSING:
-                locked.error_code, locked.last_error = "", ""
-            locked.save(update_fields=["refund_id", "error_code", "last_error", "updated_at"])
+                locked.error_code = ""
+                locked.set_error("")
+            locked.save(update_fields=["refund_id", "error_code", "last_error", "last_error_message", "updated_at"])
 
     in_turn(store)
     in_turn(refund.refresh_from_db)
@@ -91,7 +93,7 @@ def refused(refund: Refund, exc: WeChatPayError) -> None:
     """A failed apply: FAILED only for WeChat Pay's signed, final refusal; otherwise the error is shown and the
     refund stays PROCESSING, to be sent again with the same number (``settle_refund``)."""
     if is_final_refusal(exc):
-        finish(refund, lambda locked: state.fail_refund(locked, error=str(exc), code=exc.code))
+        finish(refund, lambda locked: state.fail_refund(locked, error=exc, code=exc.code))
     else:
         record_error(refund, exc)
     logger.warning("refund %s: %s", refund, exc)
@@ -111,14 +113,14 @@ def finish(refund: Refund, move: Callable[[Refund], state.Move]) -> None:
     announce(in_turn(locked_move), refund)
 
 
-def record_error(refund: Refund, error: Exception | str) -> None:
+def record_error(refund: Refund, error: Error) -> None:
     """The status stays as it is; the error (and WeChat Pay's code, when it gave one) is shown to staff."""
     code = error.code if isinstance(error, WeChatPayError) else ""
 
     def record() -> None:
         with transaction.atomic():
             Refund.objects.filter(pk=refund.pk).update(
-                last_error=str(error), error_code=code[:64], updated_at=timezone.now()
+                **error_columns(error), error_code=code[:64], updated_at=timezone.now()
             )
 
     in_turn(record)

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from .. import wechatpay
 from ..exceptions import RefundStateError, WeChatPayError
 from ..models import Refund
+from ..stored_messages import error_columns
 from .deductions import is_refusal
 from .operations import Call, mismatch, send_all
 from .outside_atomic import require_outside_atomic
@@ -129,7 +130,7 @@ def retry_abnormal_refund(refund: Refund) -> Refund:
     def redriven() -> None:
         with transaction.atomic():  # from ABNORMAL only: a REFUND.SUCCESS that came first stays
             Refund.objects.filter(pk=refund.pk, status=Refund.Status.ABNORMAL).update(
-                status=Refund.Status.PROCESSING, error_code="", last_error="", updated_at=timezone.now()
+                status=Refund.Status.PROCESSING, error_code="", **error_columns(""), updated_at=timezone.now()
             )
 
     in_turn(redriven)

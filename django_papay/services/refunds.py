@@ -28,10 +28,12 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import conf, wechatpay
 from ..exceptions import WeChatPayError
 from ..models import NOT_REFUNDED, Deduction, Refund, SubOrder, refund_no_validator
+from ..stored_messages import Message
 from .deduction_input import text_problem
 from .operations import Call, send_all
 from .outside_atomic import require_outside_atomic
@@ -140,7 +142,7 @@ def apply(refund: Refund) -> Refund:
     except DatabaseError as exc:
         # The refund may have been made: never raise now. It stays PROCESSING and is settled by a query.
         logger.exception("refund %s: WeChat Pay's answer could not be stored", refund)
-        record_error(refund, _("WeChat Pay's answer could not be stored: %(error)s") % {"error": exc})
+        record_error(refund, Message(gettext_noop("WeChat Pay's answer could not be stored: %(error)s"), error=exc))
     return refund
 
 

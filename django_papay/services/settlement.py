@@ -32,12 +32,14 @@ from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import wechatpay
 from ..client import Answer
 from ..display import local_time
 from ..exceptions import DeductionStateError, WeChatPayError
 from ..models import Deduction
+from ..stored_messages import Message
 from .deduction_records import apply_answer, finish, record_error
 from .deductions import is_refusal, reachable_until
 from .operations import Call, send_all
@@ -122,7 +124,7 @@ def _each(errors: dict[int, Exception], step: Callable[..., bool | None], deduct
         logger.exception("deduction %s could not be settled", deduction)
         errors[deduction.pk] = exc
         try:
-            record_error(deduction, _("Could not be settled: %(error)s") % {"error": exc})
+            record_error(deduction, Message(gettext_noop("Could not be settled: %(error)s"), error=exc))
         except DatabaseError:
             pass  # logged above; the row stays as it was
     return False
@@ -212,13 +214,17 @@ def _window_passed(deduction: Deduction, now: datetime) -> bool:
     return until is None or now >= until + wechatpay.DEDUCT_WINDOW
 
 
-def not_received_note(deduction: Deduction, error: WeChatPayError) -> str:
+def not_received_note(deduction: Deduction, error: WeChatPayError) -> Message:
     """What staff read while WeChat Pay has no such order yet: not received, and failed after when."""
     until = reachable_until(deduction)
-    return _(
-        "WeChat Pay has not received this charge (%(error)s); it becomes failed after %(time)s unless it "
-        "appears by then (papay_settle asks again)."
-    ) % {"error": error, "time": local_time(until + wechatpay.DEDUCT_WINDOW if until else None)}
+    return Message(
+        gettext_noop(
+            "WeChat Pay has not received this charge (%(error)s); it becomes failed after %(time)s unless it "
+            "appears by then (papay_settle asks again)."
+        ),
+        error=error,
+        time=local_time(until + wechatpay.DEDUCT_WINDOW if until else None),
+    )
 
 
 def _after_query(
@@ -237,13 +243,13 @@ def _after_query(
             finish(
                 deduction,
                 Deduction.Status.FAILED,
-                error=_("WeChat Pay never received this charge: %(error)s") % {"error": result},
+                error=Message(gettext_noop("WeChat Pay never received this charge: %(error)s"), error=result),
             )
         else:  # not there yet; settled again after the minute
             note = not_received_note(deduction, result)
             record_error(deduction, note)
             if notes is not None:
-                notes[deduction.pk] = note
+                notes[deduction.pk] = str(note)
         return False
     try:
         apply_answer(deduction, result)

@@ -13,11 +13,12 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import wechatpay
 from ..client import Answer
 from ..models import ProfitShare
+from ..stored_messages import Error, Message, error_columns
 from . import state
 from .deduction_records import storable
 from .operations import mismatch
@@ -41,16 +42,17 @@ def apply_answer(share: ProfitShare, answer: Answer, *, finished: bool = False) 
             if storable(status, 32):
                 locked.wechatpay_status = status
             notes = _store_receivers(locked, data.get("receivers"))
-            locked.last_error = " ".join(notes) if locked.status in state.OPEN_SHARE_STATES else locked.last_error
-            locked.save(update_fields=["order_id", "wechatpay_status", "last_error", "updated_at"])
+            noted = Message.join(notes)
+            fields = locked.set_error(noted) if locked.status in state.OPEN_SHARE_STATES else []
+            locked.save(update_fields=["order_id", "wechatpay_status", *fields, "updated_at"])
             if status == wechatpay.SHARE_FINISHED:
-                return state.finish_share(locked, ProfitShare.Status.FINISHED, at=timezone.now(), error=" ".join(notes))
+                return state.finish_share(locked, ProfitShare.Status.FINISHED, at=timezone.now(), error=noted)
             return None  # PROCESSING, or a status we do not know: still open, asked again later
 
     announce(in_turn(apply), share)
 
 
-def fail(share: ProfitShare, error: str) -> None:
+def fail(share: ProfitShare, error: Error) -> None:
     """WeChat Pay refused the share with a signed answer: FAILED, its signal once."""
 
     def move() -> Signal | None:
@@ -61,9 +63,10 @@ def fail(share: ProfitShare, error: str) -> None:
     announce(in_turn(move), share)
 
 
-def record_error(share: ProfitShare, error: Exception | str) -> None:
+def record_error(share: ProfitShare, error: Error) -> None:
     """The outcome stays unknown (PROCESSING): the error is shown to staff, the same number is sent again."""
-    in_turn(lambda: ProfitShare.objects.filter(pk=share.pk).update(last_error=str(error), updated_at=timezone.now()))
+    columns = error_columns(error)
+    in_turn(lambda: ProfitShare.objects.filter(pk=share.pk).update(**columns, updated_at=timezone.now()))
     in_turn(share.refresh_from_db)
 
 
@@ -84,9 +87,9 @@ def announce(signal: Signal | None, share: ProfitShare) -> None:
             )
 
 
-def _store_receivers(share: ProfitShare, given: Any) -> list[str]:
+def _store_receivers(share: ProfitShare, given: Any) -> list[Message]:
     """Each receiver's result, matched by type, account and amount; notes for what was closed or left out."""
-    notes: list[str] = []
+    notes: list[Message] = []
     if not isinstance(given, list):
         return notes
     unmatched = list(share.receivers.all())
@@ -113,7 +116,10 @@ def _store_receivers(share: ProfitShare, given: Any) -> list[str]:
         receiver.save(update_fields=["result", "fail_reason", "detail_id", "finish_time"])
         if receiver.result == wechatpay.RECEIVER_CLOSED:
             notes.append(
-                _("Receiver %(account)s was not paid (CLOSED: %(reason)s).")
-                % {"account": receiver.account, "reason": receiver.fail_reason or "-"}
+                Message(
+                    gettext_noop("Receiver %(account)s was not paid (CLOSED: %(reason)s)."),
+                    account=receiver.account,
+                    reason=receiver.fail_reason or None,
+                )
             )
     return notes

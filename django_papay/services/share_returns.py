@@ -16,11 +16,13 @@ from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import conf, wechatpay
 from ..client import Answer
 from ..exceptions import SharingStateError, WeChatPayError
 from ..models import ProfitShare, ShareReturn
+from ..stored_messages import Message, error_columns
 from .deduction_records import storable
 from .deductions import is_refusal
 from .operations import Call, send_all
@@ -136,18 +138,19 @@ def settle_return(share_return: ShareReturn) -> ShareReturn:
 def _store(share_return: ShareReturn, result: Answer | WeChatPayError) -> None:
     fields: dict[str, object] = {"updated_at": timezone.now()}
     if isinstance(result, WeChatPayError):
-        fields["last_error"] = str(result)
+        fields.update(error_columns(result))
         if is_refusal(result):
             fields["result"] = ShareReturn.Result.FAILED
         logger.warning("share return %s: %s", share_return, result)
     elif result.data.get("out_return_no") != share_return.out_return_no:
-        fields["last_error"] = "the answer does not match this return (out_return_no)"
+        fields.update(error_columns("the answer does not match this return (out_return_no)"))
     else:
         given = result.data.get("result")
         fields["result"] = RESULTS.get(str(given), ShareReturn.Result.PROCESSING)
-        fields["last_error"] = "" if given in RESULTS else f"result {given!r}"
+        fields.update(error_columns("" if given in RESULTS else f"result {given!r}"))
         if given == wechatpay.RETURN_TIME_OUT_CLOSED:
-            fields["last_error"] = _("TIME_OUT_CLOSED: closed by WeChat Pay; return again with a new number.")
+            closed = gettext_noop("TIME_OUT_CLOSED: closed by WeChat Pay; return again with a new number.")
+            fields.update(error_columns(Message(closed)))
         for name, limit in (("return_id", 64), ("fail_reason", 64)):
             if storable(result.data.get(name), limit):
                 fields[name] = result.data[name]

@@ -251,7 +251,7 @@ def _request(share_: ProfitShare) -> Call:
 def _outcome(share_: ProfitShare, result: Answer | WeChatPayError, *, finished: bool = False) -> None:
     if isinstance(result, WeChatPayError):
         if is_refusal(result):
-            share_records.fail(share_, str(result))
+            share_records.fail(share_, result)
         else:
             share_records.record_error(share_, result)
         logger.warning("share %s: %s", share_, result)

@@ -81,7 +81,7 @@ def return_for_refund(sub_order: SubOrder, amount: int) -> list[ShareReturn]:
                     % {
                         "number": returned.out_return_no,
                         "result": returned.get_result_display(),
-                        "error": returned.last_error or "-",
+                        "error": returned.error_display() or "-",
                     }
                 )
             need -= take

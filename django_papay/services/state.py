@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from django.dispatch import Signal
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .. import wechatpay
 from ..display import local_time
@@ -32,6 +33,7 @@ from ..signals import (
     share_failed,
     share_finished,
 )
+from ..stored_messages import Error, Message
 
 
 class Move(NamedTuple):
@@ -52,6 +54,7 @@ SIGNED_FIELDS = (
     "mchid",
     "sign_attach",
     "last_error",
+    "last_error_message",
     "updated_at",
 )
 TERMINATED_FIELDS = (
@@ -64,6 +67,7 @@ TERMINATED_FIELDS = (
     "mchid",
     "terminate_attach",
     "last_error",
+    "last_error_message",
     "updated_at",
 )
 
@@ -107,7 +111,7 @@ def mark_signed(
     contract.contract_id = contract_id or contract.contract_id
     contract.mchid = mchid or contract.mchid
     contract.sign_attach = attach or contract.sign_attach  # a query carries none
-    contract.last_error = ""
+    contract.set_error("")
     return Move(SIGNED_FIELDS, None if was_signed else contract_signed)
 
 
@@ -136,7 +140,7 @@ def mark_terminated(
     contract.contract_id = contract_id or contract.contract_id
     contract.mchid = mchid or contract.mchid
     contract.terminate_attach = attach or contract.terminate_attach
-    contract.last_error = ""
+    contract.set_error("")
     return Move(TERMINATED_FIELDS, contract_terminated)
 
 
@@ -166,14 +170,13 @@ def charge_outcome(trade_states: list[str]) -> str | None:
     return Deduction.Status.REVERSED if all(s == REVOKED for s in trade_states) else Deduction.Status.FAILED
 
 
-def finish_deduction(deduction: Deduction, status: str, *, at: datetime, error: str = "") -> Signal | None:
+def finish_deduction(deduction: Deduction, status: str, *, at: datetime, error: Error = "") -> Signal | None:
     """Make a locked, open deduction final (``status``); the signal to send, None when it was final already."""
     if deduction.status not in OPEN_DEDUCTION_STATES:
         return None
     deduction.status = status
     deduction.settled_at = at
-    deduction.last_error = error
-    deduction.save(update_fields=["status", "settled_at", "last_error", "updated_at"])
+    deduction.save(update_fields=["status", "settled_at", *deduction.set_error(error), "updated_at"])
     return deduction_succeeded if status == Deduction.Status.SUCCEEDED else deduction_failed
 
 
@@ -190,18 +193,24 @@ def correct_deduction(deduction: Deduction, outcome: str, *, at: datetime) -> Si
     if outcome == Deduction.Status.SUCCEEDED and deduction.status in NOT_CHARGED_STATUSES:
         previous = deduction.status
         deduction.status, deduction.corrected_from, deduction.settled_at = outcome, previous, at
-        deduction.last_error = _(
-            "WeChat Pay charged the user after this deduction was recorded %(previous)s (%(error)s). It is "
-            "succeeded now; if the user was asked to pay another way meanwhile, refund one of the two."
-        ) % {"previous": Deduction.Status(previous).label, "error": deduction.last_error or "-"}
-        deduction.save(update_fields=["status", "corrected_from", "settled_at", "last_error", "updated_at"])
+        corrected = Message(
+            gettext_noop(
+                "WeChat Pay charged the user after this deduction was recorded %(previous)s (%(error)s). It is "
+                "succeeded now; if the user was asked to pay another way meanwhile, refund one of the two."
+            ),
+            previous=Deduction.Status(previous).label,
+            error=deduction.stored_error() or None,
+        )
+        fields = deduction.set_error(corrected)
+        deduction.save(update_fields=["status", "corrected_from", "settled_at", *fields, "updated_at"])
         return deduction_succeeded
     if (outcome == Deduction.Status.SUCCEEDED) != (deduction.status == Deduction.Status.SUCCEEDED):
-        deduction.last_error = _("WeChat Pay now reports this %(status)s deduction as %(outcome)s; check it.") % {
-            "status": deduction.get_status_display(),
-            "outcome": Deduction.Status(outcome).label,
-        }
-        deduction.save(update_fields=["last_error", "updated_at"])
+        disagreement = Message(
+            gettext_noop("WeChat Pay now reports this %(status)s deduction as %(outcome)s; check it."),
+            status=Deduction.Status(deduction.status).label,
+            outcome=Deduction.Status(outcome).label,
+        )
+        deduction.save(update_fields=[*deduction.set_error(disagreement), "updated_at"])
     return None
 
 
@@ -210,7 +219,7 @@ def correct_deduction(deduction: Deduction, outcome: str, *, at: datetime) -> Si
 OPEN_SHARE_STATES = (ProfitShare.Status.CREATED, ProfitShare.Status.PROCESSING)
 
 
-def finish_share(share: ProfitShare, status: str, *, at: datetime, error: str = "") -> Signal | None:
+def finish_share(share: ProfitShare, status: str, *, at: datetime, error: Error = "") -> Signal | None:
     """Make a locked, open share FINISHED or FAILED; the signal to send, None when it was final already.
 
     A final share never moves again: a late PROCESSING answer after FINISHED changes nothing.
@@ -219,8 +228,7 @@ def finish_share(share: ProfitShare, status: str, *, at: datetime, error: str = 
         return None
     share.status = status
     share.settled_at = at
-    share.last_error = error
-    share.save(update_fields=["status", "settled_at", "last_error", "updated_at"])
+    share.save(update_fields=["status", "settled_at", *share.set_error(error), "updated_at"])
     return share_finished if status == ProfitShare.Status.FINISHED else share_failed
 
 
@@ -245,6 +253,7 @@ REFUND_FIELDS = (
     "abnormal_at",
     "error_code",
     "last_error",
+    "last_error_message",
     "updated_at",
 )
 
@@ -275,9 +284,14 @@ def move_refund(
         if outcome == Refund.Status.SUCCEEDED and refund.status == Refund.Status.FAILED:
             refund.status, refund.refund_status = Refund.Status.SUCCEEDED, refund_status
             refund.success_time = success_time or at
-            refund.last_error = _(
-                "WeChat Pay refunded this refund after it was recorded failed (%(error)s); it is succeeded now."
-            ) % {"error": refund.last_error or "-"}
+            refund.set_error(
+                Message(
+                    gettext_noop(
+                        "WeChat Pay refunded this refund after it was recorded failed (%(error)s); it is succeeded now."
+                    ),
+                    error=refund.stored_error() or None,
+                )
+            )
             return Move(REFUND_FIELDS, refund_succeeded)
         note = _("The refund is %(status)s already; WeChat Pay's report of %(reported)s changes nothing.") % {
             "status": refund.get_status_display(),
@@ -288,23 +302,29 @@ def move_refund(
     if outcome is None or outcome == refund.status:
         note = _("Not final yet: WeChat Pay reports %(reported)s.") % {"reported": refund_status or "-"}
         return Move(REFUND_FIELDS, None, note)
-    refund.status, refund.error_code, refund.last_error = outcome, "", ""
+    refund.status, refund.error_code = outcome, ""
+    refund.set_error("")
     if outcome == Refund.Status.SUCCEEDED:
         refund.success_time = success_time or at
         return Move(REFUND_FIELDS, refund_succeeded)
     announced = refund.abnormal_at is not None  # refund_failed went out when it first became ABNORMAL
     if outcome == Refund.Status.ABNORMAL:
         refund.abnormal_at = refund.abnormal_at or at
-        refund.last_error = _(
-            "WeChat Pay could not pay it into the user's account (ABNORMAL): retry it to the sub-merchant's bank "
-            "account, or settle it with the user."
+        refund.set_error(
+            Message(
+                gettext_noop(
+                    "WeChat Pay could not pay it into the user's account (ABNORMAL): retry it to the sub-merchant's "
+                    "bank account, or settle it with the user."
+                )
+            )
         )
     return Move(REFUND_FIELDS, None if announced else refund_failed)
 
 
-def fail_refund(refund: Refund, *, error: str, code: str) -> Move:
+def fail_refund(refund: Refund, *, error: Error, code: str) -> Move:
     """WeChat Pay signed a refusal of a locked, open refund: FAILED, nothing refunded; in memory."""
     if refund.status not in (Refund.Status.CREATED, Refund.Status.PROCESSING):
         return Move((), None, _("The refund is %(status)s already.") % {"status": refund.get_status_display()})
-    refund.status, refund.last_error, refund.error_code = Refund.Status.FAILED, error, code
+    refund.status, refund.error_code = Refund.Status.FAILED, code
+    refund.set_error(error)
     return Move(REFUND_FIELDS, refund_failed if refund.abnormal_at is None else None)

@@ -16,6 +16,7 @@ from .. import wechatpay
 from ..client import Answer
 from ..exceptions import WeChatPayError
 from ..models import SubOrder, Subsidy
+from ..stored_messages import error_columns
 from .deduction_records import storable
 from .deductions import is_refusal
 from .operations import Call, send_all
@@ -66,15 +67,15 @@ def pay_subsidy(sub_order: SubOrder, description: str = SUBSIDY_DESCRIPTION) -> 
 def _store(subsidy: Subsidy, result: Answer | WeChatPayError) -> None:
     fields: dict[str, object] = {"updated_at": timezone.now()}
     if isinstance(result, WeChatPayError):
-        fields["last_error"] = str(result)
+        fields.update(error_columns(result))
         if is_refusal(result):
             fields["result"] = Subsidy.Result.FAILED
         logger.warning("subsidy %s: %s", subsidy, result)
     elif result.data.get("transaction_id") != subsidy.sub_order.transaction_id:
-        fields["last_error"] = "the answer does not match this subsidy (transaction_id)"
+        fields.update(error_columns("the answer does not match this subsidy (transaction_id)"))
     else:
         fields["result"] = RESULTS.get(str(result.data.get("result")), Subsidy.Result.PROCESSING)
-        fields["last_error"] = ""
+        fields.update(error_columns(""))
         if storable(result.data.get("subsidy_id"), 64):
             fields["subsidy_id"] = result.data["subsidy_id"]
     Subsidy.objects.filter(pk=subsidy.pk).update(**fields)

@@ -76,7 +76,7 @@ class Command(BaseCommand):
             is_open = deduction.status in (Deduction.Status.CREATED, Deduction.Status.PROCESSING)
             counts["open" if is_open else "settled"] += 1
             change = f"{before[deduction.pk]} → {now}" if before[deduction.pk] != now else f"{now} (unchanged)"
-            note = f" — {deduction.last_error}" if is_open and deduction.last_error else ""
+            note = f" — {deduction.error_display()}" if is_open and deduction.last_error else ""
             self.stdout.write(f"{deduction}: {change}{note}")
         return self._summary(_counted(len(deductions), "deduction", "deductions"), counts, skipped)
 
@@ -101,7 +101,7 @@ class Command(BaseCommand):
             is_open = refund.status in (Refund.Status.CREATED, Refund.Status.PROCESSING, Refund.Status.ABNORMAL)
             counts["open" if is_open else "settled"] += 1
             change = f"{before[refund.pk]} → {now}" if before[refund.pk] != now else f"{now} (unchanged)"
-            note = f" — {refund.last_error}" if is_open and refund.last_error else ""
+            note = f" — {refund.error_display()}" if is_open and refund.last_error else ""
             self.stdout.write(f"refund {refund}: {change}{note}")
         return self._summary(_counted(len(refunds), "refund", "refunds"), counts)
 

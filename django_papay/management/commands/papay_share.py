@@ -41,7 +41,7 @@ class Command(BaseCommand):
             number = result.sub_order.out_trade_no
             if result.share is not None:
                 counts["shared"] += 1
-                note = f" — {result.share.last_error}" if result.share.last_error else ""
+                note = f" — {result.share.error_display()}" if result.share.last_error else ""
                 self.stdout.write(
                     f"{number}: {result.share.get_kind_display()} {result.share.get_status_display()}{note}"
                 )

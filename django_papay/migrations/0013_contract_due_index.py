@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_papay', '0011_profit_sharing'),
+        ('django_papay', '0012_stored_error_messages'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
