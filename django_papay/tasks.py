@@ -70,9 +70,8 @@ BACKOFF_BASE = 2.0  # seconds: 2, 4, 8, … (±50 %), at most BACKOFF_MAX
 BACKOFF_MAX = 300.0
 SETTLE_FIRST = 10.0  # seconds after an unknown deduct outcome before the first query: 10, 20, 40, 80, …
 FAN_OUT_LIMIT = 100_000
-# A billing run's deductions per send task: a task costs its queue a few milliseconds (poll, claim, result row;
-# on RQ a fork unless SimpleWorker), a deduction about 40; ten keep that near 1 % and still spread a run of
-# 300 over 30 tasks, enough for many workers.
+# A billing run's deductions per send task: a task's own cost — the queue's poll, claim and result row, and with
+# RQ's default worker a fork — is a few milliseconds, spread over ten; a run of 300 is still 30 tasks to share.
 SEND_BATCH = 10
 BILL_RETRY = 3600.0  # seconds before asking again for a bill not ready, or after a failed run
 BILL_ATTEMPTS = 12

@@ -112,8 +112,10 @@ class PostgreSQLStore(Store):
             with notify_prepared.lost_statements(), connection.cursor() as cursor:
                 cursor.execute(notify_prepared.text(INSERT), values)
                 delivery.pk = cursor.fetchone()[0]
-        except Unprepared:  # an autocommit INSERT: nothing was written
-            Store().save(delivery)
+        except Unprepared:
+            if connection.in_atomic_block:  # the caller's transaction is aborted: WeChat Pay delivers again
+                raise
+            Store().save(delivery)  # an autocommit INSERT: nothing was written
             return
         delivery._state.adding, delivery._state.db = False, connection.alias
 
