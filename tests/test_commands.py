@@ -91,3 +91,11 @@ def test_presign_command_exits_non_zero_on_wechatpay_error(papay, sandbox, contr
     sandbox.answer_next(400, "PARAM_ERROR", "bad")
     with pytest.raises(CommandError, match="1 failed"):
         _run("papay_presign", contract.out_contract_code)
+
+
+def test_the_index_papay_sync_reads_holds_exactly_the_statuses_it_selects():
+    """The partial index is written with the statuses' values (Meta cannot name Contract.Status): a renamed
+    status would silently leave papay_sync scanning every contract again."""
+    (index,) = [index for index in Contract._meta.indexes if index.name == "papay_contract_due_sync"]
+    selected = set(dict(index.condition.children)["status__in"])
+    assert selected == {Contract.Status.PRESIGNED, Contract.Status.EXPIRED}

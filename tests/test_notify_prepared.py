@@ -13,10 +13,7 @@ from django_papay.services import notify_prepared, presign
 
 from .helpers import PLAN_ID, deliver
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's short way only"),
-]
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's short way only")
 
 
 @pytest.fixture
@@ -41,6 +38,8 @@ def _messages(queries: CaptureQueriesContext) -> list[str]:
     return [query["sql"] for query in queries.captured_queries]
 
 
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
 def test_a_connections_second_delivery_prepares_and_its_third_sends_only_execute(papay, sandbox, fresh_connection):
     contracts = _presigned(3)
     sent = []
@@ -58,6 +57,8 @@ def test_a_connections_second_delivery_prepares_and_its_third_sends_only_execute
     assert list(Notification.objects.values_list("result", flat=True)) == ["applied"] * 3
 
 
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
 def test_a_statement_gone_behind_our_back_falls_back_to_the_orm_and_moves_the_contract_once(
     papay, sandbox, fresh_connection, caplog
 ):
@@ -77,6 +78,8 @@ def test_a_statement_gone_behind_our_back_falls_back_to_the_orm_and_moves_the_co
     assert list(results) == ["applied", "duplicate"]
 
 
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
 def test_a_forged_delivery_after_a_lost_statement_is_still_refused_and_stored(papay, sandbox, keys, fresh_connection):
     contract = _presigned(1)[0]
     forged = sandbox.sign_notification(contract.out_contract_code).signed_again(private_key=keys.stranger)
@@ -89,6 +92,8 @@ def test_a_forged_delivery_after_a_lost_statement_is_still_refused_and_stored(pa
     assert Contract.objects.get(pk=contract.pk).status == Contract.Status.PRESIGNED
 
 
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
 def test_no_statement_is_prepared_on_djangos_default_connection_which_keeps_poolers_working(
     papay, sandbox, fresh_connection, monkeypatch
 ):
