@@ -1,3 +1,5 @@
+"""The app's configuration: its name and label, and the system checks and signal receivers it registers."""
+
 from django.apps import AppConfig
 from django.core import checks
 from django.utils.translation import gettext_lazy as _

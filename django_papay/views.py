@@ -1,4 +1,4 @@
-"""The view WeChat Pay calls with ECOMMERCE_ENTRUST.SIGN and .TERMINATE notifications.
+"""The view WeChat Pay calls with its notifications: ECOMMERCE_ENTRUST.SIGN / .TERMINATE and REFUND.*.
 
 Its contract with WeChat Pay: a 2xx means "received, stop"; anything else means "deliver again"
 (15 tries over about 24 hours). So we answer 4xx only for requests we will never accept — forged,

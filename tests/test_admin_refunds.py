@@ -112,6 +112,25 @@ def test_refund_actions_need_their_permission(charged, sandbox, staff_client, ac
     assert f'value="{action}"' in staff_client(*VIEW, codename).get(REFUNDS).content.decode()
 
 
+def test_a_refund_short_of_balance_is_sent_again_as_advanced_only_with_the_refund_permission(
+    charged, sandbox, staff_client
+):
+    sandbox.refunds.not_enough = True  # the sub-merchant's balance is short: refused NOT_ENOUGH, retryable
+    made = refund(charged.sub_orders.get(sub_mchid="1900000202"), 300)
+    assert made.error_code == "NOT_ENOUGH" and not made.advance
+    without = staff_client(*VIEW)
+    assert 'value="advance_refund"' not in without.get(REFUNDS).content.decode()
+    sent = len(sandbox.requests)
+    run_action(without, REFUNDS, "advance_refund", [made])
+    assert len(sandbox.requests) == sent
+    response = run_action(staff_client(*VIEW, "refund_deduction"), REFUNDS, "advance_refund", [made])
+    made.refresh_from_db()
+    assert made.advance and made.status == Refund.Status.PROCESSING and messages(response)
+    first, again = (r.json() for r in sandbox.requests if r.path == wechatpay.REFUND_APPLY_PATH)
+    assert again["out_refund_no"] == first["out_refund_no"] == made.out_refund_no  # the same number, 垫付 now
+    assert again.get("refund_account") == wechatpay.REFUND_SOURCE_PARTNER_ADVANCE != first.get("refund_account")
+
+
 def test_retry_abnormal_refund_from_the_admin(charged, sandbox, staff_client):
     sandbox.refunds.outcome = wechatpay.REFUND_ABNORMAL
     made = settle_refund(refund(charged.sub_orders.get(sub_mchid="1900000202"), 300))

@@ -91,7 +91,7 @@ def test_the_demo_shares_refunds_three_yuan_and_ends_with_its_day_reconciled_bal
     assert "succeeded: ¥3.00 refunded, ¥0.00 of ¥3.00 left to refund" in lines[refunded + 2]
     last = lines[-1]
     assert "reconciled" in last and "against the sandbox's trade bill: balanced" in last
-    assert "2 payments ¥18.00 in the bill, 2 here ¥18.00; 1 refunds ¥3.00 in the bill, 1 here ¥3.00" in last
+    assert "2 payments ¥18.00 in the bill, 2 here ¥18.00; 1 refund ¥3.00 in the bill, 1 here ¥3.00" in last
 
 
 def _example_environment(folder, **extra: str) -> dict[str, str]:

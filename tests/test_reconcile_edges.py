@@ -119,6 +119,20 @@ def test_reconcile_again_from_the_admin(charged, admin_client):
     assert f"{today()}: balanced." in response.content.decode()
 
 
+def test_reconcile_again_is_offered_and_postable_only_with_its_permission(charged, sandbox, staff_client):
+    call_command_quietly()
+    report = Reconciliation.objects.get()
+    asked = len(sandbox.requests)
+    without = staff_client("view_reconciliation")
+    assert 'value="reconcile_again"' not in without.get("/admin/django_papay/reconciliation/").content.decode()
+    run_action(without, Reconciliation, "reconcile_again", [report])
+    assert len(sandbox.requests) == asked  # nothing asked of WeChat Pay
+    allowed = staff_client("view_reconciliation", "reconcile")
+    assert 'value="reconcile_again"' in allowed.get("/admin/django_papay/reconciliation/").content.decode()
+    assert f"{today()}: balanced." in run_action(allowed, Reconciliation, "reconcile_again", [report]).content.decode()
+    assert len(sandbox.requests) > asked
+
+
 def call_command_quietly():
     try:
         call_command("papay_reconcile", "--date", today().isoformat(), stdout=io.StringIO())

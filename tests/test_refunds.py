@@ -114,6 +114,14 @@ def test_the_same_number_for_another_amount_is_refused(membership, sandbox):
     assert Refund.objects.count() == 1 and len(applies(sandbox)) == 1
 
 
+def test_the_same_number_for_another_sub_order_is_refused(charged, membership, sandbox):
+    delivery = charged.sub_orders.get(sub_mchid=DELIVERY["sub_mchid"])
+    refund(membership, 300, out_refund_no="R-ONCE")
+    with pytest.raises(ValidationError, match="already used"):
+        refund(delivery, 300, out_refund_no="R-ONCE")
+    assert Refund.objects.get().sub_order == membership and len(applies(sandbox)) == 1
+
+
 # --- refused before anything is stored or sent -----------------------------------------------------------
 
 

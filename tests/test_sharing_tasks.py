@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from django_papay import tasks, wechatpay
@@ -123,11 +123,21 @@ def test_papay_share_without_share_after_says_so_and_shares_nothing(commission, 
     assert "SHARE_AFTER" in out and not ProfitShare.objects.exists()
 
 
-def test_papay_share_fails_when_wechat_pay_refuses_one(commission, signed_contract, sandbox):
+def test_papay_share_leaves_an_unknown_outcome_open_and_exits_zero(commission, signed_contract, sandbox):
     charged(signed_contract)
     sandbox.answer_next(500, wechatpay.SYSTEM_ERROR)
     out, _err = run("--all")  # unknown, not failed: it stays open, to be sent again
-    assert "processing" in out
+    assert "processing" in out and "0 failed" in out
+
+
+def test_papay_share_exits_non_zero_when_wechat_pay_refuses_one(commission, signed_contract, sandbox):
+    charged(signed_contract)
+    sandbox.answer_next(400, "INVALID_REQUEST", "分账金额超出最大分账比例")
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 failed"):
+        call_command("papay_share", "--all", stdout=StringIO(), stderr=err)
+    assert "分账金额超出最大分账比例" in err.getvalue()
+    assert ProfitShare.objects.get().status == ProfitShare.Status.FAILED
 
 
 # --- the 180-day limit ---------------------------------------------------------------------------------

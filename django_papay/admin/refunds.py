@@ -20,18 +20,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import dispatch, services, wechatpay
-from ..exceptions import PapayError
+from ..exceptions import PapayError, describe_error
 from ..models import Deduction, Refund, SubOrder, new_refund_no, refund_no_validator
 from . import deductions
-from .columns import code, codes, local_times
+from .columns import StatusColumns, badge, code, codes, local_times, yuan
 from .confirmation import confirmation_page
-from .deductions import yuan
 
 PERMISSION = "django_papay.refund_deduction"
 RETRY_PERMISSION = "django_papay.retry_refund"
@@ -109,12 +108,6 @@ LEVELS: dict[str, int] = {
 }
 
 
-def status_badge(refund: Refund) -> str:
-    return format_html(
-        '<span class="papay-status papay-status-{}">{}</span>', refund.status, refund.get_status_display()
-    )
-
-
 class SubOrderInline(deductions.SubOrderInline):
     """A deduction's sub-orders, with how much of each is refunded and how much is left to refund."""
 
@@ -147,7 +140,7 @@ class DeductionAdmin(deductions.DeductionAdmin):
     @admin.display(description=gettext_lazy("refunds"))
     def refunds(self, deduction: Deduction) -> str:
         rows = [
-            (reverse("admin:django_papay_refund_change", args=[r.pk]), r, sub_order, yuan(r.amount), status_badge(r))
+            (reverse("admin:django_papay_refund_change", args=[r.pk]), r, sub_order, yuan(r.amount), badge(r))
             for sub_order in deduction.sub_orders.all()
             for r in sub_order.refunds.all()
         ]
@@ -205,8 +198,9 @@ def _refund(model_admin: admin.ModelAdmin, request: HttpRequest, form: RefundFor
         model_admin.message_user(request, _("WeChat Pay is not configured: %s") % exc, messages.ERROR)
         return
     except (ValidationError, PapayError) as exc:
-        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        model_admin.message_user(request, _("Not refunded — %(error)s") % {"error": text}, messages.ERROR)
+        model_admin.message_user(
+            request, _("Not refunded — %(error)s") % {"error": describe_error(exc)}, messages.ERROR
+        )
         return
     if posted_before:
         model_admin.message_user(
@@ -221,12 +215,12 @@ def _refund(model_admin: admin.ModelAdmin, request: HttpRequest, form: RefundFor
 
 @codes(Refund, "out_refund_no")
 @local_times(Refund, "sent_at", "success_time", "queried_at", "abnormal_at", "created_at", "updated_at")
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(StatusColumns, admin.ModelAdmin):
     list_display = (
         "out_refund_no_code",
         "deduction_link",
         "amount_yuan",
-        "status_column",
+        "status_badge",
         "sent_at_local",
         "short_error",
     )  # when it succeeded, and the rest, on its page: the list fits a 1366 px laptop
@@ -289,15 +283,6 @@ class RefundAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("amount"), ordering="amount")
     def amount_yuan(self, refund: Refund) -> str:
         return yuan(refund.amount)
-
-    @admin.display(description=gettext_lazy("status"), ordering="status")
-    def status_column(self, refund: Refund) -> str:
-        return status_badge(refund)
-
-    @admin.display(description=gettext_lazy("last error"))
-    def short_error(self, refund: Refund) -> str:
-        text = refund.error_display()
-        return text if len(text) <= 60 else text[:59] + "…"
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(PERMISSION)

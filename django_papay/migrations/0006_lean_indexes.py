@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
-    # Issue 14: only the indexes a query or the admin uses. Gone: the varchar_pattern_ops twins (nobody
+    # Only the indexes a query or the admin uses. Gone: the varchar_pattern_ops twins (nobody
     # searches with LIKE; the admin's icontains cannot use them), contract_id, openid and event_type
     # (searched with icontains or filtered on a small log only), and the duplicate check's index on every
     # row (now partial: verified, processed rows only). The unique code becomes a constraint first, so the

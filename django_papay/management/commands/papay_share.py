@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import conf, dispatch, wechatpay
 from ...exceptions import SharingStateError, describe_error
+from ...models import ProfitShare
 from ...services.sharing_due import WARN_BEFORE, near_the_limit, sub_orders_to_share
 
 
@@ -40,9 +41,12 @@ class Command(BaseCommand):
         for result in results:
             number = result.sub_order.out_trade_no
             if result.share is not None:
-                counts["shared"] += 1
+                # A share WeChat Pay refused (a signed 4xx) is FAILED: the run exits non-zero, so cron mails it;
+                # an unknown outcome stays open (processing), to be sent again with its number.
+                refused = result.share.status == ProfitShare.Status.FAILED
+                counts["failed" if refused else "shared"] += 1
                 note = f" — {result.share.error_display()}" if result.share.last_error else ""
-                self.stdout.write(
+                (self.stderr if refused else self.stdout).write(
                     f"{number}: {result.share.get_kind_display()} {result.share.get_status_display()}{note}"
                 )
             elif isinstance(result.error, SharingStateError):

@@ -236,9 +236,11 @@ class Command(BaseCommand):
             raise CommandError(f"reconciling {today} {report.get_status_display()}: {report.error}")
         self.step(
             f"reconciled {today} against the sandbox's trade bill: {report.get_status_display()} — "
-            f"{report.payments_theirs} payments ¥{report.payments_amount_theirs / 100:.2f} in the bill, "
+            f"{report.payments_theirs} payment{'s' * (report.payments_theirs != 1)} "
+            f"¥{report.payments_amount_theirs / 100:.2f} in the bill, "
             f"{report.payments_ours} here ¥{report.payments_amount_ours / 100:.2f}; "
-            f"{report.refunds_theirs} refunds ¥{report.refunds_amount_theirs / 100:.2f} in the bill, "
+            f"{report.refunds_theirs} refund{'s' * (report.refunds_theirs != 1)} "
+            f"¥{report.refunds_amount_theirs / 100:.2f} in the bill, "
             f"{report.refunds_ours} here ¥{report.refunds_amount_ours / 100:.2f}"
         )
         for found in report.discrepancies.all()[:10]:  # an earlier run's database deleted, its sandbox kept
