@@ -22,7 +22,7 @@ def storable(value: Any) -> Any:
     """
     if isinstance(value, str):
         if value.isascii():  # most of what arrives: no surrogate can be in it, only NUL to write out
-            return value.replace("\x00", "\\x00") if "\x00" in value else value
+            return value.replace("\x00", "\\x00")
         return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)

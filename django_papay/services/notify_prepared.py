@@ -59,11 +59,10 @@ def text(sql: str) -> str:
     count = uses[sql] = uses.get(sql, 0) + 1
     if count < PREPARE_ON_USE:
         return sql
-    name = _name(sql)
     if count == PREPARE_ON_USE:
         with lost_statements(), connection.cursor() as cursor:
-            cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
-    return f"EXECUTE {name}({', '.join(['%s'] * sql.count('%s'))})" if "%s" in sql else f"EXECUTE {name}"
+            cursor.execute(f"PREPARE {_name(sql)} AS {_numbered(sql)}")
+    return _execute(sql)
 
 
 @contextmanager
@@ -87,6 +86,13 @@ def lost_statements() -> Iterator[None]:
 @cache
 def _name(sql: str) -> str:
     return "papay_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+@cache
+def _execute(sql: str) -> str:
+    """``EXECUTE`` of ``sql``'s prepared statement, its values as ``%s`` again (bound client-side, as ``sql``'s)."""
+    count = sql.count("%s")
+    return f"EXECUTE {_name(sql)}({', '.join(['%s'] * count)})" if count else f"EXECUTE {_name(sql)}"
 
 
 @cache
