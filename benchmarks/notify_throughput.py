@@ -69,7 +69,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     retried: int = 0
     server_cpu: float = 0.0  # CPU seconds the gunicorn workers spent (0 where /proc is not there)
-    database_cpu: float = 0.0  # ... and the PostgreSQL backends serving them
+    database_cpu: float = 0.0  # ... and the PostgreSQL backends serving them, with the WAL writer
     client_cpu: float = 0.0  # ... and this process, the load client (nothing else runs in it meanwhile)
 
     @property
@@ -105,10 +105,15 @@ def processes(matches) -> list[int]:
 
 
 def server_processes(gunicorn_pid: int) -> tuple[list[int], list[int]]:
-    """The gunicorn workers (children of the master we started) and the PostgreSQL backends of our database."""
+    """The gunicorn workers (children of the master we started), and the PostgreSQL backends of our database
+    with the WAL writer: a commit that does not wait for the disk (a forged delivery's) leaves it the flush."""
     workers = processes(lambda stat, cmdline: stat[1] == str(gunicorn_pid))
-    ours = f" {DATABASE} ".encode()  # a backend's title: "postgres: USER DATABASE HOST(PORT) STATE"
-    backends = processes(lambda stat, cmdline: cmdline.startswith(b"postgres: ") and ours in cmdline)
+    ours = f" {DATABASE} ".encode()  # a backend's title: "postgres: [CLUSTER: ]USER DATABASE HOST(PORT) STATE"
+    backends = processes(
+        lambda stat, cmdline: (
+            cmdline.startswith(b"postgres: ") and (ours in cmdline or cmdline.rstrip(b"\x00 ").endswith(b"walwriter"))
+        )
+    )
     return workers, backends
 
 

@@ -117,6 +117,11 @@ class InvalidNotification(PapayError):
         self.message = message
         self.status = status
 
+    @property
+    def unauthenticated(self) -> bool:
+        """The signature is missing or does not verify (the 401s): nothing says WeChat Pay sent it."""
+        return self.status == 401
+
 
 class NotReprocessable(PapayError):
     """Only a verified notification whose processing failed can be applied again."""

@@ -20,7 +20,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import notifications
 from .exceptions import InvalidNotification
 from .models import Notification
 from .services import receive_notification
@@ -62,12 +61,16 @@ def notify(request: HttpRequest) -> HttpResponse:
         delivery.save()
         return _fail(413, delivery.error)
     delivery.body = body.decode("utf-8", "backslashreplace")  # what is not UTF-8 is kept, as \xNN escapes
-    delivery.notification_id, delivery.event_type = notifications.peek(body)
 
     try:
         receive_notification(delivery, request.headers, body)  # stores the delivery, whatever the outcome
     except InvalidNotification as exc:
-        return _fail(exc.status, exc.message)
+        response = _fail(exc.status, exc.message)
+        if exc.unauthenticated:
+            # The service logs these at most once per 10 s, with a count; Django's own warning per response
+            # ("Unauthorized: /papay/notify/") would put a forger's flood in the site's log all the same.
+            response._has_been_logged = True  # type: ignore[attr-defined]  # what Django's log_response sets
+        return response
     except Exception:  # logged by the service, and recorded on the delivery when it could be stored
         return _fail(500, "processing failed; please deliver again")
     return HttpResponse(status=204)

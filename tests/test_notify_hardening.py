@@ -71,3 +71,28 @@ def test_a_delivery_the_database_cannot_store_is_logged_with_its_traceback(
     (record,) = [r for r in caplog.records if r.name == "django_papay.notifications"]
     assert "could not be stored" in record.getMessage()
     assert record.exc_info is not None and "database is locked" in str(record.exc_info[1])
+
+
+def test_a_flood_of_forgeries_is_logged_once_with_a_count_and_not_by_django(
+    presigned_contract, sandbox, keys, monkeypatch, caplog
+):
+    from django_papay.services import notifications as pipeline
+
+    monkeypatch.setattr(pipeline, "_rejections", pipeline._Rejections())  # no earlier test's last warning
+    forged = sandbox.sign_notification(presigned_contract.out_contract_code).signed_again(private_key=keys.stranger)
+    with caplog.at_level(logging.WARNING):
+        assert [deliver(forged.signed_again()).status_code for _ in range(3)] == [401] * 3
+        monkeypatch.setattr(pipeline, "REJECTION_LOG_SECONDS", 0.0)  # the window has passed
+        assert deliver(forged.signed_again()).status_code == 401
+    ours = [r.getMessage() for r in caplog.records if r.name == "django_papay.notifications"]
+    assert len(ours) == 2 and "the signature does not verify" in ours[0]
+    assert ours[1].endswith("(2 more rejected since the last warning)")
+    assert [r for r in caplog.records if r.name == "django.request"] == []  # no "Unauthorized: …" per delivery
+    assert Notification.objects.filter(result="rejected").count() == 4  # each one stored all the same
+
+
+def test_django_still_logs_a_refusal_of_a_signed_delivery(presigned_contract, sandbox, caplog):
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = deliver(sandbox.sign_notification(presigned_contract.out_contract_code, attach="a\x00b"))
+    assert response.status_code == 400
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == [f"Bad Request: {NOTIFY}"]

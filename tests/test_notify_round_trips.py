@@ -72,7 +72,25 @@ def test_a_forged_delivery_costs_one_insert(presigned_contract, sandbox, keys, p
     forged = sandbox.sign_notification(presigned_contract.out_contract_code).signed_again(private_key=keys.stranger)
     with CaptureQueriesContext(connection) as queries:
         assert deliver(forged).status_code == 401
-    assert _statements(queries) == ["INSERT"]
+    if path == "short":  # one message: its row committed without waiting for the disk, for that transaction only
+        assert len(queries) == 1, queries.captured_queries
+        sql = queries.captured_queries[0]["sql"]
+        assert sql.startswith("BEGIN;SET LOCAL synchronous_commit TO OFF;INSERT ") and sql.endswith(";COMMIT")
+        with connection.cursor() as cursor:  # the same connection: the site's own setting again
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] != "off"
+    else:
+        assert _statements(queries) == ["INSERT"]
+    assert Notification.objects.get().result == "rejected"
+
+
+def test_a_signed_delivery_refused_after_verifying_waits_for_the_disk(presigned_contract, sandbox, path):
+    notification = sandbox.sign_notification(presigned_contract.out_contract_code, attach="a\x00b")
+    with CaptureQueriesContext(connection) as queries:
+        assert deliver(notification).status_code == 400
+    assert not any("synchronous_commit" in query["sql"] for query in queries.captured_queries)
+    assert _statements(queries)[-1] == "INSERT"
+    assert Notification.objects.get().result == "rejected"
 
 
 def _fail_applied_inserts() -> None:

@@ -56,7 +56,8 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
     The checks are pure CPU with no side effect, so they come first; the delivery's row is still written
     in every case, and a verified one in the same transaction as the state change it caused: the lock,
     the duplicate check, the change, the row, one commit. A delivery we reject costs one autocommit
-    INSERT, so a flood of forgeries stays cheap. When processing fails (a receiver raises, the database
+    INSERT — one whose signature fails does not even wait for the disk — so a flood of forgeries stays
+    cheap. When processing fails (a receiver raises, the database
     errs) the transaction rolls back whole, and the row is then stored on its own, marked failed.
 
     Raises InvalidNotification for a notification we will never accept (the delivery is stored rejected,
@@ -66,10 +67,13 @@ def receive_notification(delivery: Notification, headers: Mapping[str, str], bod
     try:
         verified = notifications.verify(headers, body, public_keys=notification_keys(), apiv3_key=conf.apiv3_key())
     except InvalidNotification as exc:
-        _store_or_log(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}")
+        delivery.notification_id, delivery.event_type = notifications.peek(body)  # what it says it is, unverified
+        # A row nothing vouches for does not wait for the disk (``PostgreSQLStore.save``): a flood stays cheap.
+        _store_or_log(delivery, Result.REJECTED, error=f"{exc.reason}: {exc}", durable=not exc.unauthenticated)
         _rejections.warn(delivery, exc)
         raise
     except Exception as exc:  # a bug of ours, not the sender's: recorded, and WeChat Pay delivers again
+        delivery.notification_id, delivery.event_type = notifications.peek(body)
         _store_or_log(delivery, Result.FAILED, error=f"{type(exc).__name__}: {exc}")
         logger.exception("notification delivery #%s could not be verified", delivery.pk)
         raise
@@ -189,10 +193,10 @@ def _store_for(delivery: Notification, family: Family | None = None) -> Store:
     return notify_postgresql.PostgreSQLStore() if notify_postgresql.usable(delivery, models) else Store()
 
 
-def _store(delivery: Notification, result: str, *, error: str = "", note: str = "") -> None:
+def _store(delivery: Notification, result: str, *, error: str = "", note: str = "", durable: bool = True) -> None:
     """Write the delivery's row with its result, outside any sequence: a rejected, failed or unknown one."""
     outcome(delivery, result, error=error, note=note)
-    _store_for(delivery).save(delivery)
+    _store_for(delivery).save(delivery, durable=durable)
 
 
 def _store_after_rollback(
@@ -208,11 +212,11 @@ def _store_after_rollback(
     _store_or_log(delivery, result, error=error)
 
 
-def _store_or_log(delivery: Notification, result: str, *, error: str = "") -> None:
+def _store_or_log(delivery: Notification, result: str, *, error: str = "", durable: bool = True) -> None:
     """``_store`` where it is the delivery's last chance to be recorded: if even that fails (the database is
     locked, down or full), say why in the log before the view answers 500 and WeChat Pay delivers again."""
     try:
-        _store(delivery, result, error=error)
+        _store(delivery, result, error=error, durable=durable)
     except Exception:
         logger.exception("a notification delivery could not be stored; WeChat Pay will deliver it again")
         raise

@@ -28,8 +28,9 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any, cast
 
-from django.db import connection, transaction
-from django.db.models import BooleanField, CharField, Field, Model, TextField
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import AutoField, BigAutoField, BooleanField, CharField, Field, ForeignKey, Model, TextField
 from django.db.models.signals import post_save, pre_save
 
 from ..models import Notification
@@ -41,7 +42,8 @@ from .notify_store import Fallback, Store
 
 def usable(delivery: Notification, models: Iterable[type[Model]]) -> bool:
     """Whether the short way can store ``delivery`` (and write ``models``' rows) exactly as the ORM would."""
-    if connection.vendor != "postgresql" or not delivery._state.adding:
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or not delivery._state.adding:
         return False
     if any(s.has_listeners(model) for s in (pre_save, post_save) for model in models):
         return False  # they expect save(); the ORM store calls it
@@ -49,21 +51,24 @@ def usable(delivery: Notification, models: Iterable[type[Model]]) -> bool:
         from psycopg import ClientCursor
     except ImportError:  # psycopg2
         return False
-    connection.ensure_connection()
+    db.ensure_connection()
     # Server-side binding (OPTIONS {"server_side_binding": True}) takes one statement per message.
-    return issubclass(connection.connection.cursor_factory, ClientCursor)
+    return issubclass(db.connection.cursor_factory, ClientCursor)
 
 
 class PostgreSQLStore(Store):
     """One delivery's processing, its statements sent several to a message (see the module's docstring)."""
 
     def __init__(self) -> None:
+        # The default database's wrapper itself: ``django.db.connection`` is a proxy that looks it up (a
+        # thread-local's) on every attribute, and a delivery reads a dozen of them.
+        self._db = connections[DEFAULT_DB_ALIAS]
         self._explicit = False  # this store sends BEGIN and COMMIT, on its first and last messages
         self._begun = False
 
     @contextmanager
     def atomic(self, *, listened: bool) -> Iterator[None]:
-        self._explicit, self._begun = not connection.in_atomic_block and not listened, False
+        self._explicit, self._begun = not self._db.in_atomic_block and not listened, False
         if not self._explicit:
             with transaction.atomic():
                 yield
@@ -71,7 +76,7 @@ class PostgreSQLStore(Store):
         try:
             yield
         finally:
-            _end_open_transaction()  # a failure, or a Fallback before writing: nothing to keep
+            _end_open_transaction(self._db)  # a failure, or a Fallback before writing: nothing to keep
 
     def lock(self, family: Family, event: Any, delivery: Notification) -> tuple[Any, int | None]:
         field, value = family.key(event)
@@ -79,7 +84,7 @@ class PostgreSQLStore(Store):
         rows = self._send([lock, DUPLICATE], [value, delivery.notification_id])
         if not rows[0]:
             raise Fallback  # not ours yet: the family creates it there (and survives a concurrent creation)
-        subject = family.model.from_db(connection.alias, columns, _converted(family.model, rows[0][0]))
+        subject = family.model.from_db(self._db.alias, columns, _converted(family.model, rows[0][0], self._db))
         return subject, (rows[1][0][0] if rows[1] else None)
 
     def write(self, delivery: Notification, subject: Model | None = None, fields: Iterable[str] = ()) -> None:
@@ -94,44 +99,66 @@ class PostgreSQLStore(Store):
                 + ", ".join(f"{_quote(field.column)} = %s" for field in columns)
                 + f" WHERE {_quote(meta.pk.column)} = %s"
             )
-            params += [_value(field, subject, add=False) for field in columns] + [subject.pk]
+            params += [_value(field, subject, self._db, add=False) for field in columns] + [subject.pk]
         delivery.make_storable()
         statements.append(INSERT)
-        params += [_value(field, delivery, add=True) for field in NOTIFICATION_FIELDS]
+        params += [_value(field, delivery, self._db, add=True) for field in NOTIFICATION_FIELDS]
         rows = self._send(statements, params, last=True)
         delivery.pk = rows[-1][0][0]
-        delivery._state.adding, delivery._state.db = False, connection.alias
+        delivery._state.adding, delivery._state.db = False, self._db.alias
 
-    def save(self, delivery: Notification) -> None:
+    def save(self, delivery: Notification, *, durable: bool = True) -> None:
         """INSERT the delivery's row as ``save()`` would, without the ORM's statement building: for the
         deliveries that change nothing (a forgery's rejection, most of all) one autocommit INSERT, so a
-        flood of them stays cheap."""
+        flood of them stays cheap.
+
+        ``durable=False`` — a delivery whose signature did not verify — commits it without waiting for the
+        write-ahead log to reach the disk (``SET LOCAL synchronous_commit TO OFF``, in the same message): a
+        forger's flood then costs no disk flush per row. What that risks: should PostgreSQL crash within
+        a fraction of a second (three times its ``wal_writer_delay`` at most), the last such rows are
+        missing from the log; nothing else is, since a verified delivery and every change it makes commit
+        as usual, and each of those rows answered 401, which WeChat Pay would deliver again anyway. Inside
+        the caller's transaction the row is written as usual: the setting would cover that whole transaction.
+        """
         delivery.make_storable()
-        values = [_value(field, delivery, add=True) for field in NOTIFICATION_FIELDS]
+        values = [_value(field, delivery, self._db, add=True) for field in NOTIFICATION_FIELDS]
+        unflushed = not durable and not self._db.in_atomic_block
         try:
-            with notify_prepared.lost_statements(), connection.cursor() as cursor:
-                cursor.execute(notify_prepared.text(INSERT), values)
-                delivery.pk = cursor.fetchone()[0]
+            if unflushed:
+                self._explicit, self._begun = True, False
+                try:
+                    # The setting cannot be prepared; it rides first, before the (maybe prepared) INSERT.
+                    delivery.pk = self._send([INSERT], values, last=True, first=UNFLUSHED)[0][0][0]
+                finally:
+                    _end_open_transaction(self._db)  # only after a failure is anything still open
+            else:
+                with notify_prepared.lost_statements(), self._db.cursor() as cursor:
+                    cursor.execute(notify_prepared.text(INSERT, self._db), values)
+                    delivery.pk = cursor.fetchone()[0]
         except Unprepared:
-            if connection.in_atomic_block:  # the caller's transaction is aborted: WeChat Pay delivers again
+            if self._db.in_atomic_block:  # the caller's transaction is aborted: WeChat Pay delivers again
                 raise
             Store().save(delivery)  # an autocommit INSERT: nothing was written
             return
-        delivery._state.adding, delivery._state.db = False, connection.alias
+        delivery._state.adding, delivery._state.db = False, self._db.alias
 
-    def _send(self, statements: Sequence[str], params: Sequence[Any], *, last: bool = False) -> list[list[tuple]]:
+    def _send(
+        self, statements: Sequence[str], params: Sequence[Any], *, last: bool = False, first: str = ""
+    ) -> list[list[tuple]]:
         """One message of ``statements`` (each prepared once the connection sends it again, ``notify_prepared``);
         the rows of each that returns rows. In an explicit transaction the BEGIN rides on the first message and
-        the COMMIT on the last."""
+        the COMMIT on the last. ``first``: a statement without values, sent as it is, before them."""
         from psycopg.pq import ExecStatus
 
-        sql = ";".join(notify_prepared.text(statement) for statement in statements)
+        sql = ";".join(notify_prepared.text(statement, self._db) for statement in statements)
+        if first:
+            sql = f"{first};{sql}"
         if self._explicit and not self._begun:
             sql, self._begun = "BEGIN;" + sql, True
         if self._explicit and last:
             sql += ";COMMIT"
         results = []
-        with notify_prepared.lost_statements(), connection.cursor() as cursor:
+        with notify_prepared.lost_statements(), self._db.cursor() as cursor:
             cursor.execute(sql, params)
             raw = cursor.cursor  # psycopg's: its result's status says whether rows came, without building columns
             while True:
@@ -142,38 +169,45 @@ class PostgreSQLStore(Store):
         return results
 
 
-def _end_open_transaction() -> None:
+def _end_open_transaction(db: BaseDatabaseWrapper) -> None:
     from psycopg.pq import TransactionStatus
 
-    raw = connection.connection
+    raw = db.connection
     if raw is not None and not raw.closed and raw.info.transaction_status != TransactionStatus.IDLE:
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             cursor.execute("ROLLBACK")
 
 
-def _value(field, instance: Model, *, add: bool) -> Any:
+def _value(field, instance: Model, db: BaseDatabaseWrapper, *, add: bool) -> Any:
     """The column's value as ``save()`` writes it: auto_now and the field's adapters (JSON, addresses, times).
 
     A text, boolean or key column holding a plain value (a str, bool, int or None) is written as it is: their
     preparation returns such a value unchanged, and it is most of a delivery's row (done alike it cost the
     rejected flood a tenth of its time).
     """
-    if type(field) in _PLAIN_FIELDS:
+    if _plain(field):
         value = getattr(instance, field.attname)
         if value is None or type(value) in (str, bool, int):
             return value
-    return field.get_db_prep_save(field.pre_save(instance, add), connection)
+    return field.get_db_prep_save(field.pre_save(instance, add), db)
 
 
 # Fields whose preparation leaves a plain value as it is (subclasses may not: only these exact types).
-_PLAIN_FIELDS = frozenset({CharField, TextField, BooleanField})
+_PLAIN_FIELDS = frozenset({CharField, TextField, BooleanField, AutoField, BigAutoField})
+
+
+@cache
+def _plain(field: Field[Any, Any]) -> bool:
+    """One of ``_PLAIN_FIELDS``, or a foreign key to one (a key is prepared as its target is)."""
+    target = field.target_field if type(field) is ForeignKey else field
+    return type(target) in _PLAIN_FIELDS
 
 
 def _quote(name: str | None) -> str:
     return f'"{name}"'  # PostgreSQL's quoting; Django's own names have no quotes in them
 
 
-def _converted(model: type[Model], row: Sequence[Any]) -> Sequence[Any]:
+def _converted(model: type[Model], row: Sequence[Any], db: BaseDatabaseWrapper) -> Sequence[Any]:
     """The row's values as the ORM's read gives them: the converters of the fields that have one applied (a
     JSONField's JSON is text until then, and written back as text it would be stored as a JSON string)."""
     converters = _converters(model)
@@ -182,7 +216,7 @@ def _converted(model: type[Model], row: Sequence[Any]) -> Sequence[Any]:
     values = list(row)
     for index, field_converters, column in converters:
         for converter in field_converters:
-            values[index] = converter(values[index], column, connection)
+            values[index] = converter(values[index], column, db)
     return values
 
 
@@ -191,7 +225,7 @@ def _converters(model: type[Model]) -> list[tuple[int, list, Any]]:
     """Per column of ``model`` that has any: its position, its fields' database converters and its column."""
     found = []
     for index, field in enumerate(cast("list[Field[Any, Any]]", model._meta.concrete_fields)):
-        converters = field.get_db_converters(connection)
+        converters = field.get_db_converters(connections[DEFAULT_DB_ALIAS])
         if converters:
             found.append((index, converters, field.get_col(model._meta.db_table)))
     return found
@@ -222,3 +256,6 @@ def _statements() -> tuple[list, str, str]:
 
 
 NOTIFICATION_FIELDS, DUPLICATE, INSERT = _statements()
+# For this transaction only: COMMIT returns without waiting for the log's flush (PostgreSQL's own default
+# for the setting stays as the site has it).
+UNFLUSHED = "SET LOCAL synchronous_commit TO OFF"

@@ -29,6 +29,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from django.db import DatabaseError, connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .notify_store import Fallback
 
@@ -49,10 +50,10 @@ class Unprepared(Fallback):
     prepares no more."""
 
 
-def text(sql: str) -> str:
-    """What to send for ``sql`` (its values as ``%s``) on this connection: ``EXECUTE`` of its prepared statement
-    once it has one, else ``sql`` itself; on its ``PREPARE_ON_USE``-th use, prepared first (a message)."""
-    raw = connection.connection
+def text(sql: str, db: BaseDatabaseWrapper = connection) -> str:
+    """What to send for ``sql`` (its values as ``%s``) on ``db``: ``EXECUTE`` of its prepared statement once it
+    has one, else ``sql`` itself; on its ``PREPARE_ON_USE``-th use, prepared first (a message)."""
+    raw = db.connection
     if not _enabled or raw is None or getattr(raw, "prepare_threshold", None) is None:
         return sql
     uses = _uses.setdefault(raw, {})
@@ -60,7 +61,7 @@ def text(sql: str) -> str:
     if count < PREPARE_ON_USE:
         return sql
     if count == PREPARE_ON_USE:
-        with lost_statements(), connection.cursor() as cursor:
+        with lost_statements(), db.cursor() as cursor:
             cursor.execute(f"PREPARE {_name(sql)} AS {_numbered(sql)}")
     return _execute(sql)
 

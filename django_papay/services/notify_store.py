@@ -67,8 +67,11 @@ class Store:
             subject.save(update_fields=fields)
         self.save(delivery)
 
-    def save(self, delivery: Notification) -> None:
-        """The delivery's row with its outcome: an INSERT, or for a reprocessed delivery an UPDATE."""
+    def save(self, delivery: Notification, *, durable: bool = True) -> None:
+        """The delivery's row with its outcome: an INSERT, or for a reprocessed delivery an UPDATE.
+
+        ``durable=False`` (a delivery nothing vouches for) lets a store commit without waiting for the disk;
+        this one always waits (see ``notify_postgresql.PostgreSQLStore.save``)."""
         if delivery._state.adding:
             delivery.save()
         else:
