@@ -2,7 +2,9 @@
 
 A key is given as PEM text (``PAPAY[KEY]``) or as a PEM file (``PAPAY[KEY + "_PATH"]``, read when the text is
 not given); crypto.py parses it. Parsed keys are cached by their text, files by path and modification time:
-a changed setting or a replaced file is picked up, an unchanged one is never parsed twice. Errors name the
+a changed setting is picked up at once, a replaced file within ``FILE_CHECK_SECONDS`` (a file's time is looked
+up at most that often: every notification and every API call reads a key), an unchanged one is never parsed
+twice. Errors name the
 setting to fix and never echo a key. ``manage.py check`` loads keys through here too, so it refuses exactly
 what a request would.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,9 +52,25 @@ def _pem(text: Setting[str | bytes | None], path: Setting[str | None]) -> tuple[
     if file is None:
         raise KeySettingError(text.key, "missing", f"Set {text.name} (PEM text) or {path.name} (a PEM file).")
     try:
-        return path, _read_pem_file(file, os.stat(file).st_mtime_ns)
+        return path, _read_pem_file(file, _modified(file))
     except OSError as exc:  # no such file, a folder, no permission
         raise KeySettingError(path.key, "unreadable", f"{path.name} cannot be read: {exc.strerror}.") from exc
+
+
+# How stale a key file's modification time may be: a replaced key is in use within this.
+FILE_CHECK_SECONDS = 2.0
+_checked: dict[str, tuple[float, int]] = {}  # path → (when it was looked up, its st_mtime_ns); only files that exist
+
+
+def _modified(path: str) -> int:
+    """The file's modification time (ns), looked up at most once per ``FILE_CHECK_SECONDS``; raises OSError."""
+    now = time.monotonic()
+    checked = _checked.get(path)
+    if checked is not None and now - checked[0] < FILE_CHECK_SECONDS:
+        return checked[1]
+    mtime = os.stat(path).st_mtime_ns
+    _checked[path] = (now, mtime)
+    return mtime
 
 
 @functools.lru_cache(maxsize=16)

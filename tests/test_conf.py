@@ -1,9 +1,11 @@
 """conf.py: PAPAY is read when used, validated, and names the key to fix."""
 
+import os
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from django_papay import conf
+from django_papay import conf, crypto
 
 from .helpers import papay_settings
 
@@ -99,6 +101,30 @@ def test_private_key_from_path(base, keys, tmp_path):
     del base.PAPAY["MERCHANT_PRIVATE_KEY"]
     base.PAPAY["MERCHANT_PRIVATE_KEY_PATH"] = str(path)
     assert conf.merchant_private_key().public_key().public_numbers() == keys.merchant.public_key().public_numbers()
+
+
+def test_a_replaced_key_file_is_used_within_the_check_interval_and_its_time_not_read_on_every_call(
+    base, keys, tmp_path, monkeypatch
+):
+    from django_papay import conf_keys
+
+    clock = [1000.0]
+    monkeypatch.setattr(conf_keys.time, "monotonic", lambda: clock[0])
+    stats = []
+    real_stat = conf_keys.os.stat
+    monkeypatch.setattr(conf_keys.os, "stat", lambda path: stats.append(path) or real_stat(path))
+    path = tmp_path / "apiclient_key.pem"
+    path.write_text(keys.merchant_pem)
+    del base.PAPAY["MERCHANT_PRIVATE_KEY"]
+    base.PAPAY["MERCHANT_PRIVATE_KEY_PATH"] = str(path)
+    first = conf.merchant_private_key()
+    assert conf.merchant_private_key() is first and len(stats) == 1  # one look at the file for both
+    path.write_text(crypto.private_key_pem(keys.stranger))  # a new key, in place
+    os.utime(path, ns=(real_stat(path).st_atime_ns, real_stat(path).st_mtime_ns + 10**9))
+    assert conf.merchant_private_key() is first  # within the interval: the key in use stays
+    clock[0] += conf_keys.FILE_CHECK_SECONDS
+    replaced = conf.merchant_private_key()
+    assert replaced.private_numbers() == keys.stranger.private_numbers() and len(stats) == 2
 
 
 def test_missing_key_file_names_the_path_setting(base, tmp_path):
