@@ -65,6 +65,7 @@ class PostgreSQLStore(Store):
         self._db = connections[DEFAULT_DB_ALIAS]
         self._explicit = False  # this store sends BEGIN and COMMIT, on its first and last messages
         self._begun = False
+        self._open = False  # our BEGIN was sent and no COMMIT of ours has come back: ended on the way out
 
     @contextmanager
     def atomic(self, *, listened: bool) -> Iterator[None]:
@@ -76,7 +77,8 @@ class PostgreSQLStore(Store):
         try:
             yield
         finally:
-            _end_open_transaction(self._db)  # a failure, or a Fallback before writing: nothing to keep
+            if self._open:  # a failure, or a Fallback before writing: nothing to keep
+                _end_open_transaction(self._db)
 
     def lock(self, family: Family, event: Any, delivery: Notification) -> tuple[Any, int | None]:
         field, value = family.key(event)
@@ -130,7 +132,8 @@ class PostgreSQLStore(Store):
                     # The setting cannot be prepared; it rides first, before the (maybe prepared) INSERT.
                     delivery.pk = self._send([INSERT], values, last=True, first=UNFLUSHED)[0][0][0]
                 finally:
-                    _end_open_transaction(self._db)  # only after a failure is anything still open
+                    if self._open:  # it failed
+                        _end_open_transaction(self._db)
             else:
                 with notify_prepared.lost_statements(), self._db.cursor() as cursor:
                     cursor.execute(notify_prepared.text(INSERT, self._db), values)
@@ -154,12 +157,14 @@ class PostgreSQLStore(Store):
         if first:
             sql = f"{first};{sql}"
         if self._explicit and not self._begun:
-            sql, self._begun = "BEGIN;" + sql, True
+            sql, self._begun, self._open = "BEGIN;" + sql, True, True
         if self._explicit and last:
             sql += ";COMMIT"
         results = []
         with notify_prepared.lost_statements(), self._db.cursor() as cursor:
             cursor.execute(sql, params)
+            if self._explicit and last:
+                self._open = False  # committed
             raw = cursor.cursor  # psycopg's: its result's status says whether rows came, without building columns
             while True:
                 if raw.pgresult is not None and raw.pgresult.status == ExecStatus.TUPLES_OK:
