@@ -1,6 +1,7 @@
 """conf.py: PAPAY is read when used, validated, and names the key to fix."""
 
 import os
+from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -108,11 +109,10 @@ def test_a_replaced_key_file_is_used_within_the_check_interval_and_its_time_not_
 ):
     from django_papay import conf_keys
 
-    clock = [1000.0]
-    monkeypatch.setattr(conf_keys.time, "monotonic", lambda: clock[0])
-    stats = []
-    real_stat = conf_keys.os.stat
-    monkeypatch.setattr(conf_keys.os, "stat", lambda path: stats.append(path) or real_stat(path))
+    clock, stats = [1000.0], []
+    # Only conf_keys' own references: time and os themselves stay as every other thread sees them.
+    monkeypatch.setattr(conf_keys, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(conf_keys, "os", SimpleNamespace(stat=lambda path: stats.append(path) or os.stat(path)))
     path = tmp_path / "apiclient_key.pem"
     path.write_text(keys.merchant_pem)
     del base.PAPAY["MERCHANT_PRIVATE_KEY"]
@@ -120,7 +120,7 @@ def test_a_replaced_key_file_is_used_within_the_check_interval_and_its_time_not_
     first = conf.merchant_private_key()
     assert conf.merchant_private_key() is first and len(stats) == 1  # one look at the file for both
     path.write_text(crypto.private_key_pem(keys.stranger))  # a new key, in place
-    os.utime(path, ns=(real_stat(path).st_atime_ns, real_stat(path).st_mtime_ns + 10**9))
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
     assert conf.merchant_private_key() is first  # within the interval: the key in use stays
     clock[0] += conf_keys.FILE_CHECK_SECONDS
     replaced = conf.merchant_private_key()
