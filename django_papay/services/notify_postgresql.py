@@ -64,12 +64,11 @@ class PostgreSQLStore(Store):
         # thread-local's) on every attribute, and a delivery reads a dozen of them.
         self._db = connections[DEFAULT_DB_ALIAS]
         self._explicit = False  # this store sends BEGIN and COMMIT, on its first and last messages
-        self._begun = False
         self._open = False  # our BEGIN was sent and no COMMIT of ours has come back: ended on the way out
 
     @contextmanager
     def atomic(self, *, listened: bool) -> Iterator[None]:
-        self._explicit, self._begun = not self._db.in_atomic_block and not listened, False
+        self._explicit, self._open = not self._db.in_atomic_block and not listened, False
         if not self._explicit:
             with transaction.atomic():
                 yield
@@ -127,13 +126,9 @@ class PostgreSQLStore(Store):
         unflushed = not durable and not self._db.in_atomic_block
         try:
             if unflushed:
-                self._explicit, self._begun = True, False
-                try:
+                with self.atomic(listened=False):  # our BEGIN and COMMIT, on this one message
                     # The setting cannot be prepared; it rides first, before the (maybe prepared) INSERT.
                     delivery.pk = self._send([INSERT], values, last=True, first=UNFLUSHED)[0][0][0]
-                finally:
-                    if self._open:  # it failed
-                        _end_open_transaction(self._db)
             else:
                 with notify_prepared.lost_statements(), self._db.cursor() as cursor:
                     cursor.execute(notify_prepared.text(INSERT, self._db), values)
@@ -156,8 +151,8 @@ class PostgreSQLStore(Store):
         sql = ";".join(notify_prepared.text(statement, self._db) for statement in statements)
         if first:
             sql = f"{first};{sql}"
-        if self._explicit and not self._begun:
-            sql, self._begun, self._open = "BEGIN;" + sql, True, True
+        if self._explicit and not self._open:
+            sql, self._open = "BEGIN;" + sql, True
         if self._explicit and last:
             sql += ";COMMIT"
         results = []
