@@ -3,11 +3,12 @@
     python benchmarks/platform_scale.py [--scale 1.0] [--rounds 3]
 
 Seeds PostgreSQL ``<PAPAY_TEST_DATABASE_NAME or papay>_bench_scale`` (created and dropped here, 127.0.0.1:5432)
-with ``--scale`` × 1,000,000 contracts, 5,000,000 notification rows, 200,000 deductions with a sub-order each and
-1,000 billing runs, in SQL (``generate_series``), then ANALYZEs. Then, with Django's test client as a superuser:
-each admin changelist (contracts, deductions, notifications, billing runs; plain, filtered, a far page, searched
-by one exact number) and change page, the median of ``--rounds``; the selection queries of ``papay_sync``,
-``papay_settle`` and a billing run's fan-out with their EXPLAIN plans (no sequential scan of a big table) and
+with ``--scale`` × 1,000,000 contracts, 5,000,000 notification rows, 200,000 deductions with a sub-order each,
+100,000 refunds and 1,000 billing runs, in SQL (``generate_series``), then ANALYZEs. Then, with Django's test
+client as a superuser: each admin changelist (contracts, deductions, notifications, refunds, billing runs; plain,
+filtered, a far page, searched by one exact number) and change page, the median of ``--rounds``; the selection
+queries of ``papay_sync``, ``papay_settle`` (deductions and refunds), a billing run's fan-out and a bill's refund
+rows matched by WeChat Pay's refund id, with their EXPLAIN plans (no sequential scan of a big table) and
 times; and ``deduct_many`` storing charges (``--charges``, default 100,000 × scale) against ≥ 2,000 charges/s.
 """
 
@@ -28,7 +29,13 @@ sys.path.insert(0, str(HERE.parent))
 DATABASE = f"{os.environ.get('PAPAY_TEST_DATABASE_NAME', 'papay')}_bench_scale"
 PAGE_TARGET_MS = 300.0
 CHARGES_TARGET = 2000.0
-BIG_TABLES = ("django_papay_contract", "django_papay_notification", "django_papay_deduction", "django_papay_suborder")
+BIG_TABLES = (
+    "django_papay_contract",
+    "django_papay_notification",
+    "django_papay_deduction",
+    "django_papay_suborder",
+    "django_papay_refund",
+)
 urlpatterns: list = []  # ROOT_URLCONF is this module: the admin, set in configure()
 
 
@@ -98,12 +105,13 @@ def seed(scale: float) -> dict[str, int]:
     """The rows, in SQL: each table's columns from the model, with a value per row where it matters."""
     from django.db import connection
 
-    from django_papay.models import BillingRun, Contract, Deduction, Notification, SubOrder
+    from django_papay.models import BillingRun, Contract, Deduction, Notification, Refund, SubOrder
 
     counts = {
         "contracts": int(1_000_000 * scale),
         "notifications": int(5_000_000 * scale),
         "deductions": int(200_000 * scale),
+        "refunds": int(100_000 * scale),
         "runs": max(1, int(1_000 * scale)),
     }
     n = counts["contracts"]
@@ -161,6 +169,20 @@ def seed(scale: float) -> dict[str, int]:
             "description": "'月费'",
             "amount": "1500",
             "transaction_id": "CASE WHEN i % 10 < 7 THEN 'T' || i ELSE '' END",
+        },
+    )
+    fill(
+        Refund,
+        counts["refunds"],
+        {
+            "sub_order_id": "2 * i",  # every other sub-order's, one each
+            "out_refund_no": "'R' || md5('r' || i)",
+            "refund_id": "CASE WHEN i % 10 < 9 THEN 'RID' || i ELSE '' END",
+            "amount": "500",
+            "status": pick(["succeeded"] * 7 + ["processing", "abnormal", "failed"]),
+            "advance": "i % 200 = 0",
+            "sent_at": "CASE WHEN i % 10 = 9 THEN NULL ELSE now() - i * interval '2 seconds' END",
+            "created_at": "now() - i * interval '2 seconds'",
         },
     )
     with connection.cursor() as cursor:
@@ -223,7 +245,7 @@ def pages(rounds: int) -> list[tuple[str, float]]:
     from django.contrib.auth.models import User
     from django.test import Client
 
-    from django_papay.models import BillingRun, Contract, Deduction, Notification
+    from django_papay.models import BillingRun, Contract, Deduction, Notification, Refund
 
     user = User.objects.create_superuser("bench", "bench@example.com", "bench")
     client = Client()
@@ -231,6 +253,7 @@ def pages(rounds: int) -> list[tuple[str, float]]:
     contract = Contract.objects.order_by("pk")[500]
     deduction = Deduction.objects.order_by("pk")[500]
     notification = Notification.objects.order_by("pk")[500]
+    refund = Refund.objects.order_by("pk")[500]
     run = BillingRun.objects.order_by("pk").first()
     if run is None:
         raise SystemExit("no billing run was seeded")
@@ -250,6 +273,12 @@ def pages(rounds: int) -> list[tuple[str, float]]:
         ("notifications, result rejected", f"{base}/notification/?result__exact=rejected"),
         ("notifications, search notification_id", f"{base}/notification/?q={notification.notification_id}"),
         ("notification change page", f"{base}/notification/{notification.pk}/change/"),
+        ("refunds", f"{base}/refund/"),
+        ("refunds, status abnormal", f"{base}/refund/?status__exact=abnormal"),
+        ("refunds, advanced by the platform", f"{base}/refund/?advance__exact=1"),
+        ("refunds, search out_refund_no", f"{base}/refund/?q={refund.out_refund_no}"),
+        ("refunds, search refund_id", f"{base}/refund/?q={refund.refund_id or 'RID7'}"),
+        ("refund page", f"{base}/refund/{refund.pk}/change/"),
         ("billing runs", f"{base}/billingrun/"),
         ("billing run change page", f"{base}/billingrun/{run.pk}/change/"),
     ]
@@ -269,8 +298,8 @@ def selections(rounds: int) -> list[tuple[str, float, str]]:
     """papay_sync's, papay_settle's and the fan-out's queries: time (first page of 1,000) and plan."""
     from django.db import connection
 
-    from django_papay.models import BillingRun, Deduction
-    from django_papay.services.due import contracts_to_sync, deductions_to_settle
+    from django_papay.models import BillingRun, Deduction, Refund
+    from django_papay.services.due import contracts_to_sync, deductions_to_settle, refunds_to_settle
 
     run = BillingRun.objects.order_by("pk").first()
     if run is None:
@@ -278,6 +307,11 @@ def selections(rounds: int) -> list[tuple[str, float, str]]:
     queries = {
         "papay_sync: contracts_to_sync()": contracts_to_sync().values_list("pk", flat=True)[:1000],
         "papay_settle: deductions_to_settle()": deductions_to_settle().values_list("pk", flat=True)[:1000],
+        "papay_settle: refunds_to_settle()": refunds_to_settle().values_list("pk", flat=True)[:1000],
+        # bill_match's second lookup: a bill chunk's refund rows whose out_refund_no is not ours (a few: 10 here).
+        "reconciliation: refunds by refund_id": Refund.objects.filter(
+            refund_id__in=[f"RID{number}" for number in range(1, 100, 10)]
+        ).values_list("pk", flat=True),
         "fan-out: a run's CREATED rows": run.deductions.filter(status=Deduction.Status.CREATED)
         .order_by("pk")
         .values_list("pk", flat=True)[:1000],

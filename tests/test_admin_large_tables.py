@@ -9,17 +9,18 @@ from django.urls import reverse
 
 from django_papay.admin import large_tables
 from django_papay.admin.large_tables import EstimatedCountPaginator, planned_rows
-from django_papay.models import Contract, Notification
+from django_papay.models import Contract, Deduction, Notification, Refund, SubOrder
 
 from .helpers import PLAN_ID
 
 LIST = reverse("admin:django_papay_contract_changelist")
 NOTIFICATIONS = reverse("admin:django_papay_notification_changelist")
+REFUNDS = reverse("admin:django_papay_refund_changelist")
 
 
 @pytest.fixture
 def viewer(staff_client):
-    return staff_client("view_contract", "view_notification")
+    return staff_client("view_contract", "view_notification", "view_refund")
 
 
 def listed(response) -> set[int]:
@@ -54,6 +55,52 @@ def test_a_notification_is_found_by_its_id_once_processed_or_by_its_contract(vie
     assert listed(viewer.get(NOTIFICATIONS, {"q": "N-1"})) == {processed.pk}
     assert listed(viewer.get(NOTIFICATIONS, {"q": "N-2"})) == set()
     assert listed(viewer.get(NOTIFICATIONS, {"q": contract.out_contract_code})) == {processed.pk}
+
+
+def refunds(count: int) -> list[Refund]:
+    """``count`` refunds, each of its own charged sub-order (WeChat Pay's numbers made up)."""
+    (contract,) = make(1)
+    made = []
+    for number in range(count):
+        deduction = Deduction.objects.create(contract=contract, status=Deduction.Status.SUCCEEDED)
+        sub_order = SubOrder.objects.create(
+            deduction=deduction,
+            mchid="1900000109",
+            sub_mchid="1900000201",
+            amount=1500,
+            description="月费",
+            transaction_id=f"T-{number}",
+        )
+        made.append(
+            Refund.objects.create(sub_order=sub_order, amount=500, refund_id=f"RID-{number}", advance=number == 1)
+        )
+    return made
+
+
+def test_a_refund_is_found_by_each_of_its_numbers_and_its_charges_exactly(viewer):
+    wanted, other = refunds(2)
+    sub_order = wanted.sub_order
+    numbers = (
+        wanted.out_refund_no,
+        "RID-0",
+        sub_order.out_trade_no,
+        "T-0",
+        sub_order.deduction.combine_out_trade_no,
+        f" {wanted.out_refund_no}  ",
+    )
+    for term in numbers:
+        assert listed(viewer.get(REFUNDS, {"q": term})) == {wanted.pk}, term
+    assert listed(viewer.get(REFUNDS, {"q": wanted.out_refund_no[:10]})) == set()  # no icontains over the table
+    assert listed(viewer.get(REFUNDS, {"advance__exact": "1"})) == {other.pk}
+
+
+def test_the_refund_list_neither_counts_every_refund_nor_lists_their_years(viewer):
+    refunds(2)
+    page = viewer.get(REFUNDS)
+    cl = page.context["cl"]
+    assert isinstance(cl.paginator, EstimatedCountPaginator) and not cl.model_admin.show_full_result_count
+    assert cl.date_hierarchy is None  # its year links would be a SELECT DISTINCT over the whole table
+    assert listed(page) == set(Refund.objects.values_list("pk", flat=True))
 
 
 def test_the_event_filter_offers_each_family_and_filters_by_it(viewer):
