@@ -7,9 +7,10 @@ with ``--scale`` × 1,000,000 contracts, 5,000,000 notification rows, 200,000 de
 100,000 refunds and 1,000 billing runs, in SQL (``generate_series``), then ANALYZEs. Then, with Django's test
 client as a superuser: each admin changelist (contracts, deductions, notifications, refunds, billing runs; plain,
 filtered, a far page, searched by one exact number) and change page, the median of ``--rounds``; the selection
-queries of ``papay_sync``, ``papay_settle`` (deductions and refunds), a billing run's fan-out and a bill's refund
-rows matched by WeChat Pay's refund id, with their EXPLAIN plans (no sequential scan of a big table) and
-times; and ``deduct_many`` storing charges (``--charges``, default 100,000 × scale) against ≥ 2,000 charges/s.
+queries of ``papay_sync``, ``papay_settle`` (deductions and refunds), a billing run's fan-out and reconciliation
+(a bill's refund rows by WeChat Pay's refund id; a day's sub-orders and refunds), with their EXPLAIN plans (no
+sequential scan of a big table) and times; and ``deduct_many`` storing charges (``--charges``, default
+100,000 × scale) against ≥ 2,000 charges/s.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 DATABASE = f"{os.environ.get('PAPAY_TEST_DATABASE_NAME', 'papay')}_bench_scale"
 PAGE_TARGET_MS = 300.0
 CHARGES_TARGET = 2000.0
+DAYS = 365  # the days the seeded charges and refunds span: a year of them
 BIG_TABLES = (
     "django_papay_contract",
     "django_papay_notification",
@@ -115,6 +117,9 @@ def seed(scale: float) -> dict[str, int]:
         "runs": max(1, int(1_000 * scale)),
     }
     n = counts["contracts"]
+    # Charges and refunds spread over the last DAYS days, newest first: a reconciled day holds 1/DAYS of them.
+    charged = f"now() - i * interval '{DAYS * 86_400 / counts['deductions']} seconds'"
+    refunded = f"now() - i * interval '{DAYS * 86_400 / counts['refunds']} seconds'"
     statuses = pick(["signed"] * 6 + ["terminated", "presigned", "expired", "created"])
     fill(BillingRun, counts["runs"], {"label": "'run ' || i"})
     fill(
@@ -153,9 +158,10 @@ def seed(scale: float) -> dict[str, int]:
             "combine_out_trade_no": "md5('d' || i)",
             "combine_appid": "'wxd678efh567hg6787'",
             "status": pick(["succeeded"] * 7 + ["failed", "processing", "created"]),
-            "sent_at": "CASE WHEN i % 10 = 9 THEN NULL ELSE now() - i * interval '1 second' END",
+            "sent_at": f"CASE WHEN i % 10 = 9 THEN NULL ELSE {charged} END",
+            "settled_at": f"CASE WHEN i % 10 < 8 THEN {charged} END",
             "billing_run_id": f"1 + i % {counts['runs']}",
-            "created_at": "now() - i * interval '1 second'",
+            "created_at": charged,
         },
     )
     fill(
@@ -169,6 +175,7 @@ def seed(scale: float) -> dict[str, int]:
             "description": "'月费'",
             "amount": "1500",
             "transaction_id": "CASE WHEN i % 10 < 7 THEN 'T' || i ELSE '' END",
+            "success_time": f"CASE WHEN i % 10 < 6 THEN {charged} END",  # some paid with no time given
         },
     )
     fill(
@@ -181,8 +188,8 @@ def seed(scale: float) -> dict[str, int]:
             "amount": "500",
             "status": pick(["succeeded"] * 7 + ["processing", "abnormal", "failed"]),
             "advance": "i % 200 = 0",
-            "sent_at": "CASE WHEN i % 10 = 9 THEN NULL ELSE now() - i * interval '2 seconds' END",
-            "created_at": "now() - i * interval '2 seconds'",
+            "sent_at": f"CASE WHEN i % 10 = 9 THEN NULL ELSE {refunded} END",
+            "created_at": refunded,
         },
     )
     with connection.cursor() as cursor:
@@ -295,15 +302,22 @@ def pages(rounds: int) -> list[tuple[str, float]]:
 
 
 def selections(rounds: int) -> list[tuple[str, float, str]]:
-    """papay_sync's, papay_settle's and the fan-out's queries: time (first page of 1,000) and plan."""
+    """papay_sync's, papay_settle's, the fan-out's and reconciliation's queries: time and plan (the first page of
+    1,000; reconciliation's of a day: all of yesterday's rows, as a bill of that day reads them)."""
+    from datetime import timedelta
+
     from django.db import connection
+    from django.utils import timezone
 
     from django_papay.models import BillingRun, Deduction, Refund
+    from django_papay.services.bill_match import paid_on, refunded_on
     from django_papay.services.due import contracts_to_sync, deductions_to_settle, refunds_to_settle
+    from django_papay.wechatpay import BEIJING
 
     run = BillingRun.objects.order_by("pk").first()
     if run is None:
         raise SystemExit("no billing run was seeded")
+    yesterday = timezone.localdate(timezone.now() - timedelta(days=1), timezone=BEIJING)
     queries = {
         "papay_sync: contracts_to_sync()": contracts_to_sync().values_list("pk", flat=True)[:1000],
         "papay_settle: deductions_to_settle()": deductions_to_settle().values_list("pk", flat=True)[:1000],
@@ -312,6 +326,14 @@ def selections(rounds: int) -> list[tuple[str, float, str]]:
         "reconciliation: refunds by refund_id": Refund.objects.filter(
             refund_id__in=[f"RID{number}" for number in range(1, 100, 10)]
         ).values_list("pk", flat=True),
+        **{
+            f"reconciliation: a day's sub-orders, {which}": rows.order_by("pk").values_list("pk", "amount")
+            for which, rows in zip(("paid", "by settling"), paid_on(yesterday), strict=True)
+        },
+        **{
+            f"reconciliation: a day's refunds, {which}": rows.order_by("pk").values_list("pk", "amount")
+            for which, rows in zip(("sent", "unsent"), refunded_on(yesterday), strict=True)
+        },
         "fan-out: a run's CREATED rows": run.deductions.filter(status=Deduction.Status.CREATED)
         .order_by("pk")
         .values_list("pk", flat=True)[:1000],
@@ -368,7 +390,7 @@ def main() -> int:
             ok = ms <= PAGE_TARGET_MS
             met &= ok
             print(f"  {label:<44} {ms:8.1f} ms  {'met' if ok else 'MISSED'}")
-        print("selection queries (first 1,000 rows; target: no sequential scan of a big table):")
+        print("selection queries (first 1,000 rows, a day's all; target: no sequential scan of a big table):")
         for label, ms, plan in selections(options.rounds):
             seq = [table for table in BIG_TABLES if f"Seq Scan on {table}" in plan]
             met &= not seq

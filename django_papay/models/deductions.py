@@ -105,10 +105,12 @@ class Deduction(StoredError, models.Model):
             ("reverse_deduction", _("Can reverse deductions at WeChat Pay")),
         ]
         # The admin's ordering (a page of the newest reads one index range, not a sort of every deduction).
-        # And a run's rows by status: its fan-out (the CREATED ones) and its progress, counted per status.
+        # And a run's rows by status: its fan-out (the CREATED ones) and its progress, counted per status. And
+        # reconciliation's day of charges whose sub-orders have no success_time (bill_match.paid_on).
         indexes = [
             models.Index(fields=["created_at", "id"], name="papay_deduction_created"),
             models.Index(fields=["billing_run", "status"], name="papay_deduction_run_status"),
+            models.Index(fields=["settled_at"], name="papay_deduction_settled", condition=models.Q(status="succeeded")),
         ]
 
     def __str__(self) -> str:

@@ -87,12 +87,14 @@ class Refund(StoredError, models.Model):
         # What the admin's list and the settling and reconciling read a platform's refunds by: the status
         # (papay_settle's open ones, a status filter's page) with the list's ordering after it; the ordering
         # alone; the rare refunds the platform advanced, in that order (a filter that would otherwise walk the
-        # whole list for them); and WeChat Pay's refund id, which a bill row and the search box look up.
+        # whole list for them); WeChat Pay's refund id, which a bill row and the search box look up; and the
+        # succeeded ones by when they were sent, reconciliation's day (bill_match.refunded_on).
         indexes = [
             models.Index(fields=["status", "created_at", "id"], name="papay_refund_status_created"),
             models.Index(fields=["created_at", "id"], name="papay_refund_created"),
             models.Index(fields=["created_at", "id"], name="papay_refund_advanced", condition=models.Q(advance=True)),
             models.Index(fields=["refund_id"], name="papay_refund_refund_id"),
+            models.Index(fields=["sent_at"], name="papay_refund_sent", condition=models.Q(status="succeeded")),
         ]
 
     def __str__(self) -> str:
