@@ -303,14 +303,15 @@ def pages(rounds: int) -> list[tuple[str, float]]:
 
 def selections(rounds: int) -> list[tuple[str, float, str]]:
     """papay_sync's, papay_settle's, the fan-out's and reconciliation's queries: time and plan (the first page of
-    1,000; reconciliation's of a day: all of yesterday's rows, as a bill of that day reads them)."""
+    1,000; reconciliation's of a day: all of yesterday's rows, read as a bill of that day reads them, through a
+    server-side cursor, whose plan PostgreSQL makes for the first rows: that is the plan shown)."""
     from datetime import timedelta
 
     from django.db import connection
     from django.utils import timezone
 
     from django_papay.models import BillingRun, Deduction, Refund
-    from django_papay.services.bill_match import paid_on, refunded_on
+    from django_papay.services.bill_match import paid_on, read, refunded_on
     from django_papay.services.due import contracts_to_sync, deductions_to_settle, refunds_to_settle
     from django_papay.wechatpay import BEIJING
 
@@ -326,26 +327,33 @@ def selections(rounds: int) -> list[tuple[str, float, str]]:
         "reconciliation: refunds by refund_id": Refund.objects.filter(
             refund_id__in=[f"RID{number}" for number in range(1, 100, 10)]
         ).values_list("pk", flat=True),
-        **{
-            f"reconciliation: a day's sub-orders, {which}": rows.order_by("pk").values_list("pk", "amount")
-            for which, rows in zip(("paid", "by settling"), paid_on(yesterday), strict=True)
-        },
-        **{
-            f"reconciliation: a day's refunds, {which}": rows.order_by("pk").values_list("pk", "amount")
-            for which, rows in zip(("sent", "unsent"), refunded_on(yesterday), strict=True)
-        },
         "fan-out: a run's CREATED rows": run.deductions.filter(status=Deduction.Status.CREATED)
         .order_by("pk")
         .values_list("pk", flat=True)[:1000],
     }
+    days = {
+        **dict(zip(("sub-orders, paid", "sub-orders, by settling"), paid_on(yesterday), strict=True)),
+        **dict(zip(("refunds, sent", "refunds, unsent"), refunded_on(yesterday), strict=True)),
+    }
     found = []
     for label, queryset in queries.items():
-        sql, params = queryset.query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN " + sql, params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
+        plan = explained("EXPLAIN ", queryset)
         found.append((label, timed(lambda queryset=queryset: list(queryset.all()), rounds), plan))
+    for label, rows in days.items():
+        day = rows.order_by().values_list("pk", "amount")  # what read() sends: no ORDER BY
+        plan = explained("EXPLAIN DECLARE papay_probe NO SCROLL CURSOR WITH HOLD FOR ", day)
+        found.append((f"reconciliation: a day's {label}", timed(lambda day=day: list(read(day)), rounds), plan))
+    connection.close()  # the WITH HOLD cursors' connection: the next part starts on a fresh one
     return found
+
+
+def explained(explain: str, queryset) -> str:
+    from django.db import connection
+
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(explain + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 def store_charges(count: int) -> float:

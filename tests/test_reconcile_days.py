@@ -1,17 +1,19 @@
 """Which of our rows a reconciled day holds (``bill_match.paid_on`` / ``refunded_on``): a sub-order by when it was
 paid, or, with no time from WeChat Pay, by when its charge was settled; a refund by when it was sent, or, never
-sent, by when it was made. Each as its own indexed query (benchmarks/platform_scale.py prints their plans); and a
-day's bill that lacks such a row reports it missing there."""
+sent, by when it was made. Each as its own indexed query, read with no ORDER BY (benchmarks/platform_scale.py
+prints their plans); and a day's bill that lacks such a row reports it missing there."""
 
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_papay import wechatpay
 from django_papay.models import Deduction, Discrepancy, Refund, SubOrder
 from django_papay.services import deduct, reconcile
-from django_papay.services.bill_match import paid_on, refunded_on
+from django_papay.services.bill_match import paid_on, read, refunded_on
 
 from .helpers import MCHID, MEMBERSHIP
 
@@ -71,3 +73,16 @@ def test_a_settled_charge_with_no_time_of_payment_that_the_bill_lacks_is_missing
         1500,
     )
     assert (report.payments_ours, report.payments_amount_ours) == (2, 3000)
+
+
+def test_a_day_is_read_without_an_order_by_which_would_let_a_cursor_walk_the_whole_table(signed_contract):
+    sub_order(signed_contract, paid=NOON)
+    with CaptureQueriesContext(connection) as queries:
+        for rows in (*paid_on(DAY), *refunded_on(DAY)):
+            list(read(rows.values_list("pk", "amount")))
+    day_queries = [
+        query["sql"]
+        for query in queries.captured_queries
+        if "success_time" in query["sql"] or "sent_at" in query["sql"]
+    ]
+    assert len(day_queries) == 4 and not any("ORDER BY" in sql for sql in day_queries)
