@@ -7,6 +7,7 @@ import uuid
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .deductions import SubOrder
 from .stored_error import StoredError, last_error_message_field
@@ -34,7 +35,7 @@ class Refund(StoredError, models.Model):
     class Status(models.TextChoices):
         CREATED = "created", _("created")
         PROCESSING = "processing", _("processing")
-        SUCCEEDED = "succeeded", _("succeeded")
+        SUCCEEDED = "succeeded", pgettext_lazy("refund status", "succeeded")  # 退款成功, not a charge's 扣款成功
         ABNORMAL = "abnormal", _("abnormal")
         CLOSED = "closed", _("closed")
         FAILED = "failed", _("failed")
