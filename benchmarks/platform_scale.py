@@ -307,7 +307,6 @@ def selections(rounds: int) -> list[tuple[str, float, str]]:
     server-side cursor, whose plan PostgreSQL makes for the first rows: that is the plan shown)."""
     from datetime import timedelta
 
-    from django.db import connection
     from django.utils import timezone
 
     from django_papay.models import BillingRun, Deduction, Refund
@@ -343,7 +342,6 @@ def selections(rounds: int) -> list[tuple[str, float, str]]:
         day = rows.order_by().values_list("pk", "amount")  # what read() sends: no ORDER BY
         plan = explained("EXPLAIN DECLARE papay_probe NO SCROLL CURSOR WITH HOLD FOR ", day)
         found.append((f"reconciliation: a day's {label}", timed(lambda day=day: list(read(day)), rounds), plan))
-    connection.close()  # the WITH HOLD cursors' connection: the next part starts on a fresh one
     return found
 
 

@@ -149,11 +149,13 @@ def test_the_admin_speaks_chinese(charged, sandbox, staff_client):
     assert "可退金额" in form
 
 
-def test_a_refund_that_succeeded_says_refunded_in_chinese_not_charged(charged, sandbox):
+def test_a_refund_that_succeeded_says_refunded_in_chinese_not_charged(charged, sandbox, staff_client):
     made = settle_refund(refund(charged.sub_orders.get(sub_mchid="1900000202"), 300))
     assert made.status == Refund.Status.SUCCEEDED
     with translation.override("zh-hans"):
         assert (made.get_status_display(), charged.get_status_display()) == ("退款成功", "扣款成功")
+        page = staff_client(*VIEW).get(REFUNDS, headers={"accept-language": "zh-hans"}).content.decode()
+    assert re.findall(r'papay-status-succeeded">([^<]+)<', page) == ["退款成功"]  # the list's badge
 
 
 def test_a_refund_notification_links_its_refund(charged, sandbox, staff_client):
